@@ -1,0 +1,195 @@
+"""Expand a profile into the grid of run specs, each with its upstream runs.
+
+The same builder methods serve the runner (the whole grid) and a notebook opened by hand (one run and
+its inputs), so both always compute the same spec and hash.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+
+from . import paths
+from .params import ParamError, check_name
+from .profiles import load_profile
+from .specs import (
+    STAGES,
+    AdaptSpec,
+    BaseModelSpec,
+    FinetuneSpec,
+    PPPLSpec,
+    PreprocessSpec,
+    ReportSpec,
+    Spec,
+)
+
+
+class Grid:
+    """The runs of one profile. Builders return specs; `expand()` lists them all in dependency order."""
+
+    def __init__(self, profile: str):
+        self.name = profile
+        self.profile, self.registry = load_profile(profile)
+
+    # -- data locations ------------------------------------------------------------------------
+    @cached_property
+    def world(self) -> str | None:
+        """The demo world folder (relative to the root), or None outside demo mode."""
+        if self.profile.data.mode != "demo":
+            return None
+        from .demo_world import WorldConfig  # light import: numpy/pandas only
+
+        config = WorldConfig(seed=self.profile.data.world_seed)
+        return paths.relative(paths.data_dir() / "demo_world" / f"world-{config.hash()}")
+
+    def location(self, kind: str) -> str:
+        if self.world is not None:
+            return {
+                "conceptnet": f"{self.world}/conceptnet/conceptnet-assertions-5.7.0.csv.gz",
+                "glotcc": f"{self.world}/glotcc",
+                "flores": f"{self.world}/flores200_dataset",
+                "sib200": f"{self.world}/sib200",
+            }[kind]
+        return getattr(self.profile.data, kind)
+
+    def _lang(self, code: str):
+        check_name(code, self.registry.languages, "run request", "language", "language")
+        return self.registry.languages[code]
+
+    # -- builders ------------------------------------------------------------------------------
+    def preprocess(self, language: str, source: str) -> PreprocessSpec:
+        lang = self._lang(language)
+        return PreprocessSpec(
+            language=language,
+            source=source,
+            code=lang.iso2 if source == "conceptnet" else lang.glotcc,
+            location=self.location(source),
+            world=self.world,
+            max_train_bytes=self.profile.data.max_train_bytes,
+            paper_compat=self.profile.data.paper_compat,
+        )
+
+    def base_model(self, model: str) -> BaseModelSpec:
+        m = self.registry.models[model]
+        if m.tiny is None or self.profile.base_model is None:
+            raise ParamError(f"model {model!r} is a hub model ({m.hub_id}); it has no base_model run")
+        t = m.tiny
+        return BaseModelSpec(
+            model=model,
+            architecture=m.architecture,
+            vocab_size=t.vocab_size,
+            hidden_size=t.hidden_size,
+            num_layers=t.num_layers,
+            num_heads=t.num_heads,
+            intermediate_size=t.intermediate_size,
+            max_position=t.max_position,
+            corpora=tuple(
+                self.preprocess(code, "glotcc").folder() for code in self.profile.base_model.languages
+            ),
+            train=self.profile.base_model.train,
+        )
+
+    def model_ref(self, model: str) -> str:
+        m = self.registry.models[model]
+        return m.hub_id if m.hub_id else self.base_model(model).folder()
+
+    def adapt(self, model: str, language: str, source: str, adapter: str) -> AdaptSpec:
+        setting = self.registry.adapters[adapter]
+        overrides = {**setting.overrides, **self.profile.adapter_overrides.get(adapter, {})}
+        return AdaptSpec(
+            model=model,
+            model_ref=self.model_ref(model),
+            language=language,
+            source=source,
+            adapter=adapter,
+            adapter_config=setting.config,
+            adapter_overrides=overrides,
+            corpus=self.preprocess(language, source).folder(),
+            train=self.profile.adapt[source],
+        )
+
+    def pppl(self, model: str, language: str, source: str = "none", adapter: str = "none") -> PPPLSpec:
+        run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
+        return PPPLSpec(
+            model=model,
+            model_ref=self.model_ref(model),
+            language=language,
+            flores_code=self._lang(language).flores,
+            devtest=self.location("flores"),
+            world=self.world,
+            source=source,
+            adapter=adapter,
+            adapter_run=run,
+            max_sentences=self.profile.pppl.max_sentences,
+            max_length=self.profile.pppl.max_length,
+        )
+
+    def finetune(
+        self, model: str, language: str, task: str, source: str = "none", adapter: str = "none", seed: int = 1
+    ) -> FinetuneSpec:
+        run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
+        return FinetuneSpec(
+            model=model,
+            model_ref=self.model_ref(model),
+            language=language,
+            task=task,
+            flores_code=self._lang(language).flores,
+            dataset=self.location("sib200"),
+            world=self.world,
+            source=source,
+            adapter=adapter,
+            adapter_run=run,
+            seed=seed,
+            train=self.profile.finetune[task],
+        )
+
+    def report(self, kind: str) -> ReportSpec:
+        inputs = tuple(s.folder() for s in self._evaluations())
+        return ReportSpec(kind=kind, profile=self.name, inputs=inputs)
+
+    # -- the whole grid --------------------------------------------------------------------------
+    def _configs(self) -> list[tuple[str, str]]:
+        """(source, adapter) pairs: the base model first, then every source × adapter."""
+        p = self.profile
+        return [("none", "none")] + [(s, a) for s in p.sources for a in p.adapters]
+
+    def _evaluations(self) -> list[Spec]:
+        p = self.profile
+        specs: list[Spec] = []
+        for model in p.models:
+            for lang in p.languages:
+                specs += [self.pppl(model, lang, s, a) for s, a in self._configs()]
+                for task in p.tasks:
+                    for s, a in self._configs():
+                        specs += [self.finetune(model, lang, task, s, a, seed) for seed in p.seeds]
+        return specs
+
+    def expand(self) -> list[Spec]:
+        """Every run of the profile, upstream runs before the runs that read them."""
+        p = self.profile
+        specs: list[Spec] = []
+        pre_langs = list(dict.fromkeys([*p.languages, *(p.base_model.languages if p.base_model else ())]))
+        for lang in pre_langs:
+            sources = p.sources if lang in p.languages else ()
+            needed = set(sources) | ({"glotcc"} if p.base_model and lang in p.base_model.languages else set())
+            specs += [self.preprocess(lang, s) for s in ("conceptnet", "glotcc") if s in needed]
+        specs += [self.base_model(m) for m in p.models if self.registry.models[m].tiny is not None]
+        for model in p.models:
+            for lang in p.languages:
+                specs += [self.adapt(model, lang, s, a) for s, a in self._configs()[1:]]
+        specs += self._evaluations()
+        specs += [self.report("tables"), self.report("figures")]
+        order = {stage: i for i, stage in enumerate(STAGES)}
+        specs.sort(key=lambda s: order[s.stage])  # stable: keeps the loop order within a stage
+        return list({s.folder(): s for s in specs}.values())
+
+
+def dry_run_lines(specs: list[Spec], done: set[str] | None = None) -> list[str]:
+    """One line per run, then the count per stage, then `N runs`."""
+    done = done or set()
+    lines = [f"{'done ' if s.folder() in done else 'todo '} {s.folder()}" for s in specs]
+    counts = Counter(s.stage for s in specs)
+    lines.append("")
+    lines += [f"{stage:>11}: {counts[stage]}" for stage in STAGES if counts[stage]]
+    lines.append(f"{len(specs)} runs")
+    return lines

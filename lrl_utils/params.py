@@ -1,0 +1,249 @@
+"""Typed parameters: the language, model and adapter registries and the run profiles in `params/`.
+
+Every YAML file is turned into frozen dataclasses by `from_dict`, which rejects unknown keys and wrong
+types with one line naming the file and the key, before any compute starts. Field help texts live in
+`metadata={"help": ...}` (shown by `describe`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from . import paths
+
+
+class ParamError(ValueError):
+    """A parameter file is invalid; the message is one line naming the file and the key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic validation of plain YAML data against dataclass field types
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str, file: str) -> Any:
+    """Check `value` against type `tp` and return it converted (lists → tuples, dicts → dataclasses)."""
+
+    def fail() -> typing.NoReturn:
+        raise ParamError(
+            f"{file}: `{where}`: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            fail()
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _convert(value, option, where, file)
+            except ParamError:
+                continue
+        fail()
+    if tp is type(None):
+        if value is not None:
+            fail()
+        return None
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            fail()
+        return from_dict(tp, value, file, where)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            fail()
+        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
+        return tuple(_convert(v, item_tp, f"{where}[{i}]", file) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail()
+        key_tp, val_tp = typing.get_args(tp) or (str, Any)
+        return {
+            _convert(k, key_tp, where, file): _convert(v, val_tp, f"{where}.{k}", file)
+            for k, v in value.items()
+        }
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail()
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML reads `1e-4` (no dot) as a string; accept numeric strings for floats only.
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    fail()
+            fail()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            fail()
+        return value
+    fail()
+
+
+def from_dict(cls: type, data: dict, file: str, where: str = "") -> Any:
+    """Build dataclass `cls` from `data`, rejecting unknown keys, missing keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ParamError(f"{file}: `{where or '<top>'}`: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    prefix = f"{where}." if where else ""
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean `{prefix}{close[0]}`?)" if close else f" (known: {', '.join(fields)})"
+            raise ParamError(f"{file}: unknown key `{prefix}{key}`{hint}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], prefix + name, file)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ParamError(f"{file}: missing key `{prefix}{name}`")
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass (nested) as plain JSON-able data; tuples become lists."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def describe(cls: type) -> dict[str, str]:
+    """Field name → help text, for documentation and notebook tables."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registries
+
+
+@dataclass(frozen=True)
+class Language:
+    name: str = _help("English name used in tables")
+    iso2: str = _help("ConceptNet / WikiANN code (ISO 639-1 where it exists)")
+    glotcc: str = _help("GlotCC-V1 config, `xxx-Scrp`")
+    flores: str = _help("FLORES-200 / SIB-200 code, `xxx_Scrp`")
+    family: str = _help("language family")
+    seen_by: tuple[str, ...] = _help("models whose pre-training data contain the language", default=())
+    sentiment: str | None = _help("sentiment dataset on the hub", default=None)
+    demo: bool = _help("a synthetic language of the embedded demo world", default=False)
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    vocab_size: int = _help("tokenizer vocabulary size", default=2000)
+    hidden_size: int = _help("hidden size", default=64)
+    num_layers: int = _help("transformer layers", default=2)
+    num_heads: int = _help("attention heads", default=2)
+    intermediate_size: int = _help("feed-forward size", default=128)
+    max_position: int = _help("position embeddings (max tokens + specials)", default=130)
+
+
+@dataclass(frozen=True)
+class Model:
+    architecture: Literal["bert", "xlm-roberta", "llama"] = _help("model family")
+    display: str = _help("name shown in tables and figures")
+    hub_id: str | None = _help(
+        "Hugging Face hub id; null for models built by the base_model stage", default=None
+    )
+    tiny: TinyModel | None = _help("sizes of a tiny model built and pre-trained locally", default=None)
+
+
+@dataclass(frozen=True)
+class AdapterSetting:
+    config: str = _help("`adapters` library config name")
+    overrides: dict[str, Any] = _help(
+        "config fields that differ from the library defaults", default_factory=dict
+    )
+
+
+@dataclass(frozen=True)
+class Registry:
+    languages: dict[str, Language]
+    models: dict[str, Model]
+    adapters: dict[str, AdapterSetting]
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ParamError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ParamError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
+
+
+def _registry_file(name: str, key: str, cls: type) -> dict:
+    path = paths.params_dir() / name
+    data = read_yaml(path)
+    file = paths.relative(path)
+    if not isinstance(data, dict) or set(data) != {key}:
+        raise ParamError(f"{file}: expected a single top-level key `{key}`")
+    if not isinstance(data[key], dict):
+        raise ParamError(f"{file}: `{key}` must be a mapping of names")
+    return {str(k): from_dict(cls, v or {}, file, f"{key}.{k}") for k, v in data[key].items()}
+
+
+def load_registry() -> Registry:
+    reg = Registry(
+        languages=_registry_file("languages.yaml", "languages", Language),
+        models=_registry_file("models.yaml", "models", Model),
+        adapters=_registry_file("adapters.yaml", "adapters", AdapterSetting),
+    )
+    file = "params/models.yaml"
+    for name, m in reg.models.items():
+        if (m.hub_id is None) == (m.tiny is None):
+            raise ParamError(f"{file}: `models.{name}`: give exactly one of `hub_id` or `tiny`")
+    for code, lang in reg.languages.items():
+        for model in lang.seen_by:
+            check_name(model, reg.models, "params/languages.yaml", f"languages.{code}.seen_by", "model")
+    return reg
+
+
+def check_name(name: str, known: typing.Iterable[str], file: str, where: str, what: str) -> None:
+    """Raise a one-line ParamError for an unknown registry name, listing the closest valid names."""
+    known = list(known)
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        hint = f"; closest: {', '.join(close)}" if close else f"; known: {', '.join(known[:12])}"
+        raise ParamError(f"{file}: `{where}`: unknown {what} {name!r}{hint}")

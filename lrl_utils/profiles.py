@@ -1,0 +1,119 @@
+"""Profiles (`params/profiles/<name>.yaml`): which grid of runs to make, on which data, with which settings.
+
+`demo` runs offline on CPU in minutes on the embedded demo world; `paper` is the paper's full grid
+(it expands and validates anywhere, but needs the hub and GPUs to run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import paths
+from .params import ParamError, Registry, check_name, from_dict, load_registry, read_yaml
+from .specs import SOURCES, MLMSettings, TaskSettings
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    mode: Literal["demo", "local", "hub"] = _help(
+        "demo = the generated demo world; local = files; hub = HF hub"
+    )
+    world_seed: int = _help("seed of the demo world generator (demo mode)", default=0)
+    conceptnet: str = _help(
+        "ConceptNet assertions dump: a local path or `hub` (local/hub modes)", default="hub"
+    )
+    glotcc: str = _help("GlotCC-V1: a local folder/file or `hub`", default="hub")
+    flores: str = _help("FLORES-200: a local folder/file or `hub`", default="hub")
+    sib200: str = _help("SIB-200: a local folder or `hub`", default="hub")
+    max_train_bytes: int = _help("cap on train text per language (paper: 1 GiB)", default=1024**3)
+    paper_compat: bool = _help("reproduce the original code's defects where a fix exists", default=False)
+
+
+@dataclass(frozen=True)
+class BaseModelSettings:
+    languages: tuple[str, ...] = _help("languages the tiny models are pre-trained on (= seen languages)")
+    train: MLMSettings = _help("pre-training settings")
+
+
+@dataclass(frozen=True)
+class PPPLSettings:
+    max_sentences: int | None = _help("first N devtest sentences (null = all)", default=None)
+    max_length: int = _help("token limit per sentence", default=512)
+
+
+@dataclass(frozen=True)
+class Profile:
+    description: str = _help("what this profile is for")
+    data: DataSettings = _help("where the data come from")
+    languages: tuple[str, ...] = _help("languages to adapt and evaluate")
+    models: tuple[str, ...] = _help("models from params/models.yaml")
+    adapters: tuple[str, ...] = _help("adapter methods from params/adapters.yaml")
+    sources: tuple[Literal["conceptnet", "glotcc"], ...] = _help("language-adapter training text")
+    tasks: tuple[Literal["tc"], ...] = _help("downstream tasks")
+    seeds: tuple[int, ...] = _help("downstream training seeds")
+    adapt: dict[str, MLMSettings] = _help("language-adapter training settings per source")
+    finetune: dict[str, TaskSettings] = _help("task-adapter training settings per task")
+    pppl: PPPLSettings = _help("pseudo-perplexity settings", default_factory=PPPLSettings)
+    adapter_overrides: dict[str, dict[str, Any]] = _help(
+        "per adapter method: config fields that differ from params/adapters.yaml", default_factory=dict
+    )
+    base_model: BaseModelSettings | None = _help("pre-training of tiny models (demo)", default=None)
+    jobs: int = _help("runs executed in parallel by default", default=1)
+
+
+def profile_path(name: str):
+    return paths.params_dir() / "profiles" / f"{name}.yaml"
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in (paths.params_dir() / "profiles").glob("*.yaml"))
+
+
+def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, Registry]:
+    """Load, type-check and cross-check a profile against the registries."""
+    path = profile_path(name)
+    if not path.exists():
+        raise ParamError(
+            f"unknown profile {name!r} (no {paths.relative(path)}; available: {available_profiles()})"
+        )
+    file = paths.relative(path)
+    prof = from_dict(Profile, read_yaml(path) or {}, file)
+    reg = registry or load_registry()
+    for i, code in enumerate(prof.languages):
+        check_name(code, reg.languages, file, f"languages[{i}]", "language")
+    for i, model in enumerate(prof.models):
+        check_name(model, reg.models, file, f"models[{i}]", "model")
+    for i, adapter in enumerate(prof.adapters):
+        check_name(adapter, reg.adapters, file, f"adapters[{i}]", "adapter")
+    for adapter in prof.adapter_overrides:
+        check_name(adapter, reg.adapters, file, f"adapter_overrides.{adapter}", "adapter")
+    for source in prof.sources:
+        if source not in prof.adapt:
+            raise ParamError(f"{file}: missing key `adapt.{source}` (training settings for source {source})")
+    for key in prof.adapt:
+        check_name(key, SOURCES, file, f"adapt.{key}", "source")
+    for task in prof.tasks:
+        if task not in prof.finetune:
+            raise ParamError(f"{file}: missing key `finetune.{task}` (training settings for task {task})")
+    if not prof.seeds:
+        raise ParamError(f"{file}: `seeds`: give at least one seed")
+    tiny = [m for m in prof.models if reg.models[m].tiny is not None]
+    if tiny and prof.base_model is None:
+        raise ParamError(f"{file}: missing key `base_model` (needed to build tiny models {tiny})")
+    if prof.base_model is not None:
+        for i, code in enumerate(prof.base_model.languages):
+            check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
+    if prof.data.mode == "demo":
+        for code in (*prof.languages, *(prof.base_model.languages if prof.base_model else ())):
+            if not reg.languages[code].demo:
+                raise ParamError(
+                    f"{file}: `languages`: {code!r} is not a demo language; demo mode has qaa, qab, qac"
+                )
+    if prof.jobs < 1:
+        raise ParamError(f"{file}: `jobs`: must be >= 1")
+    return prof, reg

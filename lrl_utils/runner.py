@@ -1,0 +1,299 @@
+"""The runner: expand a profile, order the runs by dependency, execute each notebook with papermill.
+
+    python -m lrl_utils.runner [--profile demo] [--only STAGE] [--force] [--dry-run] [--jobs N]
+
+Each run executes in `runs/<stage>/.tmp-<name>-<pid>/` in its own process (papermill + the project's
+Jupyter kernel) and is renamed to `runs/<stage>/<slug>--<digest>/` only after its notebook wrote
+`result.json`. Finished runs are skipped; failed runs go to `runs/_failed/` and never replace a finished
+one; runs downstream of a failure are reported as blocked; the exit status is non-zero if anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from . import paths
+from .params import ParamError
+from .results import RESULT_FILE, atomic_write_json, now, read_result
+from .specs import STAGES, Spec
+
+KERNEL = "lrl-adapt"
+NOTEBOOKS = {
+    "preprocess": "01_preprocess.py",
+    "base_model": "02_base_model.py",
+    "adapt": "03_adapt.py",
+    "pppl": "04_pppl.py",
+    "finetune": "05_finetune.py",
+    "report": {"tables": "06_tables.py", "figures": "07_figures.py"},
+}
+
+
+def notebook_for(spec: Spec) -> Path:
+    name = NOTEBOOKS[spec.stage]
+    if isinstance(name, dict):
+        name = name[spec.kind]  # type: ignore[attr-defined]
+    return paths.notebooks_dir() / name
+
+
+def is_done(spec: Spec) -> bool:
+    """A run is done when its result.json exists; a report also needs no newly available input."""
+    result = read_result(spec.folder())
+    if result is None:
+        return False
+    if spec.stage == "report":
+        return not any((paths.runs_dir() / f / RESULT_FILE).exists() for f in result.get("missing_inputs", []))
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# Executing one run (in a child process)
+
+
+def ensure_kernel() -> None:
+    """Register the project's kernel in this environment when it is missing."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL in KernelSpecManager().find_kernel_specs():
+        return
+    cmd = [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL]
+    subprocess.run([*cmd, "--display-name", "Python (lrl-adapt)"], check=True, capture_output=True)
+
+
+def execute(spec: Spec, profile: str, out_dir: Path) -> None:
+    """Execute the stage notebook for `spec` into `out_dir` (called in the child process)."""
+    import jupytext
+    import papermill
+
+    from .pipeline import key_params
+
+    nb = jupytext.read(notebook_for(spec))
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (lrl-adapt)", "language": "python"}
+    params = {"profile": profile, **key_params(spec), "spec_json": spec.canonical(), "out_dir": str(out_dir)}
+    papermill.execute_notebook(
+        nb,
+        str(out_dir / "notebook.ipynb"),
+        parameters=params,
+        kernel_name=KERNEL,
+        language="python",
+        cwd=str(paths.project_root()),
+        log_output=True,
+        progress_bar=False,
+    )
+
+
+def _child_main(args: argparse.Namespace) -> int:
+    from .specs import SPEC_CLASSES
+
+    spec = SPEC_CLASSES[args.stage].from_json(Path(args.spec_file).read_text(encoding="utf-8"))
+    execute(spec, args.profile, Path(args.out_dir))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Scheduling
+
+
+class Runner:
+    def __init__(self, grid, jobs: int, force: set[str]):
+        self.grid = grid
+        self.jobs = jobs
+        self.force = force
+        self.root = paths.runs_dir()
+        self.status: dict[str, str] = {}  # folder → done | skipped | failed | blocked
+        self.failed: dict[str, str] = {}  # folder → executed notebook of the failure
+        self.blocked: dict[str, str] = {}  # folder → the upstream run that is missing or failed
+        self.seconds: dict[str, float] = {}
+
+    def clean_stale(self) -> None:
+        """Remove the temporary folders of killed runs (their process is gone)."""
+        for tmp in self.root.glob("*/.tmp-*"):
+            pid = tmp.name.rsplit("-", 2)[-2]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def run_one(self, spec: Spec) -> str:
+        folder = spec.folder()
+        final = self.root / folder
+        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+        tmp.mkdir(parents=True)
+        (tmp / "spec.json").write_text(spec.canonical(), encoding="utf-8")
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
+        env.update({"LRL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+        env.setdefault("HF_HUB_OFFLINE", "1" if self.grid.profile.data.mode == "demo" else "0")
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env.setdefault("MPLBACKEND", "Agg")
+        cmd = [sys.executable, "-m", "lrl_utils.runner", "--_child", "--profile", self.grid.name]
+        cmd += ["--_stage", spec.stage, "--_spec-file", str(tmp / "spec.json"), "--_out-dir", str(tmp)]
+        t0 = time.perf_counter()
+        with open(tmp / "log.txt", "w", encoding="utf-8") as log:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=paths.project_root())
+        self.seconds[folder] = time.perf_counter() - t0
+        if proc.returncode == 0 and (tmp / RESULT_FILE).exists():
+            trash = final.parent / f".old-{final.name}-{os.getpid()}"
+            if final.exists():
+                os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+            return "done"
+        failed = self.root / "_failed" / folder
+        shutil.rmtree(failed, ignore_errors=True)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
+        os.replace(tmp, failed)
+        self.failed[folder] = str(failed / "notebook.ipynb") if (failed / "notebook.ipynb").exists() else str(
+            failed / "log.txt"
+        )
+        return "failed"
+
+    def run(self, specs: list[Spec]) -> dict[str, str]:
+        todo = []
+        for s in specs:
+            if s.folder() not in self.force and is_done(s):
+                self.status[s.folder()] = "skipped"
+            else:
+                todo.append(s)
+        total, finished = len(todo), 0
+        pending = {s.folder(): s for s in todo}
+        running: dict[Future, Spec] = {}
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            while pending or running:
+                for folder, spec in list(pending.items()):
+                    state = self._readiness(spec, pending, running)
+                    if state == "wait":
+                        continue
+                    del pending[folder]
+                    if state == "ready":
+                        running[pool.submit(self.run_one, spec)] = spec
+                    else:
+                        self.status[folder] = "blocked"
+                        finished += 1
+                        print(f"[{finished}/{total}] blocked {folder} (needs {self.blocked[folder]})", flush=True)
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    spec = running.pop(fut)
+                    try:
+                        state = fut.result()
+                    except Exception as err:  # the runner itself must survive any single run
+                        state = "failed"
+                        self.failed[spec.folder()] = f"runner error: {err}"
+                    self.status[spec.folder()] = state
+                    finished += 1
+                    secs = self.seconds.get(spec.folder(), 0.0)
+                    print(f"[{finished}/{total}] {state:<7} {spec.folder()} ({secs:.1f} s)", flush=True)
+        return self.status
+
+    def _readiness(self, spec: Spec, pending: dict, running: dict) -> str:
+        """ready | wait | blocked (an upstream run failed, was blocked, or is missing and not scheduled)."""
+        in_flight = set(pending) | {s.folder() for s in running.values()}
+        for dep in spec.deps() if spec.stage != "report" else ():
+            if dep in in_flight:
+                return "wait"
+            if self.status.get(dep) in ("failed", "blocked") or not (self.root / dep / RESULT_FILE).exists():
+                self.blocked[spec.folder()] = dep
+                return "blocked"
+        if spec.stage == "report" and any(dep in in_flight for dep in spec.inputs):  # type: ignore[attr-defined]
+            return "wait"
+        return "ready"
+
+    def summary(self) -> tuple[list[str], int]:
+        counts = {k: sum(v == k for v in self.status.values()) for k in ("done", "skipped", "failed", "blocked")}
+        lines = ["", "summary: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
+        lines += [f"  failed  {f}: {nb}" for f, nb in self.failed.items()]
+        if self.blocked:
+            lines.append(f"  blocked {len(self.blocked)} run(s) downstream of failed or missing runs")
+        record = {"finished": now(), "profile": self.grid.name, "counts": counts, "failed": self.failed}
+        record["blocked"] = self.blocked
+        atomic_write_json(self.root / "last_summary.json", record)
+        return lines, (1 if counts["failed"] or counts["blocked"] else 0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def closure(specs: list[Spec], targets: list[str]) -> list[Spec]:
+    """The target runs and everything upstream of them, in grid order."""
+    by_folder = {s.folder(): s for s in specs}
+    unknown = [t for t in targets if t not in by_folder]
+    if unknown:
+        raise ParamError(f"--target: {unknown[0]!r} is not a run of this profile")
+    keep, stack = set(), list(targets)
+    while stack:
+        f = stack.pop()
+        if f not in keep:
+            keep.add(f)
+            stack += [d for d in by_folder[f].deps() if d in by_folder]
+    return [s for s in specs if s.folder() in keep]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
+    p.add_argument("--profile", default="demo", help="params/profiles/<NAME>.yaml (default: demo)")
+    p.add_argument("--only", choices=STAGES, help="run only this stage (its inputs must exist)")
+    p.add_argument("--force", action="store_true", help="re-run selected runs even if they are done")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their count per stage, run nothing")
+    p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the profile's `jobs`)")
+    p.add_argument("--target", action="append", default=[], help="run only this run folder and its inputs")
+    for hidden in ("--_stage", "--_spec-file", "--_out-dir"):
+        p.add_argument(hidden, help=argparse.SUPPRESS)
+    p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args._child:
+        return _child_main(args)
+    from .grid import Grid, dry_run_lines
+
+    try:
+        grid = Grid(args.profile)
+        specs = grid.expand()
+        if args.target:
+            specs = closure(specs, args.target)
+        if args.only:
+            specs = [s for s in specs if s.stage == args.only]
+        jobs = args.jobs or grid.profile.jobs
+        if jobs < 1:
+            raise ParamError("--jobs: must be >= 1")
+    except ParamError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        done = {s.folder() for s in specs if is_done(s)}
+        print("\n".join(dry_run_lines(specs, done)))
+        return 0
+    ensure_kernel()
+    runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
+    runner.root.mkdir(parents=True, exist_ok=True)
+    runner.clean_stale()
+    if grid.world:  # generate the demo world once, before any notebook reads it
+        from .pipeline import ensure_world
+
+        ensure_world(grid.preprocess(grid.profile.languages[0], "glotcc"), grid)
+    print(f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/")
+    t0 = time.perf_counter()
+    runner.run(specs)
+    lines, code = runner.summary()
+    lines.append(f"wall time {time.perf_counter() - t0:.1f} s; summary in {paths.relative(runner.root)}/last_summary.json")
+    print("\n".join(lines))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

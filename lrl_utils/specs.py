@@ -1,0 +1,230 @@
+"""Run specifications: one frozen dataclass per pipeline stage, hashed to name its output folder.
+
+A spec holds everything that determines a run's result (data locations, model, hyperparameters, the
+folders of its upstream runs) and nothing that does not (output folder, thread count). Paths are
+relative to the project root. `spec.digest()` is the first 12 hex digits of the SHA-256 of the spec's
+canonical JSON, the stage included, so the same spec always lands in the same folder
+`runs/<stage>/<slug>--<digest>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from .params import from_dict, to_dict
+
+STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "report")
+SOURCES = ("conceptnet", "glotcc")
+SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyperparameter blocks (the profile's `adapt`, `base_model.train` and `finetune` sections)
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """Masked-LM training; defaults are the paper's language-adapter settings (SPEC §4.2)."""
+
+    max_steps: int = _help("optimizer steps (paper: 100k GlotCC, 25k ConceptNet)", default=25_000)
+    batch_size: int = _help("sequences per step", default=16)
+    learning_rate: float = _help("AdamW learning rate", default=1e-4)
+    max_length: int = _help("tokens per sequence, longer ones are truncated", default=512)
+    mlm_probability: float = _help("share of tokens masked (BERT 80/10/10 scheme)", default=0.15)
+    weight_decay: float = _help("AdamW weight decay", default=0.0)
+    warmup_steps: int = _help("linear warm-up steps", default=0)
+    eval_every: int = _help("validation loss every N steps; the best step is kept", default=500)
+    eval_batches: int | None = _help("validation batches per evaluation (null = all)", default=None)
+    seed: int = _help("random seed", default=42)
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Task-adapter training; defaults are the paper's topic-classification settings (SPEC §5.3)."""
+
+    epochs: int = _help("training epochs; the epoch with the lowest validation loss is tested", default=20)
+    batch_size: int = _help("sequences per step", default=32)
+    learning_rate: float = _help("AdamW learning rate", default=1e-4)
+    warmup_ratio: float = _help("share of steps with linear warm-up", default=0.05)
+    weight_decay: float = _help("AdamW weight decay", default=0.01)
+    max_length: int = _help("tokens per sequence", default=256)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage specs
+
+
+@dataclass(frozen=True)
+class Spec:
+    stage: ClassVar[str] = ""
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def canonical(self) -> str:
+        return json.dumps({"stage": self.stage, **self.to_dict()}, sort_keys=True, ensure_ascii=False)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
+
+    def slug(self) -> str:  # human-readable part of the folder name
+        raise NotImplementedError
+
+    def folder(self) -> str:
+        """Folder relative to the runs directory: `<stage>/<slug>--<digest>`."""
+        return f"{self.stage}/{self.slug()}--{self.digest()}"
+
+    def deps(self) -> tuple[str, ...]:
+        """Upstream run folders (relative to the runs directory)."""
+        return ()
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        data = json.loads(text)
+        data.pop("stage", None)
+        return from_dict(cls, data, f"{cls.stage} spec")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec(Spec):
+    """Turn a language's raw source (ConceptNet edges or GlotCC documents) into train/val/test splits."""
+
+    stage: ClassVar[str] = "preprocess"
+    language: str = _help("language code from params/languages.yaml")
+    source: Literal["conceptnet", "glotcc"] = _help("conceptnet | glotcc")
+    code: str = _help("the language's code in that source (ConceptNet ISO-2, GlotCC `xxx-Scrp`)")
+    location: str = _help("`hub` or a local file/folder (relative to the project root)")
+    world: str | None = _help(
+        "demo world folder the location lives in (generated when missing)", default=None
+    )
+    split_seed: int = _help("seed of the 80/10/10 split", default=42)
+    max_train_bytes: int = _help("cap on train text (paper: 1 GiB)", default=1024**3)
+    paper_compat: bool = _help("reproduce the original's ConceptNet surface-form defect", default=False)
+
+    def slug(self) -> str:
+        return f"{self.language}.{self.source}"
+
+
+@dataclass(frozen=True)
+class BaseModelSpec(Spec):
+    """Build a tiny model (demo): train its tokenizer and pre-train it on the seen languages."""
+
+    stage: ClassVar[str] = "base_model"
+    model: str = _help("model name from params/models.yaml")
+    architecture: Literal["bert", "xlm-roberta"] = _help("bert | xlm-roberta")
+    vocab_size: int = _help("tokenizer vocabulary size")
+    hidden_size: int = _help("hidden size")
+    num_layers: int = _help("layers")
+    num_heads: int = _help("attention heads")
+    intermediate_size: int = _help("feed-forward size")
+    max_position: int = _help("position embeddings")
+    corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
+    train: MLMSettings = _help("pre-training settings")
+    seed: int = _help("initialisation seed", default=0)
+
+    def slug(self) -> str:
+        return self.model
+
+    def deps(self) -> tuple[str, ...]:
+        return self.corpora
+
+
+@dataclass(frozen=True)
+class AdaptSpec(Spec):
+    """Train a language adapter with masked LM on one language and source."""
+
+    stage: ClassVar[str] = "adapt"
+    model: str = _help("model name from params/models.yaml")
+    model_ref: str = _help("hub id, or the base_model run folder that holds the tiny model")
+    language: str = _help("language code")
+    source: Literal["conceptnet", "glotcc"] = _help("training text")
+    adapter: str = _help("adapter method: seq_bn | seq_bn_inv | lora")
+    adapter_config: str = _help("`adapters` config name")
+    adapter_overrides: dict[str, Any] = _help("config fields that differ from the library defaults")
+    corpus: str = _help("preprocess run folder with the train/val splits")
+    train: MLMSettings = _help("training settings")
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, self.corpus)
+
+
+@dataclass(frozen=True)
+class PPPLSpec(Spec):
+    """Pseudo-perplexity on FLORES-200 devtest of a base model, or a base model with a language adapter."""
+
+    stage: ClassVar[str] = "pppl"
+    model: str = _help("model name")
+    model_ref: str = _help("hub id or base_model run folder")
+    language: str = _help("language code")
+    flores_code: str = _help("FLORES-200 code")
+    devtest: str = _help("`hub` or a local FLORES-200 file/folder")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    source: Literal["none", "conceptnet", "glotcc"] = _help("source of the language adapter", default="none")
+    adapter: str = _help("adapter method, or `none` for the base model", default="none")
+    adapter_run: str | None = _help("adapt run folder", default=None)
+    max_sentences: int | None = _help("evaluate only the first N sentences (null = all 1012)", default=None)
+    max_length: int = _help("token limit per sentence", default=512)
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, *((self.adapter_run,) if self.adapter_run else ()))
+
+
+@dataclass(frozen=True)
+class FinetuneSpec(Spec):
+    """Train a task adapter stacked on the frozen language adapter (or on the bare model) and test it."""
+
+    stage: ClassVar[str] = "finetune"
+    model: str = _help("model name")
+    model_ref: str = _help("hub id or base_model run folder")
+    language: str = _help("language code")
+    task: Literal["tc"] = _help("tc = SIB-200 topic classification")
+    flores_code: str = _help("SIB-200 config")
+    dataset: str = _help("`hub` or a local SIB-200 folder")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    source: Literal["none", "conceptnet", "glotcc"] = _help("language adapter source", default="none")
+    adapter: str = _help("language adapter method, or `none` for the baseline", default="none")
+    adapter_run: str | None = _help("adapt run folder", default=None)
+    seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
+    train: TaskSettings = _help("training settings", default_factory=TaskSettings)
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.task}.{self.source}.{self.adapter}.s{self.seed}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, *((self.adapter_run,) if self.adapter_run else ()))
+
+
+@dataclass(frozen=True)
+class ReportSpec(Spec):
+    """Tables or figures rebuilt from the result.json files of the evaluation runs."""
+
+    stage: ClassVar[str] = "report"
+    kind: Literal["tables", "figures"] = _help("tables | figures")
+    profile: str = _help("profile the report belongs to")
+    inputs: tuple[str, ...] = _help(
+        "evaluation run folders the report reads (missing ones are shown as missing)"
+    )
+
+    def slug(self) -> str:
+        return f"{self.profile}.{self.kind}"
+
+
+SPEC_CLASSES: dict[str, type[Spec]] = {
+    cls.stage: cls for cls in (PreprocessSpec, BaseModelSpec, AdaptSpec, PPPLSpec, FinetuneSpec, ReportSpec)
+}

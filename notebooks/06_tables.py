@@ -1,0 +1,61 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent,ipynb
+#   kernelspec:
+#     display_name: Python (lrl-adapt)
+#     language: python
+#     name: lrl-adapt
+# ---
+
+# %% [markdown]
+# # 6. Tables
+#
+# Rebuilt only from the `result.json` files of the profile's evaluation runs: pseudo-perplexity (lower is
+# better) and topic-classification macro-F1 (higher is better), languages × configurations, with seen /
+# unseen / total averages; the best configuration per row in bold. Missing runs stay missing (–).
+# Each table is written as Markdown and LaTeX with a sidecar listing the runs it was built from.
+
+# %% tags=["parameters"]
+profile = "demo"  # params/profiles/<profile>.yaml
+kind = "tables"  # this notebook makes the tables
+spec_json = ""  # set by the runner: the full run spec
+out_dir = ""  # set by the runner; empty = runs/_interactive/...
+
+# %%
+from IPython.display import Markdown, display
+
+from lrl_utils import paths, pipeline, reporting, results
+
+run = pipeline.start("report", globals())
+spec = run.spec
+records = results.load_records(spec.inputs)
+missing = [f for f in spec.inputs if results.read_result(f) is None]
+results.atomic_write_text(run.out_dir / "records.csv", records.to_csv(index=False))
+print(f"{records['run'].nunique()} of {len(spec.inputs)} evaluation runs found; {len(missing)} missing")
+
+# %%
+TABLES = [  # (name, stage, metric, task, lower is better, caption)
+    ("pppl", "pppl", "pppl", "", True, "FLORES-200 devtest pseudo-perplexity (mean of sentence scores)"),
+    ("tc", "finetune", "test_macro_f1", "tc", False, "Topic classification (SIB-200), test macro-F1"),
+]
+written = []
+for model in sorted(records["model"].unique()):
+    for name, stage, metric, task, lower, caption in TABLES:
+        table = reporting.results_table(records, stage=stage, metric=metric, model=model, task=task)
+        if table.empty:
+            continue
+        full_caption = f"{caption}; {model}"
+        runs = sorted(records.query("model == @model and stage == @stage")["run"].unique())
+        for folder in (run.out_dir, paths.figures_dir()):
+            written += reporting.write_table(
+                table, folder / f"table_{name}_{model}", lower_is_better=lower, caption=full_caption, runs=runs
+            )
+        display(Markdown(f"**{full_caption}**\n\n" + reporting.format_table(table, lower_is_better=lower, fmt="markdown")))
+
+# %%
+run.finish(
+    {"tables": len(written) // 6, "runs_found": int(records["run"].nunique()), "runs_missing": len(missing)},
+    missing_inputs=missing,
+    outputs=[paths.relative(p) for p in written],
+)
