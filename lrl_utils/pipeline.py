@@ -68,6 +68,10 @@ class RunContext:
 
     def finish(self, metrics: dict[str, Any], **extra: Any) -> dict:
         """Write `result.json` (atomically, last): the run counts as done only from here on."""
+        if self.spec.stage == "report":  # lets the runner rebuild the report once a missing input exists
+            extra["missing_inputs"] = [
+                f for f in self.spec.inputs if not (self.input(f) / RESULT_FILE).exists()
+            ]
         result = make_result(self.spec, metrics, self.started, time.perf_counter() - self.t0, extra)
         atomic_write_json(self.out_dir / RESULT_FILE, result)
         print(f"{self.spec.folder()}: done in {result['timings']['seconds']:.1f} s → {self.out_dir}")
@@ -102,13 +106,17 @@ def start(stage: str, params: dict[str, Any]) -> RunContext:
     keys = {k: params[k] for k in KEY_PARAMS[stage] if k in params}
     missing = [k for k in KEY_PARAMS[stage] if k not in params]
     if missing:
-        raise ParamError(f"notebook parameters: missing `{missing[0]}` (stage {stage} needs {KEY_PARAMS[stage]})")
+        raise ParamError(
+            f"notebook parameters: missing `{missing[0]}` (stage {stage} needs {KEY_PARAMS[stage]})"
+        )
     spec_json = params.get("spec_json") or ""
     if spec_json:
         spec = cls.from_json(spec_json)
         for k, v in keys.items():
             if getattr(spec, k) != v:
-                raise ParamError(f"notebook parameters: `{k}`={v!r} disagrees with the run spec ({getattr(spec, k)!r})")
+                raise ParamError(
+                    f"notebook parameters: `{k}`={v!r} disagrees with the run spec ({getattr(spec, k)!r})"
+                )
     else:
         spec = getattr(grid, stage)(**keys)
     out_dir = params.get("out_dir") or ""

@@ -48,7 +48,9 @@ def is_done(spec: Spec) -> bool:
     if result is None:
         return False
     if spec.stage == "report":
-        return not any((paths.runs_dir() / f / RESULT_FILE).exists() for f in result.get("missing_inputs", []))
+        return not any(
+            (paths.runs_dir() / f / RESULT_FILE).exists() for f in result.get("missing_inputs", [])
+        )
     return True
 
 
@@ -91,8 +93,8 @@ def execute(spec: Spec, profile: str, out_dir: Path) -> None:
 def _child_main(args: argparse.Namespace) -> int:
     from .specs import SPEC_CLASSES
 
-    spec = SPEC_CLASSES[args.stage].from_json(Path(args.spec_file).read_text(encoding="utf-8"))
-    execute(spec, args.profile, Path(args.out_dir))
+    spec = SPEC_CLASSES[args._stage].from_json(Path(args._spec_file).read_text(encoding="utf-8"))
+    execute(spec, args.profile, Path(args._out_dir))
     return 0
 
 
@@ -127,7 +129,9 @@ class Runner:
         (tmp / "spec.json").write_text(spec.canonical(), encoding="utf-8")
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
-        env.update({"LRL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+        env.update(
+            {"LRL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        )
         env.setdefault("HF_HUB_OFFLINE", "1" if self.grid.profile.data.mode == "demo" else "0")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         env.setdefault("MPLBACKEND", "Agg")
@@ -135,7 +139,9 @@ class Runner:
         cmd += ["--_stage", spec.stage, "--_spec-file", str(tmp / "spec.json"), "--_out-dir", str(tmp)]
         t0 = time.perf_counter()
         with open(tmp / "log.txt", "w", encoding="utf-8") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=paths.project_root())
+            proc = subprocess.run(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=paths.project_root()
+            )
         self.seconds[folder] = time.perf_counter() - t0
         if proc.returncode == 0 and (tmp / RESULT_FILE).exists():
             trash = final.parent / f".old-{final.name}-{os.getpid()}"
@@ -149,15 +155,17 @@ class Runner:
         failed.parent.mkdir(parents=True, exist_ok=True)
         (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
         os.replace(tmp, failed)
-        self.failed[folder] = str(failed / "notebook.ipynb") if (failed / "notebook.ipynb").exists() else str(
-            failed / "log.txt"
+        self.failed[folder] = (
+            str(failed / "notebook.ipynb")
+            if (failed / "notebook.ipynb").exists()
+            else str(failed / "log.txt")
         )
         return "failed"
 
     def run(self, specs: list[Spec]) -> dict[str, str]:
         todo = []
-        for s in specs:
-            if s.folder() not in self.force and is_done(s):
+        for s in specs:  # reports are checked when their inputs are settled: an input may appear meanwhile
+            if s.stage != "report" and s.folder() not in self.force and is_done(s):
                 self.status[s.folder()] = "skipped"
             else:
                 todo.append(s)
@@ -171,12 +179,23 @@ class Runner:
                     if state == "wait":
                         continue
                     del pending[folder]
-                    if state == "ready":
+                    if (
+                        state == "ready"
+                        and spec.stage == "report"
+                        and folder not in self.force
+                        and is_done(spec)
+                    ):
+                        self.status[folder] = "skipped"
+                        total -= 1
+                    elif state == "ready":
                         running[pool.submit(self.run_one, spec)] = spec
                     else:
                         self.status[folder] = "blocked"
                         finished += 1
-                        print(f"[{finished}/{total}] blocked {folder} (needs {self.blocked[folder]})", flush=True)
+                        print(
+                            f"[{finished}/{total}] blocked {folder} (needs {self.blocked[folder]})",
+                            flush=True,
+                        )
                 if not running:
                     continue
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -207,7 +226,9 @@ class Runner:
         return "ready"
 
     def summary(self) -> tuple[list[str], int]:
-        counts = {k: sum(v == k for v in self.status.values()) for k in ("done", "skipped", "failed", "blocked")}
+        counts = {
+            k: sum(v == k for v in self.status.values()) for k in ("done", "skipped", "failed", "blocked")
+        }
         lines = ["", "summary: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
         lines += [f"  failed  {f}: {nb}" for f, nb in self.failed.items()]
         if self.blocked:
@@ -246,7 +267,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", default="demo", help="params/profiles/<NAME>.yaml (default: demo)")
     p.add_argument("--only", choices=STAGES, help="run only this stage (its inputs must exist)")
     p.add_argument("--force", action="store_true", help="re-run selected runs even if they are done")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and their count per stage, run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the runs and their count per stage, run nothing"
+    )
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the profile's `jobs`)")
     p.add_argument("--target", action="append", default=[], help="run only this run folder and its inputs")
     for hidden in ("--_stage", "--_spec-file", "--_out-dir"):
@@ -286,11 +309,15 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import ensure_world
 
         ensure_world(grid.preprocess(grid.profile.languages[0], "glotcc"), grid)
-    print(f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/")
+    print(
+        f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/"
+    )
     t0 = time.perf_counter()
     runner.run(specs)
     lines, code = runner.summary()
-    lines.append(f"wall time {time.perf_counter() - t0:.1f} s; summary in {paths.relative(runner.root)}/last_summary.json")
+    lines.append(
+        f"wall time {time.perf_counter() - t0:.1f} s; summary in {paths.relative(runner.root)}/last_summary.json"
+    )
     print("\n".join(lines))
     return code
 

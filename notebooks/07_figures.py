@@ -22,7 +22,7 @@ spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty = runs/_interactive/...
 
 # %%
-import matplotlib.pyplot as plt
+from IPython.display import display
 
 from lrl_utils import paths, pipeline, reporting, results
 
@@ -51,11 +51,10 @@ for model in sorted(records["model"].unique()):
         runs = sorted(subset["run"].unique())
         for folder in (run.out_dir, paths.figures_dir()):
             written += reporting.save_figure(fig, folder / f"fig_{name}_{model}", runs=runs)
-        plt.show()
+        display(fig)
 
 # %%
 run.finish(
     {"figures": len(written) // 6, "runs_found": int(records["run"].nunique()), "runs_missing": len(missing)},
-    missing_inputs=missing,
     outputs=[paths.relative(p) for p in written],
 )

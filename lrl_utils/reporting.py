@@ -1,0 +1,419 @@
+"""Tables (Markdown + LaTeX) and figures (PNG + PDF) of the paper, built from the tidy result frame.
+
+Input: the tidy frame, one row per (run, metric), with columns ``run, stage, model, language, seen, source,
+adapter, task, seed, metric, value``. Every output is rebuilt from that frame alone and written atomically
+(temporary file in the same folder, then ``os.replace``) next to a ``<stem>.runs.json`` sidecar that lists the
+run hashes it was built from.
+
+Table layout (:func:`results_table`):
+
+* rows: the seen languages (sorted), then the unseen ones (sorted), then the summary rows ``Seen avg``,
+  ``Unseen avg``, ``Total avg`` (a group without languages is omitted);
+* columns: a two-level ``MultiIndex`` (``config``, ``stat``), configurations in :data:`CONFIG_ORDER`,
+  ``stat`` in ``mean`` / ``std`` / ``n``. For a language, ``mean`` and ``std`` (ddof=1) are over seeds and
+  ``n`` is the number of seeds; ``table.xs("mean", axis=1, level="stat")`` gives the plain means.
+  For a summary row, ``mean`` is the average of the per-language means that are present, ``std`` is NaN and
+  ``n`` is how many languages went into it;
+* missing cells stay NaN (``n`` = 0), never 0;
+* ``table.attrs`` holds ``unseen`` (languages marked †), ``expected_n`` (per row: seeds expected for a language,
+  the group size for a summary row; a cell with fewer is flagged ``*`` in the text) and ``runs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import LogFormatter
+
+SOURCE_LABELS = {"conceptnet": "CN", "glotcc": "Glot"}
+ADAPTER_LABELS = {"seq_bn": "Seq_bn", "seq_bn_inv": "Seq_bn_inv", "lora": "LoRA"}
+#: Column order of the paper's tables (Tables 10, 11, 15, 16, ...), then the later baselines.
+CONFIG_ORDER: tuple[str, ...] = (
+    "Base",
+    "CN Seq_bn",
+    "CN LoRA",
+    "CN Seq_bn_inv",
+    "Glot Seq_bn",
+    "Glot LoRA",
+    "Glot Seq_bn_inv",
+    "FFT",
+    "Fusion",
+    "Fusion Seq_bn",
+    "Fusion Seq_bn_inv",
+)
+# Grey Base, blues for ConceptNet, oranges for Glot, green FFT, purples Fusion: the order of CONFIG_ORDER.
+_COLORS = "#7f7f7f #9ecae1 #4292c6 #08519c #fdae6b #f16913 #a63603 #31a354 #9e9ac8 #bcbddc #756bb1".split()
+CONFIG_COLORS = dict(zip(CONFIG_ORDER, _COLORS, strict=True))
+SUMMARY_ROWS: tuple[str, ...] = ("Seen avg", "Unseen avg", "Total avg")
+STATS: tuple[str, ...] = ("mean", "std", "n")
+METRIC_LABELS = {
+    "pppl": "PPPL",
+    "pppl_token_weighted": "PPPL (token-weighted)",
+    "test_macro_f1": "F1",
+    "test_f1": "F1",
+    "test_accuracy": "Acc.",
+}
+#: (stage, task, metric) rows of :func:`summary_table`, skipped when absent from the frame.
+DEFAULT_SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("pppl", "", "pppl"),
+    ("finetune", "tc", "test_macro_f1"),
+    ("finetune", "sa", "test_macro_f1"),
+    ("finetune", "ner", "test_f1"),
+)
+UNSEEN_MARK, INCOMPLETE_MARK, MISSING_MARK = "†", "*", "–"
+_BAR_STYLE: dict = {"edgecolor": "black", "linewidth": 0.3, "error_kw": {"elinewidth": 0.6, "capsize": 1.2}}
+
+
+def _norm(value: object) -> str:
+    """A source/adapter/task field as a lower-case string; None and NaN become "none"."""
+    return "none" if pd.isna(value) else (str(value).strip().lower() or "none")
+
+
+def config_label(source: str, adapter: str) -> str:
+    """The paper's name of a configuration: "Base", "CN Seq_bn", "Glot LoRA", "FFT", "Fusion Seq_bn", ..."""
+    source, adapter = _norm(source), _norm(adapter)
+    if adapter == "fft":
+        return "FFT"
+    if adapter.startswith("fusion"):
+        kind = adapter.removeprefix("fusion").strip("_")
+        return f"Fusion {ADAPTER_LABELS.get(kind, kind)}".strip()
+    prefix = "" if source == "none" else SOURCE_LABELS.get(source, source)
+    if adapter == "none":
+        return prefix or "Base"
+    return f"{prefix} {ADAPTER_LABELS.get(adapter, adapter)}".strip()
+
+
+def _order_configs(labels: Sequence[str]) -> list[str]:
+    """Known labels in CONFIG_ORDER, unknown ones after them, alphabetically."""
+    present = set(labels)
+    return [c for c in CONFIG_ORDER if c in present] + sorted(present - set(CONFIG_ORDER))
+
+
+def is_lower_better(metric: str) -> bool:
+    """True for perplexities and losses, False for scores such as F1 and accuracy."""
+    return any(key in metric for key in ("pppl", "perplexity", "loss"))
+
+
+def _mask(df: pd.DataFrame, stage: str, metric: str, model: str, task: str) -> pd.Series:
+    tasks = df["task"].fillna("").astype(str)
+    return (df["stage"] == stage) & (df["metric"] == metric) & (df["model"] == model) & (tasks == task)
+
+
+def _select(df: pd.DataFrame, *, stage: str, metric: str, model: str, task: str) -> pd.DataFrame:
+    """The rows of one table, with a ``config`` column; raises ValueError when there are none."""
+    sel = df.loc[_mask(df, stage, metric, model, task)].copy()
+    if sel.empty:
+        raise ValueError(f"no results for stage={stage!r} metric={metric!r} model={model!r} task={task!r}")
+    sel["config"] = [config_label(s, a) for s, a in zip(sel["source"], sel["adapter"], strict=True)]
+    return sel
+
+
+def selected_runs(df: pd.DataFrame, *, stage: str, metric: str, model: str, task: str = "") -> list[str]:
+    """Sorted run hashes behind one table or figure (what the ``.runs.json`` sidecar lists)."""
+    return sorted(set(_select(df, stage=stage, metric=metric, model=model, task=task)["run"].astype(str)))
+
+
+def results_table(df: pd.DataFrame, *, stage: str, metric: str, model: str, task: str = "") -> pd.DataFrame:
+    """Languages × configurations with mean/std/n over seeds and seen/unseen/total averages (see module doc).
+
+    Raises ValueError when nothing matches, when two runs share language, configuration and seed (stale runs
+    of an older spec, say), or when a language is both seen and unseen for the model.
+    """
+    sel = _select(df, stage=stage, metric=metric, model=model, task=task)
+    keys = sel[["language", "config"]].assign(seed=sel["seed"].astype(float).fillna(-1.0))
+    duplicated = keys.duplicated(keep=False)
+    if duplicated.any():
+        runs = sorted(set(sel.loc[duplicated, "run"].astype(str)))
+        raise ValueError(f"several runs for the same language, configuration and seed: {runs}")
+    flags = sel["seen"].astype(bool).groupby(sel["language"])
+    if (counts := flags.nunique()).gt(1).any():
+        raise ValueError(f"languages both seen and unseen for {model}: {list(counts.index[counts > 1])}")
+    seen_of = flags.first()
+    seen, unseen = sorted(seen_of.index[seen_of]), sorted(seen_of.index[~seen_of])
+    languages, configs = seen + unseen, _order_configs(sel["config"].unique())
+
+    values = sel.groupby(["language", "config"])["value"]
+    mean = values.mean().unstack().reindex(index=languages, columns=configs)
+    std = values.std().unstack().reindex(index=languages, columns=configs)
+    n = values.count().unstack().reindex(index=languages, columns=configs).fillna(0).astype(int)
+    expected = dict.fromkeys(languages, int(n.to_numpy().max()))
+    for label, group in zip(SUMMARY_ROWS, (seen, unseen, languages), strict=True):
+        if group:
+            block = mean.loc[group]
+            mean.loc[label], std.loc[label], n.loc[label] = block.mean(), np.nan, block.count()
+            expected[label] = len(group)
+
+    table = pd.concat({"mean": mean, "std": std, "n": n}, axis=1).swaplevel(axis=1)
+    table = table.reindex(columns=pd.MultiIndex.from_product([configs, STATS], names=["config", "stat"]))
+    table.index.name = "language"
+    runs = sorted(set(sel["run"].astype(str)))
+    table.attrs = dict(
+        stage=stage, metric=metric, model=model, task=task, unseen=unseen, expected_n=expected, runs=runs
+    )
+    return table
+
+
+def _latex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(char, repl)
+    return text.replace("†", r"$^\dagger$")
+
+
+def _cell(mean: float, std: float, n: float, bold: bool, flagged: bool, decimals: int, latex: bool) -> str:
+    """One cell's text: "mean ± std" over several seeds, "mean" otherwise, "–" when missing."""
+    if pd.isna(mean):
+        return "--" if latex else MISSING_MARK
+    text = f"{mean:.{decimals}f}"
+    if n > 1 and pd.notna(std):
+        text += (r" $\pm$ " if latex else " ± ") + f"{std:.{decimals}f}"
+    if bold:
+        text = rf"\textbf{{{text}}}" if latex else f"**{text}**"
+    if flagged:
+        text += r"$^{*}$" if latex else "\\" + INCOMPLETE_MARK  # a bare * would read as Markdown emphasis
+    return text
+
+
+def format_table(
+    table: pd.DataFrame,
+    *,
+    lower_is_better: bool | Mapping[str, bool],
+    decimals: int = 2,
+    fmt: Literal["markdown", "latex"] = "markdown",
+    caption: str = "",
+) -> str:
+    """Text of a :func:`results_table` / :func:`summary_table` frame.
+
+    Unseen languages get †; cells with fewer seeds/languages than ``attrs["expected_n"]`` get * (flagged);
+    missing cells show "–". The best unflagged mean of each row (at the shown precision, ties all bold) is
+    bold; ``lower_is_better`` is one direction for the whole table or a mapping row label → direction (rows
+    not in it: higher is better). A note line explaining the marks that occur follows the table.
+    """
+    if fmt not in ("markdown", "latex"):
+        raise ValueError(f"fmt must be 'markdown' or 'latex', not {fmt!r}")
+    latex = fmt == "latex"
+    means, stds, ns = (table.xs(stat, axis=1, level="stat") for stat in STATS)
+    unseen = set(table.attrs.get("unseen", ()))
+    expected: Mapping[str, int] = table.attrs.get("expected_n", {})
+    body = pd.DataFrame(index=means.index, columns=means.columns, dtype=object)
+    flags_used = False
+    for row in means.index:
+        lower = lower_is_better if isinstance(lower_is_better, bool) else lower_is_better.get(row, False)
+        flagged_row = means.loc[row].notna() & (ns.loc[row] < expected.get(row, 0))
+        candidates = means.loc[row].round(decimals).mask(flagged_row)  # a partial average cannot win
+        best = candidates.min() if lower else candidates.max()
+        for config in means.columns:
+            mean, n, flagged = means.at[row, config], ns.at[row, config], bool(flagged_row[config])
+            bold = means.loc[row].count() > 1 and candidates[config] == best
+            body.at[row, config] = _cell(mean, stds.at[row, config], n, bold, flagged, decimals, latex)
+            flags_used |= flagged
+    labels = [f"{row}{UNSEEN_MARK}" if row in unseen else str(row) for row in means.index]
+    notes = [f"{UNSEEN_MARK} unseen in pre-training"] if unseen & set(means.index) else []
+    if flags_used:
+        notes.append(f"{INCOMPLETE_MARK} fewer seeds or languages than the other cells of the row")
+    if means.isna().to_numpy().any():
+        notes.append(f"{MISSING_MARK} missing")
+    index_name = "ISO" if table.index.name == "language" else str(table.index.name or "")
+    if latex:
+        body.insert(0, index_name, [_latex_escape(label) for label in labels])
+        body.columns = [index_name] + [_latex_escape(str(c)) for c in means.columns]
+        text = body.to_latex(
+            index=False, escape=False, column_format="l" + "r" * len(means.columns), caption=caption or None
+        )
+        lines = text.splitlines()
+        first_summary = next((i for i, ln in enumerate(lines) if ln.startswith(SUMMARY_ROWS)), None)
+        if first_summary is not None:
+            lines.insert(first_summary, r"\midrule")
+        if notes:
+            note = "; ".join(notes).replace("†", r"$^\dagger$").replace("*", r"$^{*}$").replace("–", "--")
+            lines.insert(lines.index(r"\end{tabular}") + 1, rf"\par\footnotesize {note}")
+        return "\n".join(lines) + "\n"
+    body.insert(0, index_name, labels)
+    parts = [caption, ""] if caption else []
+    align = ("left",) + ("right",) * len(means.columns)
+    parts.append(body.to_markdown(index=False, colalign=align, disable_numparse=True))
+    if notes:
+        parts += ["", "; ".join(notes).replace(INCOMPLETE_MARK, "\\" + INCOMPLETE_MARK) + "."]
+    return "\n".join(parts) + "\n"
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary file next to ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)  # mkstemp creates 0600; outputs are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _with_suffix(stem: Path, suffix: str) -> Path:
+    """``stem`` + suffix, keeping dots inside the stem (``with_suffix`` would cut them)."""
+    return stem.with_name(stem.name + suffix)
+
+
+def _write_sidecar(path_stem: Path, runs: Sequence[str], outputs: Sequence[Path], **extra: object) -> Path:
+    record = {**extra, "runs": sorted({str(r) for r in runs}), "outputs": [p.name for p in outputs]}
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    return _write_text(_with_suffix(path_stem, ".runs.json"), text)
+
+
+def write_table(
+    table: pd.DataFrame,
+    path_stem: Path,
+    *,
+    lower_is_better: bool | Mapping[str, bool],
+    caption: str,
+    runs: Sequence[str],
+    decimals: int = 2,
+) -> list[Path]:
+    """Write ``<stem>.md``, ``<stem>.tex`` and ``<stem>.runs.json`` (caption + run hashes); return the paths."""
+    path_stem = Path(path_stem)
+    written = []
+    for ext, fmt in (("md", "markdown"), ("tex", "latex")):
+        text = format_table(
+            table, lower_is_better=lower_is_better, decimals=decimals, fmt=fmt, caption=caption
+        )
+        written.append(_write_text(_with_suffix(path_stem, f".{ext}"), text))
+    return written + [_write_sidecar(path_stem, runs, written, caption=caption)]
+
+
+def metric_label(task: str, metric: str) -> str:
+    """A row or axis label such as "PPPL" or "TC F1"."""
+    name = METRIC_LABELS.get(metric, metric)
+    return f"{task.upper()} {name}" if task else name
+
+
+def summary_table(
+    df: pd.DataFrame,
+    *,
+    model: str,
+    metrics: Sequence[tuple[str, str, str]] = DEFAULT_SUMMARY_METRICS,
+    groups: Sequence[str] = SUMMARY_ROWS,
+) -> pd.DataFrame:
+    """Headline table (the paper's Table 1): rows "<metric> (seen|unseen|total)", columns as in results_table.
+
+    ``metrics`` lists (stage, task, metric) triples; those without results for ``model`` are skipped.
+    ``attrs["lower_is_better"]`` maps each row to its direction, ready for :func:`format_table`.
+    """
+    rows: dict[str, pd.Series] = {}
+    expected: dict[str, int] = {}
+    directions: dict[str, bool] = {}
+    runs: set[str] = set()
+    for stage, task, metric in metrics:
+        if not _mask(df, stage, metric, model, task).any():
+            continue
+        table = results_table(df, stage=stage, metric=metric, model=model, task=task)
+        runs.update(table.attrs["runs"])
+        for group in groups:
+            if group in table.index:
+                label = f"{metric_label(task, metric)} ({group.split()[0].lower()})"
+                rows[label] = table.loc[group]
+                expected[label] = table.attrs["expected_n"][group]
+                directions[label] = is_lower_better(metric)
+    if not rows:
+        raise ValueError(f"no results for model={model!r} and metrics {list(metrics)}")
+    out = pd.DataFrame(rows).T
+    configs = _order_configs(out.columns.get_level_values("config").unique())
+    out = out.reindex(columns=pd.MultiIndex.from_product([configs, STATS], names=["config", "stat"]))
+    out.loc[:, (slice(None), "n")] = out.loc[:, (slice(None), "n")].fillna(0)
+    out = out.astype(float)
+    out.index.name = "metric"
+    out.attrs = {"model": model, "expected_n": expected, "lower_is_better": directions, "runs": sorted(runs)}
+    return out
+
+
+def plot_metric_bars(
+    df: pd.DataFrame,
+    *,
+    stage: str,
+    metric: str,
+    model: str,
+    task: str = "",
+    log_y: bool = False,
+    title: str = "",
+) -> Figure:
+    """Grouped bars (x = language, hue = configuration) with std-over-seeds error bars where n > 1.
+
+    Unseen languages come last, get a † and a red tick label, and hatched bars; missing cells draw no bar.
+    The figure is built without pyplot (no backend, no window, nothing to close); pass
+    :func:`selected_runs` with the same arguments to :func:`save_figure`.
+    """
+    table = results_table(df, stage=stage, metric=metric, model=model, task=task)
+    languages = [row for row in table.index if row not in SUMMARY_ROWS]
+    unseen = set(table.attrs["unseen"])
+    means, stds, ns = (table.xs(stat, axis=1, level="stat").loc[languages] for stat in STATS)
+    configs = list(means.columns)
+
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(languages))
+    width = 0.8 / len(configs)
+    palette = iter(["#e377c2", "#17becf", "#bcbd22", "#8c564b", "#d62728"] * 4)
+    for i, config in enumerate(configs):
+        height = means[config].to_numpy(float)
+        err = np.where(ns[config].to_numpy() > 1, stds[config].to_numpy(float), np.nan)
+        yerr = np.vstack([np.minimum(err, 0.9 * height), err]) if log_y else err
+        color = CONFIG_COLORS.get(config) or next(palette)
+        bars = ax.bar(
+            x - 0.4 + width * (i + 0.5), height, width, yerr=yerr, label=config, color=color, **_BAR_STYLE
+        )
+        for bar, language in zip(bars, languages, strict=True):
+            if language in unseen:
+                bar.set_hatch("///")
+    tick_labels = [f"{lang}{UNSEEN_MARK}" if lang in unseen else lang for lang in languages]
+    ax.set_xticks(x, tick_labels, fontsize=8 if len(languages) <= 20 else 7)
+    for tick, language in zip(ax.get_xticklabels(), languages, strict=True):
+        if language in unseen:
+            tick.set_color("#b2182b")
+    n_seen = len(languages) - len(unseen)
+    if unseen and n_seen:
+        ax.axvline(n_seen - 0.5, color="grey", linestyle="--", linewidth=0.7)
+    if log_y:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(LogFormatter())
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    ax.set_xlim(-0.5, len(languages) - 0.5)
+    ax.set_ylabel(metric_label(task, metric) + (" (log)" if log_y else ""), fontsize=8)
+    ax.tick_params(axis="y", which="both", labelsize=7)
+    ax.grid(axis="y", linewidth=0.3, alpha=0.6)
+    ax.set_axisbelow(True)
+    handles, _ = ax.get_legend_handles_labels()
+    if unseen:
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", hatch="///", label=f"{UNSEEN_MARK} unseen")
+        )
+    ncols = min(len(handles), 6)
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def save_figure(fig: Figure, path_stem: Path, runs: Sequence[str]) -> list[Path]:
+    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths."""
+    path_stem = Path(path_stem)
+    written = [
+        _atomic(_with_suffix(path_stem, f".{fmt}"), partial(fig.savefig, format=fmt, dpi=200))
+        for fmt in ("png", "pdf")
+    ]
+    return written + [_write_sidecar(path_stem, runs, written, title=fig.get_suptitle())]

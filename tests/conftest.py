@@ -1,0 +1,97 @@
+"""Shared fixtures: a throw-away project root (params copied, notebooks chosen per test) and the real samples."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data() -> Path | None:
+    env = os.environ.get("LRL_SHARED_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def shared() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("../shared/data not found: real-sample tests need the shared folder (or LRL_SHARED_DATA)")
+    return path
+
+
+class Project:
+    """A temporary project root: `params/` copied from the repo, `notebooks/` linked or replaced."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        shutil.copytree(REPO / "params", root / "params")
+
+    def add_profile(self, name: str, data: dict) -> None:
+        (self.root / "params" / "profiles" / f"{name}.yaml").write_text(
+            yaml.safe_dump(data), encoding="utf-8"
+        )
+
+    def edit_yaml(self, rel: str, text: str) -> None:
+        (self.root / rel).write_text(text, encoding="utf-8")
+
+    def use_real_notebooks(self) -> None:
+        (self.root / "notebooks").symlink_to(REPO / "notebooks")
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Project:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.setenv("LRL_ROOT", str(root))
+    monkeypatch.setenv("LRL_RUNS", str(root / "runs"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return Project(root)
+
+
+def tiny_profile(**changes) -> dict:
+    """A minimal demo-mode profile: one unseen language, one tiny model, one adapter, one source."""
+    prof = {
+        "description": "test profile",
+        "data": {"mode": "demo", "world_seed": 0},
+        "languages": ["qac"],
+        "models": ["tiny-xlmr"],
+        "adapters": ["seq_bn"],
+        "sources": ["glotcc"],
+        "tasks": ["tc"],
+        "seeds": [1],
+        "base_model": {
+            "languages": ["qab"],
+            "train": {
+                "max_steps": 30,
+                "batch_size": 16,
+                "learning_rate": 1e-3,
+                "max_length": 32,
+                "eval_every": 15,
+            },
+        },
+        "adapt": {
+            "glotcc": {
+                "max_steps": 10,
+                "batch_size": 8,
+                "learning_rate": 1e-3,
+                "max_length": 32,
+                "eval_every": 5,
+            }
+        },
+        "finetune": {"tc": {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}},
+        "pppl": {"max_sentences": 10, "max_length": 32},
+        "jobs": 2,
+    }
+    prof.update(changes)
+    return prof
