@@ -113,7 +113,11 @@ def make_result(spec, metrics: dict, started: str, seconds: float, extra: dict |
 
 
 def read_result(run_folder: str | os.PathLike) -> dict | None:
-    path = paths.runs_dir() / run_folder / RESULT_FILE if not Path(run_folder).is_absolute() else Path(run_folder)
+    path = (
+        paths.runs_dir() / run_folder / RESULT_FILE
+        if not Path(run_folder).is_absolute()
+        else Path(run_folder)
+    )
     if path.is_dir():
         path = path / RESULT_FILE
     try:
@@ -153,5 +157,17 @@ def load_records(run_folders: Iterable[str], registry=None):
         for metric, value in res["metrics"].items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rows.append({**base, "metric": metric, "value": float(value)})
-    columns = ["run", "stage", "model", "language", "seen", "source", "adapter", "task", "seed", "metric", "value"]
+    columns = [
+        "run",
+        "stage",
+        "model",
+        "language",
+        "seen",
+        "source",
+        "adapter",
+        "task",
+        "seed",
+        "metric",
+        "value",
+    ]
     return pd.DataFrame(rows, columns=columns)
