@@ -25,6 +25,7 @@ Typical use (seed first: model construction draws random weights from the global
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,6 +35,7 @@ from transformers import (
     BertConfig,
     BertForMaskedLM,
     BertTokenizerFast,
+    DataCollatorForLanguageModeling,
     PreTrainedModel,
     PreTrainedTokenizerFast,
     XLMRobertaConfig,
@@ -83,12 +85,18 @@ class TinyModelConfig:
 
 
 def train_tokenizer(
-    architecture: Architecture, texts: Iterable[str], vocab_size: int, max_position: int = 130
+    architecture: Architecture,
+    texts: Iterable[str],
+    vocab_size: int,
+    max_position: int = 130,
+    alphabet: str = "",
 ) -> PreTrainedTokenizerFast:
     """Train a WordPiece ("bert") or Unigram ("xlm-roberta") tokenizer on `texts`, wrapped like the real model's.
 
     `model_max_length` is `max_position - 2` (XLM-R's positions start after the padding index, as in 514 → 512).
     A Unigram vocabulary may end up smaller than `vocab_size`; use `len(tokenizer)` for the model.
+    `alphabet`: characters the vocabulary must hold even if `texts` lack them (mBERT and XLM-R cover the
+    characters of many languages they were not trained on: unseen languages fragment rather than become UNK).
     """
     model_max_length = max_position - 2
     if architecture == "bert":
@@ -103,6 +111,7 @@ def train_tokenizer(
             vocab_size=vocab_size,
             special_tokens=BERT_SPECIAL_TOKENS,
             continuing_subword_prefix="##",
+            initial_alphabet=sorted(set(alphabet)),
             show_progress=False,
         )
         tok.train_from_iterator(texts, trainer=trainer)
@@ -133,6 +142,7 @@ def train_tokenizer(
             vocab_size=vocab_size,
             special_tokens=XLMR_SPECIAL_TOKENS,
             unk_token="<unk>",
+            initial_alphabet=sorted(set(alphabet)),
             show_progress=False,
             shrinking_factor=0.75,
         )
@@ -177,6 +187,28 @@ def build_tiny_mlm(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) 
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {config.architecture!r}")
 
 
+class SentenceSummaryCollator(DataCollatorForLanguageModeling):
+    """Masked LM, plus: the first token ([CLS] / <s>) must predict one random word of its sequence.
+
+    MLM alone never trains the first position, so a tiny frozen model gives a near-constant [CLS] vector and a
+    task head reading it learns nothing. mBERT got a sentence-level signal from next-sentence prediction; this
+    bag-of-words target is the tiny models' stand-in (their pre-training only: adapters train with plain MLM).
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, mlm_probability: float, seed: int):
+        super().__init__(tokenizer, mlm_probability=mlm_probability, seed=seed)
+        self.rng = random.Random(seed)
+        self.special = set(tokenizer.all_special_ids)
+
+    def torch_call(self, examples: list[dict]) -> dict:
+        batch = super().torch_call(examples)
+        for i, example in enumerate(examples):
+            words = [t for t in example["input_ids"] if t not in self.special]
+            if words:
+                batch["labels"][i, 0] = self.rng.choice(words)
+        return batch
+
+
 def pretrain(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerFast,
@@ -185,7 +217,10 @@ def pretrain(
     train_config: MLMTrainConfig,
     progress: bool = True,
 ) -> dict:
-    """Full-model masked-LM pre-training (every parameter trains); returns `train_mlm`'s history."""
+    """Full-model pre-training (every parameter trains): masked LM + the [CLS] summary target; `train_mlm`'s history."""
     for p in model.parameters():
         p.requires_grad_(True)
-    return train_mlm(model, tokenizer, train_texts, val_texts, train_config, progress=progress)
+    collator = SentenceSummaryCollator(tokenizer, train_config.mlm_probability, train_config.seed)
+    return train_mlm(
+        model, tokenizer, train_texts, val_texts, train_config, progress=progress, collator=collator
+    )

@@ -83,6 +83,7 @@ class Grid:
             num_heads=t.num_heads,
             intermediate_size=t.intermediate_size,
             max_position=t.max_position,
+            alphabet=t.alphabet,
             corpora=tuple(
                 self.preprocess(code, "glotcc").folder() for code in self.profile.base_model.languages
             ),

@@ -174,6 +174,7 @@ class TinyModel:
     num_heads: int = _help("attention heads", default=2)
     intermediate_size: int = _help("feed-forward size", default=128)
     max_position: int = _help("position embeddings (max tokens + specials)", default=130)
+    alphabet: str = _help("characters the tokenizer must cover beyond its training text", default="")
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def ensure_world(spec: Spec, grid) -> None:
     """Generate the demo world a spec reads from, when it is not there yet (idempotent, race-safe)."""
     world = getattr(spec, "world", None)
     if world and not (paths.resolve(world) / "world.json").exists():
-        from .demo_world import WorldConfig, ensure_world as make
+        from .demo_world import WorldConfig
+        from .demo_world import ensure_world as make
 
         made = make(paths.resolve(world).parent, WorldConfig(seed=grid.profile.data.world_seed))
         if paths.relative(made) != world:

@@ -55,6 +55,9 @@ class TaskSettings:
     warmup_ratio: float = _help("share of steps with linear warm-up", default=0.05)
     weight_decay: float = _help("AdamW weight decay", default=0.01)
     max_length: int = _help("tokens per sequence", default=256)
+    pooling: Literal["cls", "mean"] = _help(
+        "head input: first token (the paper) or mean of token states", default="cls"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,6 +128,7 @@ class BaseModelSpec(Spec):
     num_heads: int = _help("attention heads")
     intermediate_size: int = _help("feed-forward size")
     max_position: int = _help("position embeddings")
+    alphabet: str = _help("characters the tokenizer must cover beyond its training text")
     corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
     train: MLMSettings = _help("pre-training settings")
     seed: int = _help("initialisation seed", default=0)

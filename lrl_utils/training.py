@@ -125,8 +125,11 @@ def train_mlm(
     val_texts: Sequence[str],
     config: MLMTrainConfig,
     progress: bool = True,
+    collator: DataCollatorForLanguageModeling | None = None,
 ) -> dict:
     """Train `model` (its parameters that require grad) with masked LM; returns a JSON-serialisable history.
+
+    `collator` replaces the training collator (validation always uses plain masked LM).
 
     On return the model holds the trainable parameters of the best evaluation (lowest validation loss).
     Raises `FloatingPointError` naming the step if the training loss becomes NaN or infinite.
@@ -142,7 +145,7 @@ def train_mlm(
         raise ValueError(
             f"need non-empty train and val texts (got {len(train_ids)} and {len(val_ids)} examples)"
         )
-    collator = DataCollatorForLanguageModeling(
+    collator = collator or DataCollatorForLanguageModeling(
         tokenizer, mlm_probability=config.mlm_probability, seed=config.seed
     )
     val_collator = DataCollatorForLanguageModeling(

@@ -46,10 +46,14 @@ if spec.source == "conceptnet":
     texts, stats = sentences.get(spec.code, []), stats.get(spec.code, {})
 else:
     # read a little more than the train cap: 80% of what is read becomes train
-    texts = data_sources.glotcc_documents(run.data(spec.location), spec.code, max_bytes=int(spec.max_train_bytes / 0.8))
+    texts = data_sources.glotcc_documents(
+        run.data(spec.location), spec.code, max_bytes=int(spec.max_train_bytes / 0.8)
+    )
     stats = {"documents": len(texts)}
 if not texts:
-    raise ValueError(f"no {spec.source} text for language {spec.language!r} (code {spec.code}) in {spec.location}")
+    raise ValueError(
+        f"no {spec.source} text for language {spec.language!r} (code {spec.code}) in {spec.location}"
+    )
 print(f"{len(texts):,} texts; e.g. {texts[0][:120]!r}")
 
 # %% [markdown]

@@ -44,13 +44,17 @@ for folder in spec.corpora:
     splits = data_sources.load_text_splits(run.input(folder))
     train_texts += splits["train"]["text"]
     val_texts += splits["validation"]["text"]
-print(f"{len(train_texts):,} train and {len(val_texts):,} validation documents from {len(spec.corpora)} languages")
+print(
+    f"{len(train_texts):,} train and {len(val_texts):,} validation documents from {len(spec.corpora)} languages"
+)
 
 # %% [markdown]
 # ## Tokenizer and model
 
 # %%
-tokenizer = base_models.train_tokenizer(spec.architecture, train_texts, spec.vocab_size)
+tokenizer = base_models.train_tokenizer(
+    spec.architecture, train_texts, spec.vocab_size, max_position=spec.max_position, alphabet=spec.alphabet
+)
 torch.manual_seed(spec.seed)
 config = base_models.TinyModelConfig(
     architecture=spec.architecture,
@@ -70,14 +74,18 @@ print(tokenizer.tokenize(val_texts[0])[:24])
 # ## Masked-LM pre-training
 
 # %%
-history = base_models.pretrain(mlm, tokenizer, train_texts, val_texts, training.MLMTrainConfig(**to_dict(spec.train)))
+history = base_models.pretrain(
+    mlm, tokenizer, train_texts, val_texts, training.MLMTrainConfig(**to_dict(spec.train))
+)
 mlm.save_pretrained(run.out_dir / "model")
 tokenizer.save_pretrained(run.out_dir / "model")
 
 # %%
 curve = pd.DataFrame(history["train_loss"], columns=["step", "train loss"]).set_index("step")
 ax = curve.rolling(10, min_periods=1).mean().plot(figsize=(5, 3))
-pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index("step").plot(ax=ax, marker="o")
+pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index("step").plot(
+    ax=ax, marker="o"
+)
 ax.set_ylabel("MLM loss")
 plt.show()
 

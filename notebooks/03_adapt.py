@@ -41,7 +41,9 @@ run.describe()
 
 # %%
 mlm, tokenizer = language_adapters.load_mlm_model(run.model_path())
-counts = language_adapters.add_language_adapter(mlm, spec.adapter, name="mlm", overrides=spec.adapter_overrides)
+counts = language_adapters.add_language_adapter(
+    mlm, spec.adapter, name="mlm", overrides=spec.adapter_overrides
+)
 pd.Series(counts, name="parameters").to_frame()
 
 # %% [markdown]
@@ -50,14 +52,20 @@ pd.Series(counts, name="parameters").to_frame()
 # %%
 splits = data_sources.load_text_splits(run.input(spec.corpus))
 history = training.train_mlm(
-    mlm, tokenizer, splits["train"]["text"], splits["validation"]["text"], training.MLMTrainConfig(**to_dict(spec.train))
+    mlm,
+    tokenizer,
+    splits["train"]["text"],
+    splits["validation"]["text"],
+    training.MLMTrainConfig(**to_dict(spec.train)),
 )
 language_adapters.save_language_adapter(mlm, run.out_dir / "adapter", name="mlm")
 
 # %%
 curve = pd.DataFrame(history["train_loss"], columns=["step", "train loss"]).set_index("step")
 ax = curve.rolling(10, min_periods=1).mean().plot(figsize=(5, 3))
-pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index("step").plot(ax=ax, marker="o")
+pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index("step").plot(
+    ax=ax, marker="o"
+)
 ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter}")
 plt.show()
 

@@ -50,7 +50,9 @@ print(f"{len(sentences)} devtest sentences, e.g. {sentences[0]!r}")
 scores = evaluation.pseudo_perplexity(mlm, tokenizer, sentences, max_length=spec.max_length)
 per_sentence = pd.DataFrame(scores["per_sentence"])
 per_sentence.to_csv(run.out_dir / "per_sentence.csv", index=False)
-print(f"PPPL (mean of sentences) = {scores['pppl']:.3f}; token-weighted = {scores['pppl_token_weighted']:.3f}")
+print(
+    f"PPPL (mean of sentences) = {scores['pppl']:.3f}; token-weighted = {scores['pppl_token_weighted']:.3f}"
+)
 
 # %%
 ax = per_sentence["pppl"].plot.hist(bins=30, log=True, figsize=(5, 3))

@@ -49,16 +49,22 @@ data
 res = tasks.train_topic_classifier(run.model_path(), data, data_sources.SIB_LABELS, adapter_dir, config)
 predictions = pd.DataFrame(res["predictions"])
 predictions.to_csv(run.out_dir / "predictions.csv", index=False)
-print(f"test macro-F1 {res['test_macro_f1']:.3f}, accuracy {res['test_accuracy']:.3f}, best epoch {res['best_epoch']}")
+print(
+    f"test macro-F1 {res['test_macro_f1']:.3f}, accuracy {res['test_accuracy']:.3f}, best epoch {res['best_epoch']}"
+)
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 pd.DataFrame({"train": res["train_loss"], "validation": res["val_loss"]}).plot(ax=ax1, marker=".")
-ax1.axvline(res["best_epoch"] - 1 if res["best_epoch"] >= 1 else res["best_epoch"], ls=":", c="grey")
+ax1.axvline(res["best_epoch"] - 1, ls=":", c="grey")  # best_epoch is 1-based
 ax1.set_xlabel("epoch")
 ax1.set_ylabel("loss")
 ConfusionMatrixDisplay.from_predictions(
-    predictions["label"], predictions["pred"], ax=ax2, colorbar=False, labels=range(len(data_sources.SIB_LABELS))
+    predictions["label"],
+    predictions["pred"],
+    ax=ax2,
+    colorbar=False,
+    labels=range(len(data_sources.SIB_LABELS)),
 )
 plt.show()
 

@@ -49,9 +49,18 @@ for model in sorted(records["model"].unique()):
         runs = sorted(records.query("model == @model and stage == @stage")["run"].unique())
         for folder in (run.out_dir, paths.figures_dir()):
             written += reporting.write_table(
-                table, folder / f"table_{name}_{model}", lower_is_better=lower, caption=full_caption, runs=runs
+                table,
+                folder / f"table_{name}_{model}",
+                lower_is_better=lower,
+                caption=full_caption,
+                runs=runs,
             )
-        display(Markdown(f"**{full_caption}**\n\n" + reporting.format_table(table, lower_is_better=lower, fmt="markdown")))
+        display(
+            Markdown(
+                f"**{full_caption}**\n\n"
+                + reporting.format_table(table, lower_is_better=lower, fmt="markdown")
+            )
+        )
 
 # %% [markdown]
 # ## Summary: seen / unseen / total averages per configuration (the paper's headline table)
@@ -68,8 +77,14 @@ for model in sorted(records["model"].unique()):
             caption=f"Summary; {model}",
             runs=runs,
         )
-    display(Markdown(f"**Summary; {model}**\n\n" + reporting.format_table(
-        summary, lower_is_better=summary.attrs["lower_is_better"], fmt="markdown")))
+    display(
+        Markdown(
+            f"**Summary; {model}**\n\n"
+            + reporting.format_table(
+                summary, lower_is_better=summary.attrs["lower_is_better"], fmt="markdown"
+            )
+        )
+    )
 
 # %%
 run.finish(

@@ -44,7 +44,13 @@ for model in sorted(records["model"].unique()):
         if subset.empty:
             continue
         fig = reporting.plot_metric_bars(
-            records, stage=stage, metric=metric, model=model, task=task, log_y=log_y, title=f"{title}; {model}"
+            records,
+            stage=stage,
+            metric=metric,
+            model=model,
+            task=task,
+            log_y=log_y,
+            title=f"{title}; {model}",
         )
         if name == "tc":
             fig.axes[0].axhline(1 / 7, ls="--", c="grey", lw=0.8, label="chance")

@@ -90,4 +90,4 @@ def test_demo_grid_shape():
     assert counts["adapt"] == 24 and counts["base_model"] == 2 and counts["preprocess"] == 5
     assert counts["pppl"] == 2 * 2 * 7 and counts["finetune"] == 2 * 2 * 7
     assert isinstance(g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn"), AdaptSpec)
-    assert g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn").adapter_overrides == {"reduction_factor": 4}
+    assert g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn").adapter_overrides == {"reduction_factor": 8}

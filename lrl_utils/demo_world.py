@@ -1,0 +1,566 @@
+"""Seeded synthetic languages written in the real on-disk formats: the offline demo world.
+
+Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) share one concept inventory: the 7 SIB-200 topics
+x `concepts_per_topic` content words with English glosses, plus general words and function words. Each
+language realises every concept with its own words (built from its own syllables), has its own word order
+(SVO / SOV / VSO), noun-phrase order and adpositions, and one agreement rule: a plural noun takes a suffix,
+and the verb repeats that suffix when its subject is plural. `qaa` and `qab` are seen by the tiny base
+models; `qac` is unseen, with consonant clusters the others lack and two letters they never use (ë, ž), so
+tokenizers trained on them fragment it. (A WordPiece vocabulary without ë/ž turns words holding them into
+[UNK]; give the trainer every language's `letters` as initial alphabet, as mBERT's vocabulary covers scripts
+it hardly saw.)
+
+Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
+prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
+`data_sources.py` read it unchanged:
+
+    world.json                                    config, languages, counts per file
+    conceptnet/conceptnet-assertions-5.7.0.csv.gz  one dump for all languages (+ English and noise edges)
+    glotcc/v1.0/<code>-Latn/<code>-Latn_0.parquet  documents (column `content`) with GlotCC-like metadata
+    flores200_dataset/{dev,devtest}/<code>_Latn.{dev,devtest}   parallel sentences, one per line
+    sib200/data/annotated/<code>_Latn/{train,dev,test}.tsv, labels.txt   topic-labelled FLORES sentences
+
+Everything is a deterministic function of `WorldConfig` (same bytes every time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from random import Random
+from typing import NamedTuple
+
+from lrl_utils.data_sources import SIB_LABELS
+
+
+@dataclass(frozen=True)
+class DemoLanguage:
+    """A synthetic language: its codes, sound inventory and grammar."""
+
+    code: str  # ISO 639-3 private-use code; also the ConceptNet code (FLORES/SIB: <code>_Latn, GlotCC: <code>-Latn)
+    name: str
+    seen: bool  # in the pre-training data of the tiny base models
+    onsets: tuple[str, ...]
+    vowels: tuple[str, ...]
+    codas: tuple[str, ...]  # "" = open syllable (repeat it to make open syllables more frequent)
+    plural: str  # noun suffix for plural; the verb repeats it when its subject is plural
+    singular_verb: str  # verb suffix when the subject is singular
+    clause_order: str  # "SVO", "SOV" or "VSO"
+    np_order: str  # order of determiner (D), adjective (A), noun (N)
+    postpositions: bool
+    question_first: bool  # the question particle opens the sentence (else it closes it)
+
+    @property
+    def flores_code(self) -> str:
+        return f"{self.code}_Latn"
+
+    @property
+    def glotcc_code(self) -> str:
+        return f"{self.code}-Latn"
+
+    @property
+    def letters(self) -> str:
+        """Every lowercase letter the language writes, sorted."""
+        parts = self.onsets + self.vowels + self.codas + (self.plural, self.singular_verb)
+        return "".join(sorted(set("".join(parts))))
+
+    def describe(self) -> dict:
+        """The language as recorded in world.json."""
+        codes = {
+            "flores_code": self.flores_code,
+            "glotcc_code": self.glotcc_code,
+            "conceptnet_code": self.code,
+        }
+        return dataclasses.asdict(self) | codes | {"letters": self.letters}
+
+
+DEMO_LANGUAGES: dict[str, DemoLanguage] = {
+    "qaa": DemoLanguage(
+        "qaa", "Demo-A", True, tuple("ptkmnlrsv"), tuple("aeiou"), ("", "", "", "n", "l"),
+        plural="se", singular_verb="ta", clause_order="SVO", np_order="DNA", postpositions=False,
+        question_first=False,
+    ),
+    "qab": DemoLanguage(
+        "qab", "Demo-B", True, ("b", "d", "g", "f", "h", "z", "k", "sh", "y"), ("a", "o", "u", "ai", "ou"),
+        ("", "", "k", "t", "m"), plural="dok", singular_verb="u", clause_order="SOV", np_order="AND",
+        postpositions=True, question_first=True,
+    ),
+    "qac": DemoLanguage(
+        "qac", "Demo-C", False, ("kr", "zv", "dr", "sk", "gl", "tv", "br", "ž"), ("e", "y", "a", "e", "y", "ë"),
+        ("", "", "", "rz", "g"), plural="ysk", singular_verb="e", clause_order="VSO", np_order="DAN",
+        postpositions=False, question_first=True,
+    ),
+}  # fmt: skip
+
+# The shared concept inventory: per SIB topic 16 nouns, 4 verbs and 4 adjectives (English glosses).
+TOPIC_WORDS: dict[str, tuple[str, str, str]] = {
+    "science/technology": (
+        "computer software robot laboratory scientist experiment energy satellite telescope engine battery "
+        "internet data signal theory machine", "invent measure calculate discover", "digital electric precise modern"),
+    "travel": (
+        "hotel airport passport ticket train luggage beach tourist museum map journey flight guide visa "
+        "harbor camp", "visit explore book arrive", "foreign scenic crowded cheap"),
+    "politics": (
+        "government election president parliament minister law vote party citizen treaty policy senate "
+        "campaign court protest constitution", "elect govern negotiate debate", "national democratic official public"),
+    "sports": (
+        "football team player match stadium coach goal medal race athlete ball tournament referee score "
+        "champion league", "win kick compete defeat", "fast strong athletic professional"),
+    "health": (
+        "doctor medicine fever hospital patient nurse vaccine disease virus blood heart pain clinic surgery "
+        "infection diet", "heal treat cure diagnose", "sick healthy medical chronic"),
+    "entertainment": (
+        "film music song actor concert theater festival singer album dance comedy television audience stage "
+        "artist novel", "sing perform watch laugh", "famous funny popular musical"),
+    "geography": (
+        "mountain river island ocean desert valley forest lake coast volcano continent glacier plain climate "
+        "region canyon", "flow erupt cover border", "northern tropical rocky vast"),
+}  # fmt: skip
+GENERAL_WORDS = (
+    "person day year city country house child group family water world time place story money friend",
+    "see have make take give find need know",
+    "big small new old good bad long short",
+)
+FUNCTION_WORDS = {"det": "the a this every", "prep": "in on with for from near", "conj": "and but because"}
+QUESTION = "q:whether"  # the question particle
+ANTONYMS = (("big", "small"), ("new", "old"), ("good", "bad"), ("long", "short"), ("sick", "healthy"))
+TOPIC_CONTEXT = {  # HasContext ends and IsA categories (English) per topic
+    "science/technology": ("technology", "tool", "invention"),
+    "travel": ("tourism", "place", "service"),
+    "politics": ("politics", "institution", "process"),
+    "sports": ("sport", "activity", "competition"),
+    "health": ("medicine", "condition", "treatment"),
+    "entertainment": ("entertainment", "art", "performance"),
+    "geography": ("geography", "landform", "area"),
+}
+UNKNOWN_RELATIONS = ("NotDesires", "dbpedia/genre", "NotCapableOf", "Entails", "InstanceOf")
+POS_TAG = {"noun": "n", "verb": "v", "adj": "a"}
+P_TOPICAL = {"noun": 0.6, "verb": 0.5, "adj": 0.5}  # chance a content word comes from the sentence's topic
+SYNONYM_SHARE = 0.15  # concepts with a second, synonymous word
+DUMP = "conceptnet/conceptnet-assertions-5.7.0.csv.gz"
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything the world depends on; `hash()` names its folder."""
+
+    seed: int = 0
+    docs_per_language: int = 1200
+    sentences_per_doc: tuple[int, int] = (3, 7)
+    flores_dev: int = 300
+    flores_devtest: int = 200
+    concepts_per_topic: int = 24
+    generator_version: int = 1  # bump when the generator's output changes, so old worlds are not reused
+
+    def hash(self) -> str:
+        canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+class Concept(NamedTuple):
+    key: str  # "<topic>:<gloss>", "general:<gloss>", "<function class>:<gloss>"
+    gloss: str  # English
+    pos: str  # noun, verb, adj, det, prep, conj, q
+    topic: str | None
+
+
+def concepts(config: WorldConfig) -> list[Concept]:
+    """The shared inventory: topic words (2/3 nouns, the rest verbs and adjectives), general, function words."""
+    k = config.concepts_per_topic
+    if not 3 <= k <= 24:
+        raise ValueError(f"concepts_per_topic must be between 3 and 24, got {k}")
+    counts = {"noun": k * 2 // 3, "verb": (k - k * 2 // 3 + 1) // 2, "adj": (k - k * 2 // 3) // 2}
+    out = []
+    for topic, words in TOPIC_WORDS.items():
+        for pos, glosses in zip(POS_TAG, words, strict=True):
+            out += [Concept(f"{topic}:{g}", g, pos, topic) for g in glosses.split()[: counts[pos]]]
+    for pos, glosses in zip(POS_TAG, GENERAL_WORDS, strict=True):
+        out += [Concept(f"general:{g}", g, pos, None) for g in glosses.split()]
+    for pos, glosses in FUNCTION_WORDS.items():
+        out += [Concept(f"{pos}:{g}", g, pos, None) for g in glosses.split()]
+    return out + [Concept(QUESTION, "whether", "q", None)]
+
+
+def build_lexicon(lang: DemoLanguage, inventory: list[Concept], seed: int) -> dict[str, tuple[str, ...]]:
+    """Concept key -> the language's words for it (main word first, then synonyms); all words distinct."""
+    rng = Random(f"{seed}/{lang.code}/lexicon")
+    used: set[str] = set()
+
+    def new_word(syllables: int) -> str:
+        for attempt in range(10_000):
+            n = syllables + attempt // 100  # longer words if the short ones run out
+            word = "".join(rng.choice(letters) for letters in (lang.onsets, lang.vowels, lang.codas) * n)
+            if word not in used:
+                used.add(word)
+                return word
+        raise RuntimeError(f"{lang.code}: cannot make a new word")
+
+    lexicon = {}
+    for c in inventory:
+        if c.pos not in POS_TAG:
+            lexicon[c.key] = (new_word(1),)
+            continue
+        words = [new_word(rng.choice((2, 2, 3)))]
+        if rng.random() < SYNONYM_SHARE:
+            words.append(new_word(rng.choice((2, 3))))
+        lexicon[c.key] = tuple(words)
+    return lexicon
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sentences: drawn once as language-independent structures, then realised in each language
+
+
+class NounPhrase(NamedTuple):
+    det: str | None
+    adj: str | None
+    noun: str
+    plural: bool
+
+
+class Clause(NamedTuple):
+    subject: NounPhrase
+    verb: str
+    obj: NounPhrase | None
+    prep: str | None
+    pp: NounPhrase | str | None  # a noun phrase or a year
+
+
+class Sentence(NamedTuple):
+    topic: str
+    clauses: tuple[Clause, ...]
+    conj: str | None
+    question: bool
+
+
+Slots = dict[tuple[str | None, str], list[str]]
+
+
+def _slots(inventory: list[Concept]) -> Slots:
+    """(topic or None, pos) -> concept keys."""
+    slots: Slots = defaultdict(list)
+    for c in inventory:
+        slots[(c.topic, c.pos)].append(c.key)
+    return slots
+
+
+def _content(rng: Random, slots: Slots, topic: str, pos: str) -> str:
+    return rng.choice(slots[(topic if rng.random() < P_TOPICAL[pos] else None, pos)])
+
+
+def _noun_phrase(rng: Random, slots: Slots, topic: str) -> NounPhrase:
+    det = rng.choice(slots[(None, "det")]) if rng.random() < 0.6 else None
+    adj = _content(rng, slots, topic, "adj") if rng.random() < 0.35 else None
+    return NounPhrase(det, adj, _content(rng, slots, topic, "noun"), rng.random() < 0.4)
+
+
+def _clause(rng: Random, slots: Slots, topic: str) -> Clause:
+    subject, verb = _noun_phrase(rng, slots, topic), _content(rng, slots, topic, "verb")
+    obj = _noun_phrase(rng, slots, topic) if rng.random() < 0.8 else None
+    if rng.random() < 0.08:
+        return Clause(subject, verb, obj, "prep:in", str(rng.randint(1950, 2024)))
+    if rng.random() < 0.45:
+        return Clause(subject, verb, obj, rng.choice(slots[(None, "prep")]), _noun_phrase(rng, slots, topic))
+    return Clause(subject, verb, obj, None, None)
+
+
+def _length(s: Sentence) -> int:
+    """Number of words (the same in every language)."""
+    phrases = [p for c in s.clauses for p in (c.subject, c.obj, c.pp) if p is not None]
+    n = sum(1 if isinstance(p, str) else 1 + (p.det is not None) + (p.adj is not None) for p in phrases)
+    return n + sum(1 + (c.prep is not None) for c in s.clauses) + (s.conj is not None) + s.question
+
+
+def _content_keys(s: Sentence) -> list[str]:
+    phrases = [p for c in s.clauses for p in (c.subject, c.obj, c.pp) if isinstance(p, NounPhrase)]
+    return [c.verb for c in s.clauses] + [k for p in phrases for k in (p.adj, p.noun) if k]
+
+
+def draw_sentence(rng: Random, slots: Slots, topic: str) -> Sentence:
+    """A sentence structure of 6-16 words with at least one word of `topic`."""
+    while True:
+        clauses = tuple(_clause(rng, slots, topic) for _ in range(2 if rng.random() < 0.3 else 1))
+        conj = rng.choice(slots[(None, "conj")]) if len(clauses) == 2 else None
+        s = Sentence(topic, clauses, conj, rng.random() < 0.1)
+        if 6 <= _length(s) <= 16 and any(key.startswith(f"{topic}:") for key in _content_keys(s)):
+            return s
+
+
+def realise(s: Sentence, lang: DemoLanguage, lexicon: dict[str, tuple[str, ...]], rng: Random) -> str:
+    """The sentence in `lang`: word order, agreement, synonyms (chosen with `rng`), capital, punctuation."""
+
+    def word(key: str) -> str:
+        words = lexicon[key]
+        return words[1] if len(words) > 1 and rng.random() < 0.3 else words[0]
+
+    def noun_phrase(p: NounPhrase | str | None) -> list[str]:
+        if p is None or isinstance(p, str):
+            return [] if p is None else [p]
+        det, adj = p.det and word(p.det), p.adj and word(p.adj)
+        parts = {"D": det, "A": adj, "N": word(p.noun) + lang.plural * p.plural}
+        return [parts[slot] for slot in lang.np_order if parts[slot]]
+
+    def clause(c: Clause) -> list[str]:
+        verb = word(c.verb) + (lang.plural if c.subject.plural else lang.singular_verb)
+        slots = {"S": noun_phrase(c.subject), "V": [verb], "O": noun_phrase(c.obj)}
+        pp = [] if c.prep is None else [word(c.prep)]
+        pp = noun_phrase(c.pp) + pp if lang.postpositions else pp + noun_phrase(c.pp)
+        if lang.clause_order == "SOV":  # adjuncts before the final verb
+            return slots["S"] + slots["O"] + pp + slots["V"]
+        return [w for slot in lang.clause_order for w in slots[slot]] + pp
+
+    words = clause(s.clauses[0])
+    for c in s.clauses[1:]:
+        words += [word(s.conj)] + clause(c)
+    if s.question:
+        words = [word(QUESTION)] + words if lang.question_first else words + [word(QUESTION)]
+    text = " ".join(words)
+    return text[0].upper() + text[1:] + ("?" if s.question else ".")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ConceptNet: a concept graph per language, in the assertions format of the 5.7 dump
+
+
+def _node(lang: str, word: str, pos: str | None = None) -> str:
+    return f"/c/{lang}/{word}" + (f"/{pos}" if pos else "")
+
+
+def _edge(relation: str, start: str, end: str, dataset: str = "/d/wiktionary/en") -> tuple[str, str]:
+    """(edge URI, assertion line): edge URI, relation, start, end, JSON, tab-separated."""
+    uri = f"/a/[/r/{relation}/,{start}/,{end}/]"
+    source = {"contributor": "/s/resource/wiktionary/en", "process": "/s/process/wikiparsec/2"}
+    meta = {"dataset": dataset, "license": "cc:by-sa/4.0", "sources": [source], "weight": 1.0}
+    return uri, "\t".join((uri, f"/r/{relation}", start, end, json.dumps(meta, ensure_ascii=False)))
+
+
+Lexicons = dict[str, dict[str, tuple[str, ...]]]
+
+
+def _language_edges(lang: DemoLanguage, lexicons: Lexicons, inventory: list[Concept], rng: Random) -> list:
+    """(edge URI, line) pairs whose start node is in `lang`, plus the noise a real dump has."""
+    code, lexicon = lang.code, lexicons[lang.code]
+    content = [c for c in inventory if c.pos in POS_TAG]
+    same_topic: dict[tuple[str | None, str], list[Concept]] = defaultdict(list)
+    for c in content:
+        same_topic[(c.topic, c.pos)].append(c)
+    edges: list[tuple[str, str]] = []
+
+    def add(relation: str, start: str, end: str, dataset: str = "/d/wiktionary/en") -> None:
+        edges.append(_edge(relation, start, end, dataset))
+
+    def own(word: str, pos: str | None = None) -> str:  # a node of this language
+        return _node(code, word, pos)
+
+    def main(c: Concept) -> str:
+        return lexicon[c.key][0]
+
+    def own_or_english(c: Concept) -> str:
+        return _node("en", c.gloss) if rng.random() < 0.5 else own(main(c))
+
+    for c in content:
+        word, tag = main(c), POS_TAG[c.pos]
+        tags = [tag if rng.random() < 0.3 else None for _ in "se"]  # some nodes carry a POS suffix
+        add("Synonym", own(word, tags[0]), _node("en", c.gloss, tags[1]))
+        for synonym in lexicon[c.key][1:]:
+            add("Synonym", own(synonym), _node("en", c.gloss))
+            add("Synonym", own(synonym), own(word))
+            add("Synonym", own(word), own(synonym))
+        for suffix in {"noun": (lang.plural,), "verb": (lang.singular_verb, lang.plural), "adj": ()}[c.pos]:
+            add("FormOf", own(word + suffix, tag), own(word, tag))
+        if rng.random() < 0.1:
+            other = rng.choice([o for o in lexicons if o != code])
+            add("EtymologicallyRelatedTo", own(word), _node(other, lexicons[other][c.key][0]))
+        if c.topic is None:
+            continue
+        neighbours = [o for pos in POS_TAG for o in same_topic[(c.topic, pos)] if o != c]
+        for other in rng.sample(neighbours, 3):
+            add("RelatedTo", own(word), own_or_english(other))
+        add("HasContext", own(word, tag), _node("en", TOPIC_CONTEXT[c.topic][0]))
+        if c.pos != "noun":
+            continue
+        add("IsA", own(word, "n"), _node("en", rng.choice(TOPIC_CONTEXT[c.topic][1:])))
+        if rng.random() < 0.2:
+            whole = rng.choice([o for o in same_topic[(c.topic, "noun")] if o != c])
+            add("PartOf", own(word, "n"), own(main(whole), "n"))
+        if rng.random() < 0.3:
+            add("UsedFor", own(word), own_or_english(rng.choice(same_topic[(c.topic, "verb")])))
+    by_gloss = {c.gloss: main(c) for c in content}
+    for a, b in ANTONYMS + tuple((b, a) for a, b in ANTONYMS):
+        if a in by_gloss and b in by_gloss:
+            add("Antonym", own(by_gloss[a], "a"), own(by_gloss[b], "a"))
+            add("Antonym", own(by_gloss[a]), _node("en", b))
+    # Noise the preprocessing must drop: ExternalURL ends, relations outside the 33, equal surface forms.
+    for c in rng.sample(content, 6):
+        url = f"http://{code}.dbpedia.org/resource/{main(c).title()}"
+        add("ExternalURL", own(main(c)), url, "/d/dbpedia/en")
+    for c in rng.sample(content, 8):
+        add(rng.choice(UNKNOWN_RELATIONS), own(main(c)), _node("en", c.gloss), "/d/dbpedia/en")
+    for c in rng.sample(content, 4):  # a POS-tagged node = the bare node; a loanword = the English word
+        add("Synonym", own(main(c), "n"), own(main(c)))
+        add("RelatedTo", own(main(c)), _node("en", main(c)))
+    return edges
+
+
+def _english_edges(lexicons: Lexicons, inventory: list[Concept], rng: Random) -> list:
+    """English-start edges: reverse translations and English relations (the language filter drops them)."""
+    content = [c for c in inventory if c.pos in POS_TAG]
+    edges = []
+    for c in content:
+        start, other = _node("en", c.gloss, POS_TAG[c.pos]), rng.choice(content)
+        for code, lexicon in lexicons.items():
+            if rng.random() < 0.2:
+                edges.append(_edge("Synonym", start, _node(code, lexicon[c.key][0])))
+        if other != c:
+            edges.append(_edge("RelatedTo", start, _node("en", other.gloss), "/d/conceptnet/4/en"))
+    return edges
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writing the world
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def _write_conceptnet(root: Path, lexicons: Lexicons, inventory: list[Concept], seed: int) -> Counter:
+    """The dump, sorted by edge URI like the real one; returns edges per start language."""
+    lines: dict[str, str] = {}
+    for lang in DEMO_LANGUAGES.values():
+        rng = Random(f"{seed}/{lang.code}/conceptnet")
+        lines.update(_language_edges(lang, lexicons, inventory, rng))
+    lines.update(_english_edges(lexicons, inventory, Random(f"{seed}/en/conceptnet")))
+    path = root / DUMP
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+        f.writelines((lines[uri] + "\n").encode("utf-8") for uri in sorted(lines))
+    return Counter(line.split("\t")[2].split("/")[2] for line in lines.values())
+
+
+def _write_glotcc(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, config: WorldConfig) -> set:
+    """One parquet file of single-topic documents; returns the sentence structures it uses."""
+    import pyarrow as pa  # imported here: `import demo_world` stays light (the grid only needs WorldConfig)
+    import pyarrow.parquet as pq
+
+    rng = Random(f"{config.seed}/{lang.code}/glotcc")
+    docs, n_sentences, drawn = [], [], set()
+    for _ in range(config.docs_per_language):
+        topic = rng.choice(SIB_LABELS)
+        structures = [draw_sentence(rng, slots, topic) for _ in range(rng.randint(*config.sentences_per_doc))]
+        drawn.update(structures)
+        docs.append(" ".join(realise(s, lang, lexicon, rng) for s in structures))
+        n_sentences.append(len(structures))
+    columns = {  # `content` plus a few of GlotCC-v1's metadata columns
+        "content": docs,
+        "warc-target-uri": [f"https://{lang.code}.example/article/{i:05d}.html" for i in range(len(docs))],
+        "warc-date": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T12:00:00Z" for i in range(len(docs))],
+        "identification-language": [lang.flores_code] * len(docs),
+        "num-sents": n_sentences,
+    }
+    path = root / f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return drawn
+
+
+def _flores_structures(slots: Slots, config: WorldConfig, drawn: set) -> list[Sentence]:
+    """dev + devtest sentence structures, topic-balanced, none of them used in any GlotCC document."""
+    rng = Random(f"{config.seed}/flores")
+    n = config.flores_dev + config.flores_devtest
+    topics = [SIB_LABELS[i % len(SIB_LABELS)] for i in range(n)]
+    rng.shuffle(topics)
+    taken, out = set(drawn), []
+    for topic in topics:
+        s = draw_sentence(rng, slots, topic)
+        while s in taken:
+            s = draw_sentence(rng, slots, topic)
+        taken.add(s)
+        out.append(s)
+    return out
+
+
+def _flores_and_sib(lang: DemoLanguage, lexicon: dict, structures: list, config: WorldConfig) -> dict:
+    """Relative path -> lines: FLORES dev/devtest (parallel across languages) and SIB-200 built from them."""
+    rng = Random(f"{config.seed}/{lang.code}/flores")
+    lines = [realise(s, lang, lexicon, rng) for s in structures]
+    code, sib = lang.flores_code, f"sib200/data/annotated/{lang.flores_code}"
+    files = {
+        f"flores200_dataset/dev/{code}.dev": lines[: config.flores_dev],
+        f"flores200_dataset/devtest/{code}.devtest": lines[config.flores_dev :],
+        f"{sib}/labels.txt": list(SIB_LABELS),
+    }
+    order = list(range(len(lines)))  # index_id = position in dev + devtest; the same split in every language
+    Random(f"{config.seed}/sib").shuffle(order)
+    n_train, n_dev = round(0.7 * len(order)), round(0.1 * len(order))  # SIB-200: 701 / 99 / 204
+    parts = {"train": order[:n_train], "dev": order[n_train:][:n_dev], "test": order[n_train + n_dev :]}
+    for split, ids in parts.items():
+        rows = [f"{i}\t{structures[i].topic}\t{lines[i]}" for i in ids]
+        files[f"{sib}/{split}.tsv"] = ["index_id\tcategory\ttext"] + rows
+    return files
+
+
+def write_world(root: Path, config: WorldConfig) -> dict:
+    """Write every file of the world into the existing folder `root`; return the `world.json` manifest."""
+    inventory = concepts(config)
+    slots = _slots(inventory)
+    lexicons = {code: build_lexicon(lang, inventory, config.seed) for code, lang in DEMO_LANGUAGES.items()}
+    drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
+    counts: dict[str, int] = {}
+    for lang in DEMO_LANGUAGES.values():
+        drawn |= _write_glotcc(root, lang, lexicons[lang.code], slots, config)
+        counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
+    structures = _flores_structures(slots, config, drawn)
+    for lang in DEMO_LANGUAGES.values():
+        for relative, lines in _flores_and_sib(lang, lexicons[lang.code], structures, config).items():
+            _write_lines(root / relative, lines)
+            counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
+    edges = _write_conceptnet(root, lexicons, inventory, config.seed)
+    counts[DUMP] = sum(edges.values())
+    manifest = {
+        "generator": __name__,
+        "hash": config.hash(),
+        "config": dataclasses.asdict(config),
+        "languages": [lang.describe() for lang in DEMO_LANGUAGES.values()],
+        "topics": list(SIB_LABELS),
+        "files": dict(sorted(counts.items())),
+        "conceptnet_edges_by_start_language": dict(sorted(edges.items())),
+    }
+    text = json.dumps(manifest, indent=2, ensure_ascii=False)
+    (root / "world.json").write_text(text + "\n", encoding="utf-8")
+    return manifest
+
+
+def ensure_world(parent_dir: str | os.PathLike, config: WorldConfig = WorldConfig()) -> Path:
+    """The world for `config` in `parent_dir/world-<hash>`, generated once (idempotent, race-safe).
+
+    The world is built in a temporary folder next to its final place and renamed into place; if another
+    process got there first, its world is kept and ours discarded.
+    """
+    parent = Path(parent_dir)
+    final = parent / f"world-{config.hash()}"
+    if (final / "world.json").is_file():
+        return final
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-world-{config.hash()}-", dir=parent))
+    try:
+        write_world(tmp, config)
+        tmp.chmod(0o755)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "world.json").is_file():
+                raise RuntimeError(f"{final} exists without a world.json: remove it") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

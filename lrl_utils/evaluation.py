@@ -1,0 +1,237 @@
+"""Pseudo-perplexity (PPPL) of masked language models, the paper's MLM metric (SPEC §5.1).
+
+For one sentence, ``ids = tokenizer.encode(sentence, truncation=True, max_length=512)``; the special tokens
+([CLS]/[SEP] or <s>/</s>) are kept and scored like any other token. Every position i = 0..N-1 is masked in
+turn and the model's log-probability of the original token at position i is read. The sentence score is
+``PPPL = exp(-(1/N) * sum_i log p_i)``, and the corpus score is the arithmetic mean of the sentence scores
+(not exp of the mean token loss; that variant is returned too, as ``pppl_token_weighted``).
+
+Two implementations give the same numbers:
+
+* :func:`pseudo_perplexity` (used by the pipeline) puts the N masked copies of one or several sentences into
+  one padded forward batch, bounded by ``max_batch_tokens`` = rows x padded length, runs only the encoder
+  (``model.bert`` / ``model.roberta``), gathers the hidden state at each row's masked position and applies the
+  MLM head (``model.cls`` / ``model.lm_head``) to those vectors only. The vocabulary projection, the most
+  expensive part for mBERT/XLM-R vocabularies, is computed once per masked token instead of N times.
+  Adapters stay active: the encoder of an ``adapters.init`` model opens its own adapter ``ForwardContext``
+  when it is called directly (``ForwardContext.wrap_base``), and the static MLM head holds no adapter
+  logic (ADAPTERS_NOTES A7: the static head never applies an invertible adapter's inverse, in either path).
+  Models without a recognised encoder/head split fall back to a full forward pass, gathering the logits.
+* :func:`pseudo_perplexity_reference` is the paper's loop (one forward pass per masked copy, full logits,
+  softmax over the vocabulary); it is the test oracle.
+
+Log-probabilities are taken with ``log_softmax`` (the paper took ``softmax`` and then the log, which is the
+same number up to rounding but can underflow to ``-inf`` in float32). The model's own dtype is used (float32
+for the pipeline); scores are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+THAI_MAX_WORD_CHARS = 99
+
+
+def thai_long_words(sentence: str, max_len: int = THAI_MAX_WORD_CHARS) -> str:
+    """Apply the paper's Thai rule: split on whitespace and cut words longer than ``max_len`` characters.
+
+    Thai is written without spaces between words, so a whitespace-delimited "word" can be a whole clause.
+    The original script re-joins the sentence with single spaces and cuts every word longer than 99
+    characters into 99-character chunks joined by spaces.
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len must be positive, got {max_len}")
+    pieces: list[str] = []
+    for word in sentence.split():
+        pieces.extend(word[i : i + max_len] for i in range(0, len(word), max_len))
+    return " ".join(pieces)
+
+
+def encode_sentence(tokenizer: Any, sentence: str, max_length: int = 512) -> list[int]:
+    """Token ids of one sentence as the paper scores them: special tokens included, truncated."""
+    ids = tokenizer.encode(sentence, truncation=True, max_length=max_length)
+    if not ids:
+        raise ValueError(f"sentence encodes to no tokens: {sentence!r}")
+    return list(ids)
+
+
+def _mask_token_id(tokenizer: Any) -> int:
+    if tokenizer.mask_token_id is None:
+        raise ValueError("the tokenizer has no mask token; pseudo-perplexity needs a masked-LM tokenizer")
+    return int(tokenizer.mask_token_id)
+
+
+def _pad_token_id(tokenizer: Any) -> int:
+    return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
+
+
+def _encoder_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """The encoder and the static MLM head of a ``*ForMaskedLM`` model, or None if not recognised.
+
+    BertForMaskedLM: ``model.bert`` + ``model.cls``; (XLM-)RobertaForMaskedLM: ``model.roberta`` +
+    ``model.lm_head``. Both heads map hidden vectors of shape (..., H) to vocabulary logits (..., V).
+    """
+    prefix = getattr(model, "base_model_prefix", "")
+    encoder = getattr(model, prefix, None) if prefix else None
+    for head_name in ("cls", "lm_head"):
+        head = getattr(model, head_name, None)
+        if encoder is not None and isinstance(head, nn.Module):
+            return encoder, head
+    return None
+
+
+def _summary(sentences: Sequence[str], n_tokens: list[int], nll: list[float]) -> dict[str, Any]:
+    """Assemble the result dictionary from per-sentence token counts and summed negative log-likelihoods."""
+    per_sentence = [
+        {"text": text, "n_tokens": n, "pppl": math.exp(loss / n)}
+        for text, n, loss in zip(sentences, n_tokens, nll, strict=True)
+    ]
+    total_tokens = sum(n_tokens)
+    return {
+        "pppl": sum(row["pppl"] for row in per_sentence) / len(per_sentence) if per_sentence else math.nan,
+        "pppl_token_weighted": math.exp(sum(nll) / total_tokens) if total_tokens else math.nan,
+        "n_sentences": len(per_sentence),
+        "n_tokens": total_tokens,
+        "per_sentence": per_sentence,
+    }
+
+
+def _batches(lengths: Sequence[int], max_batch_tokens: int) -> Iterator[list[tuple[int, int]]]:
+    """Group all (sentence index, masked position) pairs into batches of at most ``max_batch_tokens``.
+
+    Sentences are visited from shortest to longest so that rows of similar length share a batch (little
+    padding). A batch holds rows x padded length <= max_batch_tokens, except that a single row longer than
+    the budget still forms a batch of its own. A long sentence's copies may span several batches, and a
+    batch may hold the copies of several short sentences.
+    """
+    batch: list[tuple[int, int]] = []
+    batch_len = 0
+    for idx in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        n = lengths[idx]
+        for pos in range(n):
+            new_len = max(batch_len, n)
+            if batch and (len(batch) + 1) * new_len > max_batch_tokens:
+                yield batch
+                batch, new_len = [], n
+            batch.append((idx, pos))
+            batch_len = new_len
+    if batch:
+        yield batch
+
+
+def _masked_log_probs(
+    model: nn.Module,
+    split: tuple[nn.Module, nn.Module] | None,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    positions: torch.Tensor,
+    targets: torch.Tensor,
+) -> torch.Tensor:
+    """log p(target) at the masked position of every row, the vocabulary projected only there."""
+    rows = torch.arange(input_ids.shape[0])
+    if split is not None:
+        encoder, head = split
+        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = head(hidden[rows, positions])  # (rows, V): one vocabulary projection per masked token
+    else:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, positions]
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
+
+
+def pseudo_perplexity(
+    model: nn.Module,
+    tokenizer: Any,
+    sentences: Sequence[str],
+    max_length: int = 512,
+    max_batch_tokens: int = 16384,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Pseudo-perplexity of ``sentences`` under a masked LM, batched and scoring only masked positions.
+
+    Args:
+        model: a ``*ForMaskedLM`` model (optionally ``adapters.init``-ed with an active language adapter).
+        tokenizer: its tokenizer (needs a mask token).
+        sentences: the texts to score (e.g. the 1012 FLORES-200 devtest sentences).
+        max_length: truncation length of ``tokenizer.encode`` (the paper: 512).
+        max_batch_tokens: upper bound on rows x padded length of one forward batch (memory knob only;
+            the result does not depend on it).
+        progress: show a tqdm bar over batches.
+
+    Returns:
+        ``{"pppl": mean sentence PPPL (the paper's corpus score), "pppl_token_weighted": exp(total NLL /
+        total tokens), "n_sentences", "n_tokens", "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``,
+        with ``per_sentence`` in input order and N counting special tokens.
+    """
+    mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
+    encoded = [encode_sentence(tokenizer, s, max_length) for s in sentences]
+    lengths = [len(ids) for ids in encoded]
+    nll = [0.0] * len(encoded)
+    split = _encoder_and_head(model)
+    device = next(model.parameters()).device
+
+    batches = list(_batches(lengths, max_batch_tokens))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in tqdm(batches, desc="PPPL", unit="batch", disable=not progress):
+                width = max(lengths[idx] for idx, _ in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, (idx, _) in enumerate(batch):
+                    input_ids[row, : lengths[idx]] = torch.tensor(encoded[idx])
+                    attention_mask[row, : lengths[idx]] = 1
+                positions = torch.tensor([pos for _, pos in batch])
+                rows = torch.arange(len(batch))
+                targets = input_ids[rows, positions].clone()
+                input_ids[rows, positions] = mask_id
+                log_p = _masked_log_probs(
+                    model,
+                    split,
+                    input_ids.to(device),
+                    attention_mask.to(device),
+                    positions.to(device),
+                    targets.to(device),
+                )
+                for (idx, _), value in zip(batch, log_p.double().cpu().tolist(), strict=True):
+                    nll[idx] -= value
+    finally:
+        model.train(was_training)
+    return _summary(sentences, lengths, nll)
+
+
+def pseudo_perplexity_reference(
+    model: nn.Module, tokenizer: Any, sentences: Sequence[str], max_length: int = 512
+) -> dict[str, Any]:
+    """The paper's per-token loop: one forward pass (batch size 1) per masked copy, full logits.
+
+    Slow; kept as the oracle that :func:`pseudo_perplexity` is tested against. Same return value.
+    """
+    mask_id = _mask_token_id(tokenizer)
+    device = next(model.parameters()).device
+    lengths: list[int] = []
+    nll: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for sentence in sentences:
+                ids = torch.tensor([encode_sentence(tokenizer, sentence, max_length)], device=device)
+                total = 0.0
+                for i in range(ids.shape[1]):
+                    masked = ids.clone()
+                    masked[0, i] = mask_id
+                    logits = model(input_ids=masked).logits[0, i]
+                    total -= torch.log_softmax(logits, dim=-1)[ids[0, i]].item()
+                lengths.append(ids.shape[1])
+                nll.append(total)
+    finally:
+        model.train(was_training)
+    return _summary(sentences, lengths, nll)

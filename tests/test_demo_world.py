@@ -1,0 +1,213 @@
+"""Tests of lrl_utils.demo_world: determinism, atomic generation, real formats, learnable structure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from random import Random
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import f1_score  # noqa: E402
+
+from lrl_utils.data_sources import (  # noqa: E402
+    CONCEPTNET_TEMPLATES,
+    SIB_LABELS,
+    conceptnet_sentences,
+    glotcc_documents,
+    load_flores_devtest,
+    load_sib200,
+)
+from lrl_utils.demo_world import (  # noqa: E402
+    DEMO_LANGUAGES,
+    DUMP,
+    Clause,
+    NounPhrase,
+    Sentence,
+    WorldConfig,
+    build_lexicon,
+    concepts,
+    ensure_world,
+    realise,
+)
+
+CODES = list(DEMO_LANGUAGES)
+SMALL = WorldConfig(docs_per_language=40, flores_dev=35, flores_devtest=35)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_world(tmp_path_factory.mktemp("demo"))
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.?]) ", text)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Generation
+
+
+def test_world_is_deterministic_and_idempotent(world: Path, tmp_path: Path) -> None:
+    assert world.name == f"world-{WorldConfig().hash()}"
+    assert re.fullmatch(r"[0-9a-f]{8}", WorldConfig().hash())
+    assert WorldConfig(seed=1).hash() != WorldConfig().hash()
+    again = ensure_world(tmp_path)
+    assert _digests(again) == _digests(world)  # same bytes in another folder
+    stamp = (world / "world.json").stat().st_mtime_ns
+    assert ensure_world(world.parent) == world and (world / "world.json").stat().st_mtime_ns == stamp
+    assert [p.name for p in world.parent.iterdir()] == [world.name]  # no temporary folder left
+
+
+def test_concurrent_generation_keeps_one_world(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: ensure_world(tmp_path, SMALL), range(2)))
+    assert paths[0] == paths[1] == tmp_path / f"world-{SMALL.hash()}"
+    assert [p.name for p in tmp_path.iterdir()] == [paths[0].name]
+    assert json.loads((paths[0] / "world.json").read_text())["config"]["docs_per_language"] == 40
+
+
+def test_manifest_and_size(world: Path) -> None:
+    manifest = json.loads((world / "world.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["seed"] == 0 and manifest["hash"] == WorldConfig().hash()
+    seen = {lang["code"]: lang["seen"] for lang in manifest["languages"]}
+    assert seen == {"qaa": True, "qab": True, "qac": False}
+    assert [lang["flores_code"] for lang in manifest["languages"]] == ["qaa_Latn", "qab_Latn", "qac_Latn"]
+    for relative, count in manifest["files"].items():
+        assert (world / relative).is_file() and count > 0
+    assert all(1000 <= manifest["conceptnet_edges_by_start_language"][code] <= 2000 for code in CODES)
+    assert sum(p.stat().st_size for p in world.rglob("*") if p.is_file()) < 5e6
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Every file read by the loaders of the real data
+
+
+def test_conceptnet_dump(world: Path) -> None:
+    sentences, stats = conceptnet_sentences(world / DUMP, CODES)
+    english, _ = conceptnet_sentences(world / DUMP, ["en"])
+    assert len(english["en"]) > 100  # English-start edges are in the dump, but not in any demo language
+    predicates = tuple(f" {p} " for p in CONCEPTNET_TEMPLATES.values())
+    for code in CODES:
+        st = stats[code]
+        assert 1000 <= st["kept"] == len(sentences[code]) <= 2000
+        assert st["dropped"]["external_url"] > 0 and st["dropped"]["unknown_relation"] > 0
+        assert st["dropped"]["same_surface"] > 0 and st["dropped"]["malformed"] == 0
+        assert {"Synonym", "RelatedTo", "IsA", "Antonym", "FormOf", "HasContext"} <= set(st["per_relation"])
+        assert all(s.endswith(".") and any(p in s for p in predicates) for s in sentences[code])
+        letters = set(DEMO_LANGUAGES[code].letters)
+        subjects = [re.split("|".join(predicates), s)[0] for s in sentences[code]]
+        assert all(set(subject) <= letters for subject in subjects)  # every start node is in the language
+    paper, _ = conceptnet_sentences(world / DUMP, ["qaa"], paper_compat=True)
+    assert any(s.startswith(("n is ", "v is ", "a is ")) for s in paper["qaa"])  # the POS-suffix bug
+
+
+def test_glotcc_documents(world: Path) -> None:
+    config = WorldConfig()
+    for code in CODES:
+        glotcc = DEMO_LANGUAGES[code].glotcc_code
+        docs = glotcc_documents(world, glotcc)
+        assert glotcc_documents(world / "glotcc", glotcc) == docs
+        assert len(docs) == config.docs_per_language
+        low, high = config.sentences_per_doc
+        assert all(low <= len(_sentences(doc)) <= high for doc in docs)
+    table = pq.read_table(world / "glotcc/v1.0/qaa-Latn/qaa-Latn_0.parquet")
+    assert {"content", "warc-target-uri"} <= set(table.column_names)
+
+
+def test_flores_is_parallel_and_held_out(world: Path) -> None:
+    devtest = {
+        code: load_flores_devtest(world, DEMO_LANGUAGES[code].flores_code)["sentence"] for code in CODES
+    }
+    assert all(len(lines) == WorldConfig().flores_devtest for lines in devtest.values())
+    assert load_flores_devtest(world / "flores200_dataset", "qac_Latn")["sentence"] == devtest["qac"]
+    for lines in zip(*devtest.values(), strict=True):  # the same sentence in every language
+        assert len({len(line.split()) for line in lines}) == 1
+        assert 6 <= len(lines[0].split()) <= 16 and lines[0][0].isupper() and lines[0][-1] in ".?"
+    for code in CODES:
+        in_documents = {
+            s for doc in glotcc_documents(world, DEMO_LANGUAGES[code].glotcc_code) for s in _sentences(doc)
+        }
+        assert not in_documents & set(devtest[code])
+
+
+def test_sib200(world: Path) -> None:
+    config = WorldConfig()
+    dev = (world / "flores200_dataset" / "dev" / "qab_Latn.dev").read_text(encoding="utf-8").splitlines()
+    devtest = load_flores_devtest(world, "qab_Latn")["sentence"]
+    for code in CODES:
+        sib = load_sib200(world / "sib200", DEMO_LANGUAGES[code].flores_code)
+        assert {s: sib[s].num_rows for s in sib} == {"train": 350, "validation": 50, "test": 100}
+        assert set(sib["train"]["category"]) == set(SIB_LABELS)
+        ids = [i for split in sib.values() for i in split["index_id"]]
+        assert sorted(ids) == list(range(config.flores_dev + config.flores_devtest))
+    qab = load_sib200(world / "sib200", "qab_Latn")["test"]
+    for row in qab:  # index_id = position in dev + devtest
+        i = row["index_id"]
+        assert row["text"] == (dev[i] if i < config.flores_dev else devtest[i - config.flores_dev])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Learnable structure
+
+
+def test_topics_are_learnable(world: Path) -> None:
+    for code in CODES:
+        sib = load_sib200(world / "sib200", DEMO_LANGUAGES[code].flores_code)
+        vectorizer = CountVectorizer()
+        features = vectorizer.fit_transform(sib["train"]["text"])
+        model = LogisticRegression(max_iter=1000).fit(features, sib["train"]["label"])
+        predictions = model.predict(vectorizer.transform(sib["test"]["text"]))
+        assert f1_score(sib["test"]["label"], predictions, average="macro") > 0.6
+
+
+def test_word_order_and_agreement() -> None:
+    inventory = concepts(WorldConfig())
+    doctor, heal, fever = "health:doctor", "health:heal", "health:fever"
+    for plural in (False, True):
+        clause = Clause(
+            NounPhrase(None, None, doctor, plural), heal, NounPhrase(None, None, fever, False), None, None
+        )
+        sentence = Sentence("health", (clause,), None, False)
+        for lang in DEMO_LANGUAGES.values():
+            lexicon = build_lexicon(lang, inventory, seed=0)
+            subject = lexicon[doctor][0] + (lang.plural if plural else "")
+            verb = lexicon[heal][0] + (lang.plural if plural else lang.singular_verb)
+            order = {"S": subject, "V": verb, "O": lexicon[fever][0]}
+            expected = " ".join(order[slot] for slot in lang.clause_order)
+            assert (
+                realise(sentence, lang, {k: v[:1] for k, v in lexicon.items()}, Random(0)).lower()
+                == expected + "."
+            )
+
+
+def test_unseen_language_has_its_own_letters_and_syllables(world: Path) -> None:
+    assert [lang.seen for lang in DEMO_LANGUAGES.values()] == [True, True, False]
+    seen_letters = set(DEMO_LANGUAGES["qaa"].letters) | set(DEMO_LANGUAGES["qab"].letters)
+    assert set(DEMO_LANGUAGES["qac"].letters) - seen_letters == {"ë", "ž"}
+    text = {
+        code: (world / f"flores200_dataset/dev/{code}_Latn.dev").read_text(encoding="utf-8") for code in CODES
+    }
+    words = {code: set(re.findall(r"[^\W\d_]+", t.lower())) for code, t in text.items()}
+    bigrams = {code: {w[i : i + 2] for w in ws for i in range(len(w) - 1)} for code, ws in words.items()}
+    assert not words["qac"] & (words["qaa"] | words["qab"])
+    assert len(bigrams["qac"] - bigrams["qaa"] - bigrams["qab"]) > 0.4 * len(bigrams["qac"])
+    with_new_letters = [w for w in words["qac"] if set(w) - seen_letters]
+    assert 0.2 < len(with_new_letters) / len(words["qac"]) < 0.8

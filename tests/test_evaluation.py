@@ -1,0 +1,217 @@
+"""Tests of lrl_utils.evaluation: batched pseudo-perplexity against the paper's per-token loop."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import adapters
+import pytest
+import torch
+from tokenizers import BertWordPieceTokenizer, SentencePieceUnigramTokenizer, processors
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    BertTokenizerFast,
+    PreTrainedModel,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+    XLMRobertaTokenizerFast,
+)
+
+from lrl_utils.evaluation import (
+    pseudo_perplexity,
+    pseudo_perplexity_reference,
+    thai_long_words,
+)
+
+CORPUS = [
+    f"the {animal} {verb} near the {place} in {season}"
+    for animal in ("cat", "dog", "fox", "owl")
+    for verb in ("sleeps", "eats", "runs")
+    for place in ("river", "house", "forest")
+    for season in ("winter", "spring")
+]
+SENTENCES = [
+    "the cat sleeps",
+    "the owl runs near the forest in spring and the dog eats near the house",
+    "a fox",
+    "",
+    "the dog eats near the river in winter",
+]
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+
+
+def bert_tokenizer(directory: Path) -> BertTokenizerFast:
+    raw = BertWordPieceTokenizer(lowercase=True, strip_accents=False)
+    raw.train_from_iterator(
+        CORPUS, vocab_size=120, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    raw._tokenizer.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    tok = BertTokenizerFast(tokenizer_object=raw._tokenizer, do_lower_case=True, strip_accents=False)
+    tok.save_pretrained(directory)
+    return AutoTokenizer.from_pretrained(directory)
+
+
+def xlmr_tokenizer(directory: Path) -> XLMRobertaTokenizerFast:
+    raw = SentencePieceUnigramTokenizer()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    raw.train_from_iterator(CORPUS, vocab_size=120, special_tokens=specials, unk_token="<unk>")
+    raw._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tok = XLMRobertaTokenizerFast(
+        tokenizer_object=raw._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
+    tok.save_pretrained(directory)
+    return AutoTokenizer.from_pretrained(directory)
+
+
+def tiny_model(arch: str, tokenizer, adapter: str | None) -> PreTrainedModel:
+    """A random tiny MLM in float64, optionally with an active adapter whose weights clearly matter."""
+    torch.manual_seed(0)
+    if arch == "bert":
+        model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), **TINY))
+    else:
+        config = XLMRobertaConfig(
+            vocab_size=len(tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY
+        )
+        model = XLMRobertaForMaskedLM(config)
+    if adapter is not None:
+        adapters.init(model)
+        model.add_adapter("mlm", config=adapter)
+        model.set_active_adapters("mlm")
+        perturbed = 0
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if ".mlm." in name:
+                    param.add_(0.3 * torch.randn_like(param))
+                    perturbed += 1
+        assert perturbed > 0
+    return model.double().eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models run fastest, and robustly on a shared 2-core machine, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=["bert", "xlmr"])
+def arch_and_tokenizer(request, tmp_path_factory):
+    directory = tmp_path_factory.mktemp(f"tok-{request.param}")
+    make = bert_tokenizer if request.param == "bert" else xlmr_tokenizer
+    return request.param, make(directory)
+
+
+def assert_same_scores(got: dict, want: dict, tol: float = 1e-6) -> None:
+    assert got["n_sentences"] == want["n_sentences"]
+    assert got["n_tokens"] == want["n_tokens"]
+    assert got["pppl"] == pytest.approx(want["pppl"], rel=tol, abs=tol)
+    assert got["pppl_token_weighted"] == pytest.approx(want["pppl_token_weighted"], rel=tol, abs=tol)
+    for g, w in zip(got["per_sentence"], want["per_sentence"], strict=True):
+        assert g["text"] == w["text"] and g["n_tokens"] == w["n_tokens"]
+        assert g["pppl"] == pytest.approx(w["pppl"], rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("adapter", [None, "seq_bn", "seq_bn_inv", "lora"])
+def test_batched_equals_reference(arch_and_tokenizer, adapter):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, adapter)
+    want = pseudo_perplexity_reference(model, tokenizer, SENTENCES)
+    got = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=256, progress=False)
+    assert_same_scores(got, want, tol=1e-6)
+    assert all(math.isfinite(row["pppl"]) and row["pppl"] > 1.0 for row in got["per_sentence"])
+
+
+def test_adapter_changes_scores_and_submodule_path_keeps_it(arch_and_tokenizer):
+    """The encoder + head path sees the adapter: its logits equal the full forward pass, and differ without it."""
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, "seq_bn")
+    ids = torch.tensor([tokenizer.encode(SENTENCES[1])])
+    encoder = getattr(model, model.base_model_prefix)
+    head = model.cls if arch == "bert" else model.lm_head
+    with torch.inference_mode():
+        full = model(input_ids=ids).logits
+        split = head(encoder(input_ids=ids).last_hidden_state)
+        with_adapter = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)["pppl"]
+        model.set_active_adapters(None)
+        without = model(input_ids=ids).logits
+        without_adapter = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)["pppl"]
+    assert torch.equal(full, split)
+    assert (full - without).abs().max() > 1e-2
+    assert abs(with_adapter - without_adapter) > 1e-3
+
+
+def test_special_tokens_are_scored(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, None)
+    result = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)
+    plain = [len(tokenizer.encode(s, add_special_tokens=False)) for s in SENTENCES]
+    assert [row["n_tokens"] for row in result["per_sentence"]] == [n + 2 for n in plain]
+    assert result["n_tokens"] == sum(plain) + 2 * len(SENTENCES)
+    assert result["per_sentence"][3]["n_tokens"] == 2  # the empty sentence: only the two specials
+
+
+def test_batch_budget_does_not_change_results(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, "seq_bn")
+    tiny_budget = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=1, progress=False)
+    mid_budget = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=50, progress=False)
+    one_batch = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=10**6, progress=False)
+    assert_same_scores(tiny_budget, one_batch, tol=1e-12)
+    assert_same_scores(mid_budget, one_batch, tol=1e-12)
+
+
+def test_corpus_and_token_weighted_aggregation(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, None)
+    result = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)
+    rows = result["per_sentence"]
+    assert [row["text"] for row in rows] == SENTENCES  # input order kept
+    assert result["pppl"] == pytest.approx(sum(r["pppl"] for r in rows) / len(rows), rel=1e-12)
+    total_nll = sum(r["n_tokens"] * math.log(r["pppl"]) for r in rows)
+    assert result["pppl_token_weighted"] == pytest.approx(math.exp(total_nll / result["n_tokens"]), rel=1e-12)
+    # The two aggregates differ in general (mean of exps vs exp of a weighted mean).
+    assert result["pppl"] != pytest.approx(result["pppl_token_weighted"], rel=1e-6)
+
+
+def test_truncation_and_training_mode_restored(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, None).train()
+    result = pseudo_perplexity(model, tokenizer, SENTENCES, max_length=6, progress=False)
+    assert max(row["n_tokens"] for row in result["per_sentence"]) == 6
+    assert model.training
+    reference = pseudo_perplexity_reference(model, tokenizer, SENTENCES, max_length=6)
+    assert_same_scores(result, reference)
+
+
+def test_float32_close_to_float64(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, "seq_bn")
+    want = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)
+    got = pseudo_perplexity(model.float(), tokenizer, SENTENCES, progress=False)
+    assert got["pppl"] == pytest.approx(want["pppl"], rel=1e-4)
+
+
+def test_thai_rule():
+    assert thai_long_words("  a  bb   c ") == "a bb c"
+    long_word = "ก" * 250
+    out = thai_long_words(f"x {long_word} y")
+    assert out.split() == ["x", "ก" * 99, "ก" * 99, "ก" * 52, "y"]
+    assert thai_long_words("ก" * 99) == "ก" * 99
+    assert thai_long_words("abcdefg", max_len=3) == "abc def g"
+    assert thai_long_words("") == ""
+    with pytest.raises(ValueError):
+        thai_long_words("abc", max_len=0)

@@ -1,0 +1,278 @@
+"""Tests of lrl_utils.tasks: a task adapter stacked on a frozen language adapter and a frozen tiny base."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import adapters
+import datasets
+import numpy as np
+import pytest
+import torch
+from adapters.composition import Stack
+from sklearn.metrics import accuracy_score, f1_score
+from tokenizers import BertWordPieceTokenizer, models, processors
+from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+from lrl_utils import tasks
+from lrl_utils.tasks import TaskTrainConfig, train_topic_classifier
+
+LABELS = ["sport", "food", "music", "weather"]
+TOPIC_WORDS = {
+    0: ["ball", "goal", "team", "match", "score", "coach"],
+    1: ["bread", "soup", "rice", "salt", "cook", "meal"],
+    2: ["song", "drum", "band", "tune", "sing", "piano"],
+    3: ["rain", "snow", "wind", "cloud", "storm", "sun"],
+}
+FILLER = ["the", "a", "was", "and", "today", "very", "we", "saw", "some", "of", "it", "good", "big", "new"]
+
+
+def make_text(label: int, rng: random.Random) -> str:
+    words = rng.sample(TOPIC_WORDS[label], 3) + rng.choices(FILLER, k=rng.randint(3, 6))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def make_data(seed: int = 0, sizes: tuple[int, int, int] = (96, 32, 32)) -> datasets.DatasetDict:
+    rng = random.Random(seed)
+    splits = {}
+    for name, size in zip(("train", "validation", "test"), sizes, strict=True):
+        labels = [i % len(LABELS) for i in range(size)]
+        splits[name] = datasets.Dataset.from_dict(
+            {"text": [make_text(y, rng) for y in labels], "label": labels}
+        )
+    return datasets.DatasetDict(splits)
+
+
+def make_tokenizer(texts: list[str]) -> BertTokenizerFast:
+    raw = BertWordPieceTokenizer(lowercase=True, strip_accents=False)
+    raw.train_from_iterator(
+        texts, vocab_size=100, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    # The trainer breaks frequency ties in a random order: renumber the vocabulary canonically so that
+    # token ids (and so the whole test) are the same in every run.
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = specials + sorted(set(raw.get_vocab()) - set(specials))
+    raw._tokenizer.model = models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]")
+    raw._tokenizer.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    return BertTokenizerFast(tokenizer_object=raw._tokenizer, do_lower_case=True, strip_accents=False)
+
+
+def mlm_steps(model, tokenizer, texts: list[str], steps: int, lr: float, seed: int) -> None:
+    """A minimal masked-LM loop (15% masking, all masked positions replaced by [MASK])."""
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(len(texts), (32,), generator=gen).tolist()
+        batch = tokenizer([texts[i] for i in idx], padding=True, return_tensors="pt")
+        labels = batch["input_ids"].clone()
+        special = (labels == tokenizer.cls_token_id) | (labels == tokenizer.sep_token_id)
+        masked = (torch.rand(labels.shape, generator=gen) < 0.15) & batch["attention_mask"].bool() & ~special
+        labels[~masked] = -100
+        batch["input_ids"][masked] = tokenizer.mask_token_id
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models run fastest, and robustly on a shared 2-core machine, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    """A briefly pre-trained tiny BERT base and a language adapter saved from its static MLM head."""
+    root = tmp_path_factory.mktemp("tc")
+    data = make_data()
+    rng = random.Random(123)
+    corpus = [make_text(rng.randrange(len(LABELS)), rng) for _ in range(1000)]
+    tokenizer = make_tokenizer(corpus)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,  # the seq_bn task adapter's bottleneck is hidden / 16 = 4
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    )
+    base = BertForMaskedLM(config)
+    mlm_steps(base, tokenizer, corpus, steps=500, lr=3e-3, seed=0)
+    base_dir = root / "base"
+    base.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+
+    adapters.init(base)
+    base.add_adapter("mlm", config="seq_bn")
+    base.train_adapter("mlm")
+    mlm_steps(base, tokenizer, corpus, steps=20, lr=1e-3, seed=1)
+    adapter_dir = root / "lang_adapter"
+    base.save_adapter(str(adapter_dir), "mlm")
+    return {"base_dir": str(base_dir), "adapter_dir": str(adapter_dir), "data": data}
+
+
+def capture_models(monkeypatch) -> list:
+    """Make train_topic_classifier hand out the model it builds, with a snapshot taken before training."""
+    built: list = []
+    original = tasks.build_task_model
+
+    def wrapper(*args, **kwargs):
+        model, tokenizer = original(*args, **kwargs)
+        snapshot = {name: p.detach().clone() for name, p in model.named_parameters()}
+        built.append({"model": model, "tokenizer": tokenizer, "before": snapshot})
+        return model, tokenizer
+
+    monkeypatch.setattr(tasks, "build_task_model", wrapper)
+    return built
+
+
+def assert_metrics_consistent(result: dict) -> None:
+    gold = [row["label"] for row in result["predictions"]]
+    pred = [row["pred"] for row in result["predictions"]]
+    assert result["test_macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
+    assert result["test_accuracy"] == pytest.approx(accuracy_score(gold, pred))
+    assert result["best_epoch"] == int(np.argmin(result["val_loss"])) + 1
+    json.dumps(result)  # JSON-serialisable
+
+
+def test_stacked_task_adapter_learns_and_keeps_language_adapter_frozen(world, monkeypatch):
+    built = capture_models(monkeypatch)
+    config = TaskTrainConfig(epochs=8, batch_size=16, learning_rate=5e-3, seed=1)
+    result = train_topic_classifier(
+        world["base_dir"], world["data"], LABELS, world["adapter_dir"], config, progress=False
+    )
+    assert result["test_macro_f1"] > 0.8  # chance is 0.25
+    assert len(result["val_loss"]) == len(result["train_loss"]) == len(result["val_macro_f1"]) == 8
+    assert result["train_loss"][-1] < result["train_loss"][0]
+    assert_metrics_consistent(result)
+
+    model = built[0]["model"]
+    assert model.active_adapters == Stack("lang_adapter", "topic_classification")
+    assert model.active_head == "topic_classification"
+    assert list(model.heads) == ["topic_classification"]  # the converted MLM head "default" is gone
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("topic_classification" in name for name in trainable)
+    assert result["trainable_params"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
+
+    lang_params = [name for name, _ in model.named_parameters() if "lang_adapter" in name]
+    assert lang_params
+    changed = {
+        name for name, p in model.named_parameters() if not torch.equal(p.detach(), built[0]["before"][name])
+    }
+    assert changed and changed <= trainable  # base and language adapter untouched
+    # The loaded language adapter is the saved one, bit for bit.
+    reference = adapters.AutoAdapterModel.from_pretrained(world["base_dir"])
+    reference.load_adapter(world["adapter_dir"], load_as="lang_adapter", with_head=False)
+    ref_params = dict(reference.named_parameters())
+    for name in lang_params:
+        assert torch.equal(dict(model.named_parameters())[name], ref_params[name])
+
+    # The language adapter takes part in the forward pass (the Stack is effective).
+    batch = built[0]["tokenizer"](["the ball and the goal"], return_tensors="pt")
+    with torch.inference_mode():
+        stacked = model(**batch).logits
+        model.active_adapters = Stack("topic_classification")
+        task_only = model(**batch).logits
+        model.active_adapters = Stack("lang_adapter", "topic_classification")
+    assert (stacked - task_only).abs().max() > 1e-4
+
+    # The restored state is the best epoch's: its validation loss is the minimum of the history.
+    val_texts, val_labels = tasks._split(world["data"], "validation")
+    val_loss, _ = tasks._evaluate(model, built[0]["tokenizer"], val_texts, val_labels, config)
+    assert val_loss == pytest.approx(min(result["val_loss"]), rel=1e-5)
+
+
+def test_without_language_adapter(world, monkeypatch):
+    built = capture_models(monkeypatch)
+    config = TaskTrainConfig(epochs=8, batch_size=16, learning_rate=5e-3, seed=2)
+    result = train_topic_classifier(world["base_dir"], world["data"], LABELS, None, config, progress=False)
+    assert result["test_macro_f1"] > 0.8
+    assert_metrics_consistent(result)
+    model = built[0]["model"]
+    assert model.active_adapters == Stack("topic_classification")
+    assert not any("lang_adapter" in name for name, _ in model.named_parameters())
+
+
+def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
+    """Scripted validation losses (best = epoch 2 of 4): the test predictions use epoch 2's parameters."""
+    scripted = iter([0.9, 0.5, 0.7, 0.6])
+    snapshots: list[dict] = []
+    original = tasks._evaluate
+
+    def fake_evaluate(model, tokenizer, texts, labels, config):
+        loss, preds = original(model, tokenizer, texts, labels, config)
+        snapshots.append(tasks.trainable_state(model))
+        if len(snapshots) <= 4:  # validation after each epoch; the 5th call is the test set
+            return next(scripted), preds
+        return loss, preds
+
+    monkeypatch.setattr(tasks, "_evaluate", fake_evaluate)
+    small = make_data(seed=5, sizes=(16, 8, 8))
+    config = TaskTrainConfig(epochs=4, batch_size=8, learning_rate=1e-2, seed=3)
+    result = train_topic_classifier(
+        world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
+    )
+    assert result["val_loss"] == [0.9, 0.5, 0.7, 0.6]
+    assert result["best_epoch"] == 2
+    assert len(snapshots) == 5
+    test_state, epoch2, epoch4 = snapshots[4], snapshots[1], snapshots[3]
+    assert all(torch.equal(test_state[k], epoch2[k]) for k in test_state)
+    assert any(not torch.equal(test_state[k], epoch4[k]) for k in test_state)
+
+
+def test_seeded_runs_are_reproducible(world):
+    small = make_data(seed=7, sizes=(16, 8, 8))
+    config = TaskTrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=4)
+    first = train_topic_classifier(
+        world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
+    )
+    second = train_topic_classifier(
+        world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
+    )
+    assert first["val_loss"] == second["val_loss"]
+    assert first["predictions"] == second["predictions"]
+
+
+def test_default_config_is_the_papers():
+    config = TaskTrainConfig()
+    assert (config.epochs, config.batch_size, config.learning_rate) == (20, 32, 1e-4)
+    assert (config.warmup_ratio, config.weight_decay, config.max_length, config.seed) == (0.05, 0.01, 256, 1)
+
+
+@pytest.mark.parametrize("kind", ["seq_bn_inv", "lora"])
+def test_other_language_adapter_kinds_stay_frozen(world, monkeypatch, tmp_path, kind):
+    """Invertible and LoRA language adapters (the paper's other two kinds) are stacked and frozen too."""
+    model = BertForMaskedLM.from_pretrained(world["base_dir"])
+    tokenizer = BertTokenizerFast.from_pretrained(world["base_dir"])
+    adapters.init(model)
+    model.add_adapter("mlm", config=kind)
+    model.train_adapter("mlm")
+    mlm_steps(model, tokenizer, world["data"]["train"]["text"], steps=10, lr=1e-3, seed=2)
+    model.save_adapter(str(tmp_path / kind), "mlm")
+
+    built = capture_models(monkeypatch)
+    small = make_data(seed=9, sizes=(16, 8, 8))
+    config = TaskTrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=1)
+    result = train_topic_classifier(
+        world["base_dir"], small, LABELS, str(tmp_path / kind), config, progress=False
+    )
+    assert_metrics_consistent(result)
+    task_model = built[0]["model"]
+    assert task_model.active_adapters == Stack("lang_adapter", "topic_classification")
+    changed = {
+        name
+        for name, p in task_model.named_parameters()
+        if not torch.equal(p.detach(), built[0]["before"][name])
+    }
+    assert changed and all("topic_classification" in name for name in changed)
+    if kind == "seq_bn_inv":
+        assert any("invertible_adapters.lang_adapter" in n for n, _ in task_model.named_parameters())
