@@ -122,7 +122,7 @@ def test_train_mlm_learns_reproducibly(tokenizer):
     assert history["best_val_loss"] == min(v for s, v in history["val_loss"] if s > 0)
     assert json.loads(json.dumps(history)) == history
 
-    again = train_mlm(twin, tokenizer, TRAIN, VAL, config, progress=False)  # same seed, same start
+    again = pretrain(twin, tokenizer, TRAIN, VAL, config, progress=False)  # same seed, same start
     assert again["train_loss"] == history["train_loss"] and again["val_loss"] == history["val_loss"]
     for p, q in zip(model.parameters(), twin.parameters(), strict=True):
         assert torch.equal(p, q)
