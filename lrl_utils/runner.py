@@ -19,7 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import paths
+from . import kernels, paths
 from .params import ParamError
 from .results import RESULT_FILE, atomic_write_json, now, read_result
 from .specs import STAGES, Spec
@@ -75,6 +75,8 @@ def execute(spec: Spec, profile: str, out_dir: Path) -> None:
 
     from .pipeline import key_params
 
+    warm = kernels.SOCKET_ENV in os.environ
+    extra = {"kernel_manager_class": kernels.kernel_manager_class()} if warm else {}
     nb = jupytext.read(notebook_for(spec))
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (lrl-adapt)", "language": "python"}
     params = {"profile": profile, **key_params(spec), "spec_json": spec.canonical(), "out_dir": str(out_dir)}
@@ -87,6 +89,7 @@ def execute(spec: Spec, profile: str, out_dir: Path) -> None:
         cwd=str(paths.project_root()),
         log_output=True,
         progress_bar=False,
+        **extra,
     )
 
 
@@ -112,6 +115,17 @@ class Runner:
         self.failed: dict[str, str] = {}  # folder → executed notebook of the failure
         self.blocked: dict[str, str] = {}  # folder → the upstream run that is missing or failed
         self.seconds: dict[str, float] = {}
+        self.env = self.run_env()
+
+    def run_env(self) -> dict[str, str]:
+        """The environment of every run: project paths, threads per job, offline hub in demo mode."""
+        threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
+        env.update({"LRL_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+        env.setdefault("HF_HUB_OFFLINE", "1" if self.grid.profile.data.mode == "demo" else "0")
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env.setdefault("MPLBACKEND", "Agg")
+        return env
 
     def clean_stale(self) -> None:
         """Remove the temporary folders of killed runs (their process is gone)."""
@@ -127,20 +141,12 @@ class Runner:
         tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         tmp.mkdir(parents=True)
         (tmp / "spec.json").write_text(spec.canonical(), encoding="utf-8")
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
-        env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
-        env.update(
-            {"LRL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        )
-        env.setdefault("HF_HUB_OFFLINE", "1" if self.grid.profile.data.mode == "demo" else "0")
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
-        env.setdefault("MPLBACKEND", "Agg")
         cmd = [sys.executable, "-m", "lrl_utils.runner", "--_child", "--profile", self.grid.name]
         cmd += ["--_stage", spec.stage, "--_spec-file", str(tmp / "spec.json"), "--_out-dir", str(tmp)]
         t0 = time.perf_counter()
         with open(tmp / "log.txt", "w", encoding="utf-8") as log:
             proc = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=paths.project_root()
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=paths.project_root()
             )
         self.seconds[folder] = time.perf_counter() - t0
         if proc.returncode == 0 and (tmp / RESULT_FILE).exists():
@@ -172,7 +178,9 @@ class Runner:
         total, finished = len(todo), 0
         pending = {s.folder(): s for s in todo}
         running: dict[Future, Spec] = {}
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        base_env = self.env
+        server = kernels.kernel_server(base_env, self.root / "_logs" / "kernel_server.log")
+        with server as self.env, ThreadPoolExecutor(max_workers=self.jobs) as pool:
             while pending or running:
                 for folder, spec in list(pending.items()):
                     state = self._readiness(spec, pending, running)
@@ -210,6 +218,7 @@ class Runner:
                     finished += 1
                     secs = self.seconds.get(spec.folder(), 0.0)
                     print(f"[{finished}/{total}] {state:<7} {spec.folder()} ({secs:.1f} s)", flush=True)
+        self.env = base_env
         return self.status
 
     def _readiness(self, spec: Spec, pending: dict, running: dict) -> str:
