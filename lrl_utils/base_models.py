@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -77,6 +77,11 @@ class TinyModelConfig:
         metadata={"help": "position embeddings; the tokenizer's model_max_length is this minus 2"},
     )
 
+    @classmethod
+    def from_spec(cls, spec: object) -> TinyModelConfig:
+        """The sizes from any object with these fields as attributes (e.g. a `BaseModelSpec`)."""
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(cls)})
+
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
@@ -115,6 +120,12 @@ def train_tokenizer(
             show_progress=False,
         )
         tok.train_from_iterator(texts, trainer=trainer)
+        # WordPiece turns a whole word into [UNK] when one piece is missing: the alphabet also needs its
+        # word-inner forms ("##ë"), which the trainer only adds for characters it saw inside words.
+        vocab = tok.get_vocab()
+        for piece in sorted({f"##{c}" for c in alphabet} - set(vocab)):
+            vocab[piece] = len(vocab)
+        tok.model = models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##")
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",

@@ -1,14 +1,15 @@
 """Seeded synthetic languages written in the real on-disk formats: the offline demo world.
 
-Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) share one concept inventory: the 7 SIB-200 topics
-x `concepts_per_topic` content words with English glosses, plus general words and function words. Each
-language realises every concept with its own words (built from its own syllables), has its own word order
-(SVO / SOV / VSO), noun-phrase order and adpositions, and one agreement rule: a plural noun takes a suffix,
-and the verb repeats that suffix when its subject is plural. `qaa` and `qab` are seen by the tiny base
-models; `qac` is unseen, with consonant clusters the others lack and two letters they never use (ë, ž), so
-tokenizers trained on them fragment it. (A WordPiece vocabulary without ë/ž turns words holding them into
-[UNK]; give the trainer every language's `letters` as initial alphabet, as mBERT's vocabulary covers scripts
-it hardly saw.)
+Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) and the world's English (`qen`: the concepts'
+English glosses) share one concept inventory: the 7 SIB-200 topics x `concepts_per_topic` content words with
+English glosses, plus general words and function words. Each synthetic language realises every concept with its
+own words (built from its own syllables), has its own word order (SVO / SOV / VSO), noun-phrase order and
+adpositions, and one agreement rule: a plural noun takes a suffix, and the verb repeats that suffix when its
+subject is plural. The tiny base models are pre-trained on `qen` and a little `qab` (the `seen` flag); `qaa` is
+unseen but written with the seen languages' letters; `qac` is unseen, with consonant clusters the others lack
+and two letters they never use (ë, ž), so tokenizers trained on them fragment it. (A WordPiece vocabulary
+without ë/ž turns words holding them into [UNK]; give the trainer every language's `letters` as initial
+alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
 prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
@@ -47,7 +48,7 @@ class DemoLanguage:
 
     code: str  # ISO 639-3 private-use code; also the ConceptNet code (FLORES/SIB: <code>_Latn, GlotCC: <code>-Latn)
     name: str
-    seen: bool  # in the pre-training data of the tiny base models
+    seen: bool  # meant for the tiny base models' pre-training data (params/profiles/demo.yaml)
     onsets: tuple[str, ...]
     vowels: tuple[str, ...]
     codas: tuple[str, ...]  # "" = open syllable (repeat it to make open syllables more frequent)
@@ -57,6 +58,7 @@ class DemoLanguage:
     np_order: str  # order of determiner (D), adjective (A), noun (N)
     postpositions: bool
     question_first: bool  # the question particle opens the sentence (else it closes it)
+    plural_verb: str | None = None  # verb suffix when the subject is plural (None: the noun's plural suffix)
 
     @property
     def flores_code(self) -> str:
@@ -84,7 +86,7 @@ class DemoLanguage:
 
 DEMO_LANGUAGES: dict[str, DemoLanguage] = {
     "qaa": DemoLanguage(
-        "qaa", "Demo-A", True, tuple("ptkmnlrsv"), tuple("aeiou"), ("", "", "", "n", "l"),
+        "qaa", "Demo-A", False, tuple("ptkmnlrsv"), tuple("aeiou"), ("", "", "", "n", "l"),
         plural="se", singular_verb="ta", clause_order="SVO", np_order="DNA", postpositions=False,
         question_first=False,
     ),
@@ -99,6 +101,15 @@ DEMO_LANGUAGES: dict[str, DemoLanguage] = {
         postpositions=False, question_first=True,
     ),
 }  # fmt: skip
+
+# The world's English: the concepts' English glosses in English word order, the tiny models' high-resource
+# language. Its web text also holds definitional statements made with the ConceptNet templates ("a hotel is a
+# type of place."), as real web text does, so the base models know the words ConceptNet sentences are made of.
+ENGLISH = DemoLanguage(
+    "qen", "Demo-English", True, (), (), (), plural="s", singular_verb="s", clause_order="SVO",
+    np_order="DAN", postpositions=False, question_first=True, plural_verb="",
+)  # fmt: skip
+STATEMENT_SHARE = 0.25  # chance that an English document sentence is a definitional statement
 
 # The shared concept inventory: per SIB topic 16 nouns, 4 verbs and 4 adjectives (English glosses).
 TOPIC_WORDS: dict[str, tuple[str, str, str]] = {
@@ -158,7 +169,7 @@ class WorldConfig:
     flores_dev: int = 300
     flores_devtest: int = 200
     concepts_per_topic: int = 24
-    generator_version: int = 1  # bump when the generator's output changes, so old worlds are not reused
+    generator_version: int = 2  # bump when the generator's output changes, so old worlds are not reused
 
     def hash(self) -> str:
         canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -190,7 +201,12 @@ def concepts(config: WorldConfig) -> list[Concept]:
 
 
 def build_lexicon(lang: DemoLanguage, inventory: list[Concept], seed: int) -> dict[str, tuple[str, ...]]:
-    """Concept key -> the language's words for it (main word first, then synonyms); all words distinct."""
+    """Concept key -> the language's words for it (main word first, then synonyms); all words distinct.
+
+    English (no sound inventory) uses the glosses.
+    """
+    if lang is ENGLISH:
+        return {c.key: (c.gloss,) for c in inventory}
     rng = Random(f"{seed}/{lang.code}/lexicon")
     used: set[str] = set()
 
@@ -309,7 +325,8 @@ def realise(s: Sentence, lang: DemoLanguage, lexicon: dict[str, tuple[str, ...]]
         return [parts[slot] for slot in lang.np_order if parts[slot]]
 
     def clause(c: Clause) -> list[str]:
-        verb = word(c.verb) + (lang.plural if c.subject.plural else lang.singular_verb)
+        plural_verb = lang.plural if lang.plural_verb is None else lang.plural_verb
+        verb = word(c.verb) + (plural_verb if c.subject.plural else lang.singular_verb)
         slots = {"S": noun_phrase(c.subject), "V": [verb], "O": noun_phrase(c.obj)}
         pp = [] if c.prep is None else [word(c.prep)]
         pp = noun_phrase(c.pp) + pp if lang.postpositions else pp + noun_phrase(c.pp)
@@ -428,6 +445,34 @@ def _english_edges(lexicons: Lexicons, inventory: list[Concept], rng: Random) ->
 # Writing the world
 
 
+STATEMENT_RELATIONS = (  # the relations of the demo graph's edges (see _language_edges)
+    "RelatedTo", "HasContext", "IsA", "UsedFor", "PartOf", "FormOf", "Synonym", "Antonym",
+    "EtymologicallyRelatedTo",
+)  # fmt: skip
+
+
+def english_statement(rng: Random, slots: Slots, topic: str) -> str:
+    """A definitional English sentence about a concept of `topic`, made with a ConceptNet template."""
+    from lrl_utils.data_sources import CONCEPTNET_TEMPLATES
+
+    relation = rng.choice(STATEMENT_RELATIONS)
+    pos = "noun" if relation in ("IsA", "UsedFor", "PartOf") else rng.choice(tuple(POS_TAG))
+    subject = rng.choice(slots[(topic, pos)]).split(":", 1)[1]
+    other = rng.choice(slots[(topic, "noun")]).split(":", 1)[1]
+    if relation == "HasContext":
+        other = TOPIC_CONTEXT[topic][0]
+    elif relation == "IsA":
+        other = rng.choice(TOPIC_CONTEXT[topic][1:])
+    elif relation == "UsedFor":
+        other = rng.choice(slots[(topic, "verb")]).split(":", 1)[1]
+    elif relation == "FormOf":
+        subject, other = subject + ENGLISH.plural, subject
+    elif relation == "Antonym":
+        subject, other = rng.choice(ANTONYMS)
+    text = f"{subject} {CONCEPTNET_TEMPLATES[relation]} {other}."
+    return text[0].upper() + text[1:]
+
+
 def _write_lines(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
@@ -457,10 +502,16 @@ def _write_glotcc(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, c
     docs, n_sentences, drawn = [], [], set()
     for _ in range(config.docs_per_language):
         topic = rng.choice(SIB_LABELS)
-        structures = [draw_sentence(rng, slots, topic) for _ in range(rng.randint(*config.sentences_per_doc))]
-        drawn.update(structures)
-        docs.append(" ".join(realise(s, lang, lexicon, rng) for s in structures))
-        n_sentences.append(len(structures))
+        sentences = []
+        for _ in range(rng.randint(*config.sentences_per_doc)):
+            if lang is ENGLISH and rng.random() < STATEMENT_SHARE:
+                sentences.append(english_statement(rng, slots, topic))
+                continue
+            structure = draw_sentence(rng, slots, topic)
+            drawn.add(structure)
+            sentences.append(realise(structure, lang, lexicon, rng))
+        docs.append(" ".join(sentences))
+        n_sentences.append(len(sentences))
     columns = {  # `content` plus a few of GlotCC-v1's metadata columns
         "content": docs,
         "warc-target-uri": [f"https://{lang.code}.example/article/{i:05d}.html" for i in range(len(docs))],
@@ -515,14 +566,16 @@ def write_world(root: Path, config: WorldConfig) -> dict:
     inventory = concepts(config)
     slots = _slots(inventory)
     lexicons = {code: build_lexicon(lang, inventory, config.seed) for code, lang in DEMO_LANGUAGES.items()}
+    written = (ENGLISH, *DEMO_LANGUAGES.values())  # languages with web text, FLORES and SIB files
+    all_lexicons = {ENGLISH.code: build_lexicon(ENGLISH, inventory, config.seed)} | lexicons
     drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
     counts: dict[str, int] = {}
-    for lang in DEMO_LANGUAGES.values():
-        drawn |= _write_glotcc(root, lang, lexicons[lang.code], slots, config)
+    for lang in written:
+        drawn |= _write_glotcc(root, lang, all_lexicons[lang.code], slots, config)
         counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
     structures = _flores_structures(slots, config, drawn)
-    for lang in DEMO_LANGUAGES.values():
-        for relative, lines in _flores_and_sib(lang, lexicons[lang.code], structures, config).items():
+    for lang in written:
+        for relative, lines in _flores_and_sib(lang, all_lexicons[lang.code], structures, config).items():
             _write_lines(root / relative, lines)
             counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
     edges = _write_conceptnet(root, lexicons, inventory, config.seed)
@@ -531,7 +584,7 @@ def write_world(root: Path, config: WorldConfig) -> dict:
         "generator": __name__,
         "hash": config.hash(),
         "config": dataclasses.asdict(config),
-        "languages": [lang.describe() for lang in DEMO_LANGUAGES.values()],
+        "languages": [lang.describe() for lang in written],
         "topics": list(SIB_LABELS),
         "files": dict(sorted(counts.items())),
         "conceptnet_edges_by_start_language": dict(sorted(edges.items())),

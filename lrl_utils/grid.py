@@ -73,7 +73,7 @@ class Grid:
         m = self.registry.models[model]
         if m.tiny is None or self.profile.base_model is None:
             raise ParamError(f"model {model!r} is a hub model ({m.hub_id}); it has no base_model run")
-        t = m.tiny
+        t, settings = m.tiny, self.profile.base_model
         return BaseModelSpec(
             model=model,
             architecture=m.architecture,
@@ -84,10 +84,9 @@ class Grid:
             intermediate_size=t.intermediate_size,
             max_position=t.max_position,
             alphabet=t.alphabet,
-            corpora=tuple(
-                self.preprocess(code, "glotcc").folder() for code in self.profile.base_model.languages
-            ),
-            train=self.profile.base_model.train,
+            corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
+            shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
+            train=settings.train,
         )
 
     def model_ref(self, model: str) -> str:

@@ -38,6 +38,11 @@ class DataSettings:
 class BaseModelSettings:
     languages: tuple[str, ...] = _help("languages the tiny models are pre-trained on (= seen languages)")
     train: MLMSettings = _help("pre-training settings")
+    shares: dict[str, float] = _help(
+        "per language: the fraction of its GlotCC train documents used (default 1; a seen low-resource "
+        "language is a small part of a real model's pre-training data)",
+        default_factory=dict,
+    )
 
 
 @dataclass(frozen=True)
@@ -108,11 +113,16 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     if prof.base_model is not None:
         for i, code in enumerate(prof.base_model.languages):
             check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
+        for code, share in prof.base_model.shares.items():
+            check_name(code, prof.base_model.languages, file, f"base_model.shares.{code}", "language")
+            if not 0 < share <= 1:
+                raise ParamError(f"{file}: `base_model.shares.{code}`: must be in (0, 1], got {share}")
     if prof.data.mode == "demo":
         for code in (*prof.languages, *(prof.base_model.languages if prof.base_model else ())):
             if not reg.languages[code].demo:
+                demo = ", ".join(k for k, v in reg.languages.items() if v.demo)
                 raise ParamError(
-                    f"{file}: `languages`: {code!r} is not a demo language; demo mode has qaa, qab, qac"
+                    f"{file}: `languages`: {code!r} is not a demo language; demo mode has {demo}"
                 )
     if prof.jobs < 1:
         raise ParamError(f"{file}: `jobs`: must be >= 1")

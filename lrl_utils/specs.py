@@ -131,6 +131,7 @@ class BaseModelSpec(Spec):
     alphabet: str = _help("characters the tokenizer must cover beyond its training text")
     corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
     train: MLMSettings = _help("pre-training settings")
+    shares: tuple[float, ...] = _help("per corpus: the fraction of its train documents used", default=())
     seed: int = _help("initialisation seed", default=0)
 
     def slug(self) -> str:

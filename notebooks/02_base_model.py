@@ -21,7 +21,7 @@
 profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a tiny model from params/models.yaml
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import matplotlib.pyplot as plt
@@ -39,14 +39,14 @@ run.describe()
 # ## Pre-training text: GlotCC-format documents of the seen languages
 
 # %%
-train_texts, val_texts = [], []
-for folder in spec.corpora:
+train_texts, val_texts, counts = [], [], {}
+for folder, share in zip(spec.corpora, spec.shares or [1.0] * len(spec.corpora), strict=True):
     splits = data_sources.load_text_splits(run.input(folder))
-    train_texts += splits["train"]["text"]
-    val_texts += splits["validation"]["text"]
-print(
-    f"{len(train_texts):,} train and {len(val_texts):,} validation documents from {len(spec.corpora)} languages"
-)
+    n_train, n_val = (round(share * len(splits[k])) for k in ("train", "validation"))
+    train_texts += list(splits["train"]["text"])[:n_train]
+    val_texts += list(splits["validation"]["text"])[:n_val]
+    counts[folder.split("--")[0].split("/")[-1]] = {"share": share, "train documents": n_train}
+pd.DataFrame(counts).T
 
 # %% [markdown]
 # ## Tokenizer and model
@@ -56,16 +56,7 @@ tokenizer = base_models.train_tokenizer(
     spec.architecture, train_texts, spec.vocab_size, max_position=spec.max_position, alphabet=spec.alphabet
 )
 torch.manual_seed(spec.seed)
-config = base_models.TinyModelConfig(
-    architecture=spec.architecture,
-    vocab_size=spec.vocab_size,
-    hidden_size=spec.hidden_size,
-    num_layers=spec.num_layers,
-    num_heads=spec.num_heads,
-    intermediate_size=spec.intermediate_size,
-    max_position=spec.max_position,
-)
-mlm = base_models.build_tiny_mlm(config, tokenizer)
+mlm = base_models.build_tiny_mlm(base_models.TinyModelConfig.from_spec(spec), tokenizer)
 n_params = sum(p.numel() for p in mlm.parameters())
 print(f"{type(mlm).__name__}: {n_params:,} parameters, vocabulary {len(tokenizer):,}")
 print(tokenizer.tokenize(val_texts[0])[:24])

@@ -30,6 +30,8 @@ from lrl_utils.data_sources import (  # noqa: E402
 from lrl_utils.demo_world import (  # noqa: E402
     DEMO_LANGUAGES,
     DUMP,
+    ENGLISH,
+    STATEMENT_RELATIONS,
     Clause,
     NounPhrase,
     Sentence,
@@ -88,8 +90,13 @@ def test_manifest_and_size(world: Path) -> None:
     manifest = json.loads((world / "world.json").read_text(encoding="utf-8"))
     assert manifest["config"]["seed"] == 0 and manifest["hash"] == WorldConfig().hash()
     seen = {lang["code"]: lang["seen"] for lang in manifest["languages"]}
-    assert seen == {"qaa": True, "qab": True, "qac": False}
-    assert [lang["flores_code"] for lang in manifest["languages"]] == ["qaa_Latn", "qab_Latn", "qac_Latn"]
+    assert seen == {"qen": True, "qaa": False, "qab": True, "qac": False}
+    assert [lang["flores_code"] for lang in manifest["languages"]] == [
+        "qen_Latn",
+        "qaa_Latn",
+        "qab_Latn",
+        "qac_Latn",
+    ]
     for relative, count in manifest["files"].items():
         assert (world / relative).is_file() and count > 0
     assert all(1000 <= manifest["conceptnet_edges_by_start_language"][code] <= 2000 for code in CODES)
@@ -199,7 +206,7 @@ def test_word_order_and_agreement() -> None:
 
 
 def test_unseen_language_has_its_own_letters_and_syllables(world: Path) -> None:
-    assert [lang.seen for lang in DEMO_LANGUAGES.values()] == [True, True, False]
+    assert [lang.seen for lang in DEMO_LANGUAGES.values()] == [False, True, False]
     seen_letters = set(DEMO_LANGUAGES["qaa"].letters) | set(DEMO_LANGUAGES["qab"].letters)
     assert set(DEMO_LANGUAGES["qac"].letters) - seen_letters == {"ë", "ž"}
     text = {
@@ -211,3 +218,13 @@ def test_unseen_language_has_its_own_letters_and_syllables(world: Path) -> None:
     assert len(bigrams["qac"] - bigrams["qaa"] - bigrams["qab"]) > 0.4 * len(bigrams["qac"])
     with_new_letters = [w for w in words["qac"] if set(w) - seen_letters]
     assert 0.2 < len(with_new_letters) / len(words["qac"]) < 0.8
+
+
+def test_english_web_text_holds_the_conceptnet_templates_and_flores_is_parallel(world: Path) -> None:
+    docs = glotcc_documents(world, ENGLISH.glotcc_code)
+    text = " ".join(docs)
+    for relation in STATEMENT_RELATIONS:  # the base models learn the words ConceptNet sentences are made of
+        assert f" {CONCEPTNET_TEMPLATES[relation]} " in text, relation
+    assert "Hotel" in text or "hotel" in text  # English glosses, not made-up words
+    english = load_flores_devtest(world, ENGLISH.flores_code)["sentence"]
+    assert len(english) == len(load_flores_devtest(world, DEMO_LANGUAGES["qab"].flores_code)["sentence"])
