@@ -24,7 +24,7 @@ profile = "demo"  # params/profiles/<profile>.yaml
 language = "qac"  # a language code from params/languages.yaml
 source = "glotcc"  # conceptnet | glotcc
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import pandas as pd

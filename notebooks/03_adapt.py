@@ -23,7 +23,7 @@ language = "qac"  # a language code from params/languages.yaml
 source = "glotcc"  # conceptnet | glotcc
 adapter = "seq_bn"  # seq_bn | seq_bn_inv | lora
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import matplotlib.pyplot as plt
@@ -72,6 +72,7 @@ plt.show()
 # %%
 run.finish(
     {
+        "initial_val_loss": history["val_loss"][0][1],  # the fresh adapter: (nearly) the base model
         "best_val_loss": history["best_val_loss"],
         "final_val_loss": history["final_val_loss"],
         "best_step": history["best_step"],

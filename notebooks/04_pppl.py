@@ -24,7 +24,7 @@ language = "qac"  # a language code from params/languages.yaml
 source = "none"  # none (base model) | conceptnet | glotcc
 adapter = "none"  # none (base model) | seq_bn | seq_bn_inv | lora
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import matplotlib.pyplot as plt

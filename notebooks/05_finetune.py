@@ -25,7 +25,7 @@ source = "glotcc"  # none (no language adapter) | conceptnet | glotcc
 adapter = "seq_bn"  # none | seq_bn | seq_bn_inv | lora
 seed = 1  # paper: 1, 2, 3
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import matplotlib.pyplot as plt

@@ -20,12 +20,12 @@
 profile = "demo"  # params/profiles/<profile>.yaml
 kind = "tables"  # this notebook makes the tables
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 from IPython.display import Markdown, display
 
-from lrl_utils import paths, pipeline, reporting, results
+from lrl_utils import learning_checks, paths, pipeline, reporting, results
 
 run = pipeline.start("report", globals())
 spec = run.spec
@@ -86,8 +86,22 @@ for model in sorted(records["model"].unique()):
         )
     )
 
+# %% [markdown]
+# ## Learning checks
+# GlotCC adapters must lower the adapted language's pseudo-perplexity; topic classification must be well above
+# chance (1/7) with a language adapter and on seen languages. ConceptNet-adapter PPPL is reported only: the
+# paper also finds that these adapters raise FLORES pseudo-perplexity.
+
+# %%
+checks = learning_checks.learning_checks(records)
+results.atomic_write_text(run.out_dir / "learning_checks.csv", checks.to_csv(index=False))
+check_counts = learning_checks.summary(checks)
+print(check_counts)
+checks[~checks["passed"]]
+
 # %%
 run.finish(
-    {"tables": len(written) // 6, "runs_found": int(records["run"].nunique()), "runs_missing": len(missing)},
+    {"tables": len(written) // 6, "runs_found": int(records["run"].nunique()), "runs_missing": len(missing)}
+    | check_counts,
     outputs=[paths.relative(p) for p in written],
 )

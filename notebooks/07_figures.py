@@ -19,7 +19,7 @@
 profile = "demo"  # params/profiles/<profile>.yaml
 kind = "figures"  # this notebook makes the figures
 spec_json = ""  # set by the runner: the full run spec
-out_dir = ""  # set by the runner; empty = runs/_interactive/...
+out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 from IPython.display import display

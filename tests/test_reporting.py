@@ -219,3 +219,24 @@ def test_figures_written(tidy: pd.DataFrame, tmp_path, stage: str) -> None:
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1024
     assert json.loads(sidecar.read_text())["runs"] == runs
     assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_learning_checks(tidy: pd.DataFrame) -> None:
+    from lrl_utils import learning_checks as lc
+
+    checks = lc.learning_checks(tidy).set_index(["check", "model", "language", "config"])
+    pppl = checks.loc["pppl_below_base"]
+    assert len(pppl) == 2 * 3 * 2  # models x languages x adapted configurations
+    row = pppl.loc[("tiny-mbert", "qaa", "glotcc/lora")]  # 10 < 20
+    assert row["passed"] and row["required"] and row["value"] == 10.0 and row["reference"] == 20.0
+    assert not pppl.loc[("tiny-mbert", "qab", "glotcc/lora")]["passed"]  # 40 > 30
+    assert not pppl.loc[("tiny-mbert", "qaa", "conceptnet/seq_bn")]["required"]  # reported only
+    tc = checks.loc["tc_above_chance"]
+    assert tc.loc[("tiny-mbert", "qaa", "none/none")]["value"] == pytest.approx(0.60)
+    assert tc.loc[("tiny-mbert", "qaa", "none/none")]["required"]  # seen language
+    assert not tc.loc[("tiny-mbert", "qac", "none/none")]["required"]  # unseen, no adapter
+    assert tc.loc[("tiny-xlmr", "qac", "conceptnet/seq_bn")]["value"] == pytest.approx(0.10)
+    assert not tc.loc[("tiny-xlmr", "qac", "conceptnet/seq_bn")]["passed"]  # 0.10 < 1.5 / 7
+    assert ("tiny-mbert", "qac", "glotcc/lora") not in tc.index  # missing cell: no check
+    counts = lc.summary(lc.learning_checks(tidy))
+    assert counts["checks"] == len(checks) and counts["required_checks_passed"] <= counts["required_checks"]
