@@ -14,7 +14,10 @@ everything else stays standard Jupyter: papermill drives the kernel over its usu
   its own session (signals go to its process group), and ``torch.set_num_threads($OMP_NUM_THREADS)``.
 - The server kills a kernel whose client disconnected and exits with its parent (EOF on stdin).
 
-Set ``LRL_WARM_KERNELS=0`` to launch every kernel the ordinary way.
+The runner's per-run process (``python -m lrl_utils.runner --_child ...``, which drives papermill) is forked
+from the same server (:func:`run_module`), so it does not pay ~2 s of imports either.
+
+Set ``LRL_WARM_KERNELS=0`` to launch every kernel and per-run process the ordinary way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import runpy
 import selectors
 import signal
 import socket
@@ -50,12 +54,17 @@ PRELOAD = (  # what the stage notebooks import; a module that fails to import is
     "tqdm.auto",
     "lrl_utils.pipeline",
     "lrl_utils.data_sources",
+    "lrl_utils.conceptnet",
+    "lrl_utils.glotcc",
     "lrl_utils.training",
     "lrl_utils.base_models",
     "lrl_utils.language_adapters",
     "lrl_utils.evaluation",
     "lrl_utils.tasks",
+    "lrl_utils.runner",
     "ipykernel.kernelapp",
+    "papermill",
+    "jupytext",
 )
 
 
@@ -104,6 +113,11 @@ def _kernel_child(request: dict, fds: list[int], server_sockets: list[socket.soc
         os.environ.update(request["env"])
         if "torch" in sys.modules and os.environ.get("OMP_NUM_THREADS", "").isdigit():
             sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        if request.get("module"):  # a Python module run as a script (the runner's per-run process)
+            sys.argv = [request["module"], *request["argv"]]
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            code = 0
+            return  # `finally` exits
         sys.argv = ["ipykernel_launcher", *request["argv"]]
         if os.environ.get("JPY_PARENT_PID", "").isdigit():  # read by ipykernel at import: in the server
             sys.argv.append(f"--IPKernelApp.parent_handle={os.environ['JPY_PARENT_PID']}")
@@ -111,8 +125,12 @@ def _kernel_child(request: dict, fds: list[int], server_sockets: list[socket.soc
 
         kernelapp.launch_new_instance()
         code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
+    except SystemExit as exc:  # the interpreter's rules: None -> 0, an int -> itself, else printed -> 1
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
     except BaseException:
         traceback.print_exc()
     finally:
@@ -236,15 +254,28 @@ class WarmProcess:
         self._buffer = b""
 
     @classmethod
-    def start(cls, path: str, argv: list[str], env: dict[str, str], cwd: str) -> WarmProcess:
+    def start(
+        cls,
+        path: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        fds: tuple[int, int] | None = None,
+        module: str | None = None,
+    ) -> WarmProcess:
+        """Ask the server at `path` for a kernel (or, with `module`, for `python -m module *argv`).
+
+        `fds`: the child's stdout and stderr (default: ours).
+        """
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.settimeout(30)
         try:
             conn.connect(path)
-            message = (json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n").encode()
+            request = {"argv": argv, "env": env, "cwd": cwd, "module": module}
+            message = (json.dumps(request) + "\n").encode()
             sys.stdout.flush()
             sys.stderr.flush()
-            socket.send_fds(conn, [message], [sys.stdout.fileno(), sys.stderr.fileno()])
+            socket.send_fds(conn, [message], list(fds or (sys.stdout.fileno(), sys.stderr.fileno())))
             process = cls(conn, -1)
             reply = process._next_message(timeout=30)
             if reply is None or "pid" not in reply:
@@ -294,6 +325,19 @@ class WarmProcess:
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+def run_module(env: dict[str, str], module: str, argv: list[str], cwd: str, log_fd: int) -> int | None:
+    """Run `python -m module *argv` forked from the server named in `env`; its exit code, or None if the
+    server is not available (the caller then starts an ordinary process). Output goes to `log_fd`."""
+    path = env.get(SOCKET_ENV, "")
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        process = WarmProcess.start(path, argv, env, cwd, fds=(log_fd, log_fd), module=module)
+    except OSError:
+        return None
+    return process.wait()
 
 
 def _provisioner_classes():

@@ -141,15 +141,19 @@ class Runner:
         tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         tmp.mkdir(parents=True)
         (tmp / "spec.json").write_text(spec.canonical(), encoding="utf-8")
-        cmd = [sys.executable, "-m", "lrl_utils.runner", "--_child", "--profile", self.grid.name]
-        cmd += ["--_stage", spec.stage, "--_spec-file", str(tmp / "spec.json"), "--_out-dir", str(tmp)]
+        args = ["--_child", "--profile", self.grid.name, "--_stage", spec.stage]
+        args += ["--_spec-file", str(tmp / "spec.json"), "--_out-dir", str(tmp)]
+        root = str(paths.project_root())
         t0 = time.perf_counter()
         with open(tmp / "log.txt", "w", encoding="utf-8") as log:
-            proc = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=paths.project_root()
-            )
+            code = kernels.run_module(self.env, "lrl_utils.runner", args, root, log.fileno())
+            if code is None:  # no warm server (yet): an ordinary child process
+                cmd = [sys.executable, "-m", "lrl_utils.runner", *args]
+                code = subprocess.run(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=root
+                ).returncode
         self.seconds[folder] = time.perf_counter() - t0
-        if proc.returncode == 0 and (tmp / RESULT_FILE).exists():
+        if code == 0 and (tmp / RESULT_FILE).exists():
             trash = final.parent / f".old-{final.name}-{os.getpid()}"
             if final.exists():
                 os.replace(final, trash)

@@ -98,3 +98,16 @@ def test_server_exits_with_its_parent(tmp_path):
     proc.stdin.close()  # the runner is gone
     assert proc.wait(timeout=10) == 0
     assert not os.path.exists(path)
+
+
+def test_run_module_forks_a_script_with_its_output_and_exit_code(server, tmp_path):
+    good, bad, log = tmp_path / "good.json", tmp_path / "bad.json", tmp_path / "log.txt"
+    good.write_text('{"a": 1}', encoding="utf-8")
+    bad.write_text("{", encoding="utf-8")
+    with open(log, "w", encoding="utf-8") as f:
+        assert kernels.run_module(server, "json.tool", [str(good)], str(tmp_path), f.fileno()) == 0
+        assert kernels.run_module(server, "json.tool", [str(bad)], str(tmp_path), f.fileno()) != 0
+    text = log.read_text(encoding="utf-8")
+    assert '"a": 1' in text and "Expecting" in text
+    no_server = {**server, kernels.SOCKET_ENV: str(tmp_path / "none.sock")}
+    assert kernels.run_module(no_server, "json.tool", [str(good)], str(tmp_path), 1) is None
