@@ -1,28 +1,29 @@
-"""Loaders for the paper's data sources, reading the real on-disk and hub formats.
+"""Shared pieces of the data layer, and the FLORES-200 and SIB-200 loaders.
 
-ConceptNet 5.7 assertions become English-template sentences (SPEC §2), GlotCC-v1 gives documents (SPEC §3),
-FLORES-200 devtest the pseudo-perplexity sentences (SPEC §5.1) and SIB-200 the topic-classification task
-(SPEC §5.3); the paper's 80/10/10 split and atomic JSONL split files live here too. Every loader takes the
-string "hub" (the Hugging Face hub) or a local path laid out like the official release. The demo world
-(`demo_world.py`) is written in those layouts, so the demo and the paper share one code path. Errors are
-`DataSourceError`s with one-line messages naming the file (and line) or the hub id.
+The paper's two language-adapter sources have their own modules: `conceptnet.py` (ConceptNet 5.7 assertions
+to English-template sentences, SPEC §2) and `glotcc.py` (GlotCC-v1 documents, SPEC §3). This module holds
+what they share: the error type, hub access, the count of malformed records with its threshold
+(`BadRecords`), the paper's 80/10/10 split and the all-or-nothing writing of split files (`SplitWriter`,
+`write_splits`); plus FLORES-200 devtest (the pseudo-perplexity sentences, SPEC §5.1) and SIB-200 (topic
+classification, SPEC §5.3). Every loader takes the string "hub" (the Hugging Face hub) or a local path laid
+out like the official release. The demo world (`demo_world.py`) is written in those layouts, so the demo
+and the paper share one code path. Errors are `DataSourceError`s with one-line messages naming the file (and
+line) or the hub id.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import logging
 import os
 import re
 import tempfile
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import datasets
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 HUB = "hub"  # the `location` that means "download from the Hugging Face hub"
 Location = str | os.PathLike
+SPLITS = ("train", "val", "test")
+DEFAULT_MAX_BAD_FRACTION = 0.001  # share of malformed records (lines, rows) a source may have
 
 SIB_LABELS: tuple[str, ...] = (
     "science/technology",
@@ -41,43 +44,6 @@ SIB_LABELS: tuple[str, ...] = (
     "entertainment",
     "geography",
 )
-
-# The paper's 33 relations and their English predicates (cn_to_nl.py; paper Table 4; SPEC §2).
-CONCEPTNET_TEMPLATES: dict[str, str] = {
-    "Antonym": "is the opposite of",
-    "DerivedFrom": "is derived from",
-    "EtymologicallyDerivedFrom": "is etymologically derived from",
-    "EtymologicallyRelatedTo": "is etymologically related to",
-    "FormOf": "is a form of",
-    "PartOf": "is a part of",
-    "HasA": "belongs to",
-    "UsedFor": "is used for",
-    "AtLocation": "is a typical location for",
-    "Causes": "causes",
-    "CausesDesire": "makes someone want",
-    "MadeOf": "is made of",
-    "ReceivesAction": "receives action of",
-    "HasSubevent": "is a subevent of",
-    "HasFirstSubevent": "is an event that begins with subevent",
-    "HasLastSubevent": "is an event that concludes with subevent",
-    "HasPrerequisite": "has prerequisite of",
-    "HasProperty": "can be described as",
-    "MotivatedByGoal": "is a step toward accomplishing the goal",
-    "ObstructedBy": "is an obstacle in the way of",
-    "Desires": "is a conscious entity that typically wants",
-    "CreatedBy": "is a process or agent that creates",
-    "CapableOf": "is capable of",
-    "HasContext": "is a word used in the context of",
-    "IsA": "is a type of",
-    "RelatedTo": "is related to",
-    "SimilarTo": "is similar to",
-    "Synonym": "is a synonym of",
-    "SymbolOf": "symbolically represents",
-    "DefinedAs": "is a more explanatory version of",
-    "DistinctFrom": "is distinct from",
-    "MannerOf": "is a specific way to do",
-    "LocatedNear": "is typically found near",
-}
 
 
 class DataSourceError(ValueError):
@@ -136,97 +102,128 @@ def _from_hub(repo: str, config: str, hint: str, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# ConceptNet (SPEC §2)
+# Malformed records: counted, the first ones reported, fatal only above a threshold
 
 
-def surface_form(uri: str, paper_compat: bool = False) -> str:
-    """The words of a ConceptNet node URI, `_` replaced by a space.
+class BadRecords:
+    """Malformed records of one input: counted by reason, the first `keep` reported as `file:line: reason`.
 
-    Fixed behaviour: the concept word, segment 3 of `/c/<lang>/<word>[/<pos>[/...]]`. With `paper_compat`,
-    the original's last segment, so `/c/mt/kelma/n` gives `n` (the bug of cn_to_nl.py, SPEC §2).
+    `check(total)` raises when more than `max_bad_fraction` of `total` records were malformed, so a few broken
+    lines in a 10 GB dump are reported but do not stop a run, while a file in the wrong format does.
     """
-    parts = uri.split("/")
-    word = parts[-1] if paper_compat else parts[3] if len(parts) >= 4 and parts[1] == "c" else ""
-    if not word:
-        raise DataSourceError(f"no surface form in ConceptNet URI {uri!r}")
-    return word.replace("_", " ")
+
+    def __init__(self, source: Location, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION, keep: int = 5):
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction: must be in [0, 1], got {max_bad_fraction!r}")
+        self.source, self.max_bad_fraction, self.keep = str(source), max_bad_fraction, keep
+        self.count = 0
+        self.reasons: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def add(self, where: str, reason: str, detail: str = "") -> None:
+        """One malformed record: `where` is `file:line` (or `file:row N`); counted under `reason`."""
+        self.count += 1
+        self.reasons[reason] += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(f"{where}: {reason}{f' ({detail})' if detail else ''}")
+            log.warning("%s", self.examples[-1])
+
+    def fraction(self, total: int) -> float:
+        return self.count / total if total else 0.0
+
+    def check(self, total: int, what: str = "records") -> None:
+        if self.fraction(total) > self.max_bad_fraction:
+            raise DataSourceError(
+                f"{self.source}: {self.count} of {total} {what} malformed ({self.fraction(total):.3%} > "
+                f"`data.max_bad_fraction` {self.max_bad_fraction:g}); first: {'; '.join(self.examples[:3])}"
+            )
+
+    def stats(self, total: int) -> dict[str, Any]:
+        return {
+            "malformed": self.count,
+            "malformed_by_reason": dict(sorted(self.reasons.items())),
+            "bad_fraction": self.fraction(total),
+            "max_bad_fraction": self.max_bad_fraction,
+            "bad_examples": list(self.examples),
+        }
 
 
-def _start_language(columns: list[str]) -> str | None:
-    """Language of an assertion's start node (`start.split('/')[2]`), or None if unreadable."""
-    parts = columns[2].split("/") if len(columns) >= 3 else []
-    return parts[2] if len(parts) >= 3 and parts[1] == "c" and parts[2] else None
+# ----------------------------------------------------------------------------------------------------------
+# Output files: all or nothing
 
 
-def _verbalise(columns: list[str], paper_compat: bool) -> tuple[str, str | None]:
-    """(relation, sentence) for a kept assertion, or (why it is dropped, None)."""
-    if len(columns) != 5:
-        return "malformed", None
-    _, relation_uri, start, end, _ = columns
-    relation = relation_uri.split("/")[-1]
-    if end.startswith("http"):
-        return "external_url", None
-    if relation not in CONCEPTNET_TEMPLATES:
-        return "unknown_relation", None
-    try:
-        subject, obj = surface_form(start, paper_compat), surface_form(end, paper_compat)
-    except DataSourceError:
-        return "malformed", None
-    if subject == obj:
-        return "same_surface", None
-    return relation, f"{subject} {CONCEPTNET_TEMPLATES[relation]} {obj}."
+class AtomicFileSet:
+    """Binary files written under temporary names in one folder and moved into place together.
 
-
-def _empty_stats() -> dict:
-    dropped = dict.fromkeys(("external_url", "unknown_relation", "same_surface", "malformed"), 0)
-    return {"edges_in_language": 0, "kept": 0, "per_relation": Counter(), "dropped": dropped}
-
-
-def conceptnet_sentences(
-    dump_path: Location, languages: Sequence[str], paper_compat: bool = False
-) -> tuple[dict[str, list[str]], dict[str, dict]]:
-    """Verbalise a ConceptNet assertions dump (`.csv` or `.csv.gz`) for several languages in one pass.
-
-    An edge belongs to the language of its START node. Dropped, and counted per language: ExternalURL ends
-    (`http...`), relations outside the 33 templates, start surface == end surface, and malformed lines (wrong
-    column count, bad UTF-8). kept + sum(dropped) == edges_in_language. Malformed lines without a readable
-    start language are only logged.
+    Use as a context manager and call `commit()` at the end: an exception, or leaving the block without
+    `commit()`, removes the temporary files and leaves the folder as it was. `commit()` first removes the
+    previous files of the set, then moves the new ones in, so a crash in between leaves a subset of the new
+    files (never old and new mixed); readers fail on the missing one and the runner repeats the run, whose
+    result.json is written only after the commit.
     """
-    path = _existing(dump_path, "ConceptNet assertions dump")
-    sentences: dict[str, list[str]] = {lang: [] for lang in languages}
-    stats: dict[str, dict] = {lang: _empty_stats() for lang in languages}
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    unattributed, line_no = 0, 0
-    try:
-        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
-            for raw in f:
-                line_no += 1
-                try:
-                    line, bad_utf8 = raw.decode("utf-8"), False
-                except UnicodeDecodeError:
-                    line, bad_utf8 = raw.decode("utf-8", errors="replace"), True
-                columns = line.rstrip("\r\n").split("\t")
-                lang = _start_language(columns)
-                unattributed += lang is None and bool(line.strip())
-                if lang not in stats:
-                    continue
-                outcome, sentence = ("malformed", None) if bad_utf8 else _verbalise(columns, paper_compat)
-                st = stats[lang]
-                st["edges_in_language"] += 1
-                if sentence is None:
-                    st["dropped"][outcome] += 1
-                else:
-                    sentences[lang].append(sentence)
-                    st["kept"] += 1
-                    st["per_relation"][outcome] += 1
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataSourceError(f"{path}:{line_no + 1}: cannot read the dump ({exc})") from exc
-    if unattributed:
-        log.warning("%s: skipped %d malformed lines without a start language", path, unattributed)
-    for st in stats.values():
-        st["per_relation"] = dict(sorted(st["per_relation"].items()))
-    return sentences, stats
+
+    def __init__(self, folder: Location, names: Iterable[str]):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, IO[bytes]] = {}
+        self._temporary: dict[str, str] = {}
+        try:
+            for name in names:
+                fd, self._temporary[name] = tempfile.mkstemp(
+                    prefix=f".{name}.", suffix=".tmp", dir=self.folder
+                )
+                self.files[name] = os.fdopen(fd, "wb")
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> AtomicFileSet:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.abort()  # a no-op after commit()
+
+    def abort(self) -> None:
+        for f in self.files.values():
+            f.close()
+        for tmp in self._temporary.values():
+            Path(tmp).unlink(missing_ok=True)
+        self.files, self._temporary = {}, {}
+
+    def commit(self) -> None:
+        for f in self.files.values():
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        placed: list[Path] = []
+        try:
+            for name in self._temporary:
+                (self.folder / name).unlink(missing_ok=True)
+            for name, tmp in self._temporary.items():
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self.folder / name)
+                placed.append(self.folder / name)
+        except BaseException:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            self.abort()
+            raise
+        self.files, self._temporary = {}, {}
+
+
+class SplitWriter(AtomicFileSet):
+    """`train.jsonl`, `val.jsonl`, `test.jsonl` (one `{"text": ...}` per line), streamed, all or nothing."""
+
+    def __init__(self, out_dir: Location):
+        super().__init__(out_dir, [f"{name}.jsonl" for name in SPLITS])
+        self.counts = dict.fromkeys(SPLITS, 0)
+
+    def write(self, split: str, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"write_splits: {split} holds a {type(text).__name__}, not a str")
+        line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
+        self.files[f"{split}.jsonl"].write(line.encode("utf-8"))
+        self.counts[split] += 1
 
 
 def split_80_10_10(items: list, seed: int = 42) -> dict[str, list]:
@@ -241,14 +238,23 @@ def split_80_10_10(items: list, seed: int = 42) -> dict[str, list]:
     return {"train": train, "val": val, "test": test}
 
 
-# ----------------------------------------------------------------------------------------------------------
-# GlotCC (SPEC §3) and split files
+def write_splits(out_dir: Location, splits: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Write `train.jsonl`, `val.jsonl`, `test.jsonl` (one `{"text": ...}` per line); return line counts.
 
-GLOTCC_HINT = "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet) or a .parquet/.jsonl/.txt file"
+    All or nothing (`SplitWriter`): the three files appear together once all are complete, or not at all.
+    """
+    if set(splits) != set(SPLITS):
+        raise ValueError(f"write_splits needs the splits train, val and test, got {sorted(splits)}")
+    with SplitWriter(out_dir) as writer:
+        for name in SPLITS:
+            for text in splits[name]:
+                writer.write(name, text)
+        writer.commit()
+    return writer.counts
 
 
 def _jsonl_values(file: Path, keys: Sequence[str]) -> Iterator[Any]:
-    """The value of the first of `keys` in each JSON line of `file` (blank lines skipped)."""
+    """The value of the first of `keys` in each JSON line of `file` (blank lines skipped); strict."""
     for line_no, line in enumerate(_lines(file), 1):
         if not line.strip():
             continue
@@ -260,112 +266,6 @@ def _jsonl_values(file: Path, keys: Sequence[str]) -> Iterator[Any]:
         if key is None:
             raise DataSourceError(f"{file}:{line_no}: expected a JSON object with key {' or '.join(keys)}")
         yield obj[key]
-
-
-def _file_documents(file: Path) -> Iterator[str | None]:
-    """Documents of a local file: parquet column `content` (or `text`), JSONL key, or one per text line."""
-    if file.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(file)
-        column = next((c for c in ("content", "text") if c in parquet.schema_arrow.names), None)
-        if column is None:
-            raise DataSourceError(f"{file}: no `content` or `text` column")
-        for batch in parquet.iter_batches(columns=[column], batch_size=1024):
-            yield from batch.column(0).to_pylist()
-    elif file.suffix == ".jsonl":
-        yield from _jsonl_values(file, ("content", "text"))
-    else:
-        yield from _lines(file)
-
-
-def _glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
-    """`path` itself, or the documents under `**/<glotcc_code>/` (or directly in `path` if it is that folder)."""
-    if path.is_file():
-        return [path]
-    files = list(path.glob(f"**/{glotcc_code}/*"))
-    if path.name == glotcc_code:
-        files += list(path.glob("*"))
-    files = sorted({f for f in files if f.is_file() and f.suffix in (".parquet", ".jsonl", ".txt")})
-    if not files:
-        raise DataSourceError(f"{path}: no GlotCC files for {glotcc_code} (**/{glotcc_code}/*.parquet)")
-    return files
-
-
-def _glotcc_hub_documents(glotcc_code: str) -> Iterator[str | None]:
-    rows = _from_hub("cis-lmu/GlotCC-v1", glotcc_code, GLOTCC_HINT, split="train", streaming=True)
-    try:  # streaming: the downloads happen while iterating
-        for row in rows:
-            yield row["content"]
-    except Exception as exc:
-        raise _hub_error("cis-lmu/GlotCC-v1", glotcc_code, exc, GLOTCC_HINT) from exc
-
-
-def glotcc_documents(
-    location: Location, glotcc_code: str, max_bytes: int | None = None, stats: dict | None = None
-) -> list[str]:
-    """Non-empty GlotCC documents of one language, in file order.
-
-    `location` is "hub" (streams `cis-lmu/GlotCC-v1`, column `content`), a folder searched for
-    `**/<glotcc_code>/*.parquet` (the GlotCC-v1 layout `v1.0/<code>/<code>_0.parquet`; `.jsonl`/`.txt` too),
-    or one `.parquet` / `.jsonl` (key `content` or `text`) / `.txt` (one document per line) file. With
-    `max_bytes`, reading stops before the first document that would take the UTF-8 total past it. A `stats`
-    dict, if given, receives: documents, empty_skipped, bytes, truncated.
-    """
-    if _is_hub(location):
-        source = _glotcc_hub_documents(glotcc_code)
-    else:
-        files = _glotcc_files(_existing(location, "GlotCC location"), glotcc_code)
-        source = (doc for file in files for doc in _file_documents(file))
-    docs: list[str] = []
-    counts = {"documents": 0, "empty_skipped": 0, "bytes": 0, "truncated": False}
-    for doc in source:
-        if doc is None or not doc.strip():
-            counts["empty_skipped"] += 1
-            continue
-        size = len(doc.encode("utf-8"))
-        if max_bytes is not None and counts["bytes"] + size > max_bytes:
-            counts["truncated"] = True
-            break
-        docs.append(doc)
-        counts["bytes"] += size
-    counts["documents"] = len(docs)
-    if stats is not None:
-        stats.update(counts)
-    return docs
-
-
-def write_splits(out_dir: Location, splits: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """Write `train.jsonl`, `val.jsonl`, `test.jsonl` (one `{"text": ...}` per line); return line counts.
-
-    All or nothing: each split goes to a temporary file in `out_dir`, and the files are moved into place
-    with `os.replace` only once all of them are complete.
-    """
-    if set(splits) != {"train", "val", "test"}:
-        raise ValueError(f"write_splits needs the splits train, val and test, got {sorted(splits)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    temporary: dict[str, str] = {}
-    counts = dict.fromkeys(splits, 0)
-    try:
-        for name, texts in splits.items():
-            fd, temporary[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for text in texts:
-                    if not isinstance(text, str):
-                        raise TypeError(f"write_splits: {name} holds a {type(text).__name__}, not a str")
-                    f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-                    counts[name] += 1
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(temporary[name], 0o644)
-    except BaseException:
-        for tmp in temporary.values():
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for name, tmp in temporary.items():
-        os.replace(tmp, out / f"{name}.jsonl")
-    return counts
 
 
 def load_text_splits(split_dir: Location) -> datasets.DatasetDict:

@@ -66,6 +66,8 @@ class Grid:
             location=self.location(source),
             world=self.world,
             max_train_bytes=self.profile.data.max_train_bytes,
+            max_val_bytes=self.profile.data.max_val_bytes,
+            max_bad_fraction=self.profile.data.max_bad_fraction,
             paper_compat=self.profile.data.paper_compat,
         )
 

@@ -125,9 +125,21 @@ def from_dict(cls: type, data: dict, file: str, where: str = "") -> Any:
     for name, f in fields.items():
         if name in data:
             kwargs[name] = _convert(data[name], hints[name], prefix + name, file)
+            _check_bounds(kwargs[name], f, prefix + name, file)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ParamError(f"{file}: missing key `{prefix}{name}`")
     return cls(**kwargs)
+
+
+def _check_bounds(value: Any, f: dataclasses.Field, where: str, file: str) -> None:
+    """Enforce a field's `minimum` / `maximum` metadata on a converted number (None passes: "no value")."""
+    low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+    if value is None or (low is None and high is None):
+        return
+    # `not (a <= b)` rather than `a > b`, so that a NaN fails too
+    if (low is not None and not low <= value) or (high is not None and not value <= high):
+        bounds = " and ".join([f">= {low}"] * (low is not None) + [f"<= {high}"] * (high is not None))
+        raise ParamError(f"{file}: `{where}`: must be {bounds}, got {value!r}")
 
 
 def to_dict(obj: Any) -> Any:
@@ -146,8 +158,19 @@ def describe(cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
+def _help(text: str, minimum: float | None = None, maximum: float | None = None, **kw: Any) -> Any:
+    """A dataclass field with help text and optional bounds, checked by `from_dict` (both inclusive)."""
+    meta: dict[str, Any] = {"help": text}
+    if minimum is not None:
+        meta["minimum"] = minimum
+    if maximum is not None:
+        meta["maximum"] = maximum
+    return field(metadata=meta, **kw)
+
+
+def _size(text: str) -> Any:
+    """An optional non-negative data-size statistic (None where the resource has no data for the language)."""
+    return _help(text, minimum=0, default=None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,6 +187,26 @@ class Language:
     seen_by: tuple[str, ...] = _help("models whose pre-training data contain the language", default=())
     sentiment: str | None = _help("sentiment dataset on the hub", default=None)
     demo: bool = _help("a synthetic language of the embedded demo world", default=False)
+    # Data-size statistics (SPEC §1 and §8.1, from the original repo's stats/*.csv); null where the resource has
+    # no data for the language (CC100 has no mt or bo) and for the demo languages.
+    joshi_class: int | None = _help(
+        "resource class in the Joshi et al. (2020) taxonomy, 0 (left behind) to 5 (winners)",
+        minimum=0,
+        maximum=5,
+        default=None,
+    )
+    conceptnet_sentences: int | None = _size("ConceptNet sentences in the train split (CN_sents)")
+    conceptnet_mb: float | None = _size("size of the ConceptNet train sentences in MB (CN_mb)")
+    glotcc_docs: int | None = _size("GlotCC-V1 train lines after the 1 GB cap and cleaning (Glot_docs)")
+    glotcc_mb: float | None = _size("size of the GlotCC-V1 train split in MB (Glot_mb)")
+    wiki_docs: int | None = _size("Wikipedia articles, 2023-11-01 dump (proxy of the pre-training data)")
+    wiki_gb: float | None = _size("Wikipedia size in GB, 2023-11-01 dump (mBERT pre-training proxy)")
+    cc100_docs: int | None = _size("CC100 documents (XLM-R pre-training proxy); null if absent from CC100")
+    cc100_gb: float | None = _size("CC100 size in GB (XLM-R pre-training proxy); null if absent from CC100")
+    sentiment_train: int | None = _size("sentiment dataset train size (get_task_finetune.py)")
+    ner_train: int | None = _size("WikiANN train sentences (Rahimi et al. 2019 split)")
+    ner_validation: int | None = _size("WikiANN validation sentences")
+    ner_test: int | None = _size("WikiANN test sentences")
 
 
 @dataclass(frozen=True)

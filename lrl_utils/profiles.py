@@ -30,7 +30,18 @@ class DataSettings:
     glotcc: str = _help("GlotCC-V1: a local folder/file or `hub`", default="hub")
     flores: str = _help("FLORES-200: a local folder/file or `hub`", default="hub")
     sib200: str = _help("SIB-200: a local folder or `hub`", default="hub")
-    max_train_bytes: int = _help("cap on train text per language (paper: 1 GiB)", default=1024**3)
+    max_train_bytes: int = _help(
+        "GlotCC: cap on train text per language, UTF-8 bytes (paper: 1 GiB)", default=1024**3
+    )
+    max_val_bytes: int = _help(
+        "GlotCC: cap on validation (and test) text per language, UTF-8 bytes (paper: 200 MiB)",
+        default=200 * 1024**2,
+    )
+    max_bad_fraction: float = _help(
+        "share of malformed input lines/records (ConceptNet lines, GlotCC records) above which preprocessing "
+        "fails; below it they are counted, and the first ones reported with file:line in the run's stats",
+        default=0.001,
+    )
     paper_compat: bool = _help("reproduce the original code's defects where a fix exists", default=False)
 
 
@@ -124,6 +135,13 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
                 raise ParamError(
                     f"{file}: `languages`: {code!r} is not a demo language; demo mode has {demo}"
                 )
+    if not 0.0 <= prof.data.max_bad_fraction <= 1.0:
+        raise ParamError(
+            f"{file}: `data.max_bad_fraction`: must be in [0, 1], got {prof.data.max_bad_fraction}"
+        )
+    for key in ("max_train_bytes", "max_val_bytes"):
+        if getattr(prof.data, key) < 0:
+            raise ParamError(f"{file}: `data.{key}`: must be >= 0, got {getattr(prof.data, key)}")
     if prof.jobs < 1:
         raise ParamError(f"{file}: `jobs`: must be >= 1")
     return prof, reg

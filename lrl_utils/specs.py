@@ -108,7 +108,13 @@ class PreprocessSpec(Spec):
         "demo world folder the location lives in (generated when missing)", default=None
     )
     split_seed: int = _help("seed of the 80/10/10 split", default=42)
-    max_train_bytes: int = _help("cap on train text (paper: 1 GiB)", default=1024**3)
+    max_train_bytes: int = _help("GlotCC: cap on train text, UTF-8 bytes (paper: 1 GiB)", default=1024**3)
+    max_val_bytes: int = _help(
+        "GlotCC: cap on val (and test) text, UTF-8 bytes (paper: 200 MiB)", default=200 * 1024**2
+    )
+    max_bad_fraction: float = _help(
+        "share of malformed lines/records above which the run fails", default=0.001
+    )
     paper_compat: bool = _help("reproduce the original's ConceptNet surface-form defect", default=False)
 
     def slug(self) -> str:

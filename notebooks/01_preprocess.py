@@ -14,10 +14,14 @@
 # For one language and one source, we build the language-adapter training text (paper §3):
 # - **ConceptNet**: every edge whose start node is in the language is verbalised with one of 33 relation
 #   templates (`"X is a synonym of Y."`); edges to external URLs, other relations, and edges whose two
-#   surface forms are equal are dropped.
-# - **GlotCC-V1**: web documents, train capped at 1 GiB of text.
+#   surface forms are equal are dropped (`lrl_utils/conceptnet.py`). The sentences are split 80/10/10 as in
+#   the paper (`train_test_split`, seed 42, twice).
+# - **GlotCC-V1**: web documents, streamed; each document goes to train/val/test (80/10/10) by a hash of its
+#   text keyed with the seed, and train is capped at 1 GiB and val (and test) at 200 MiB of UTF-8 text, at
+#   document boundaries; reading stops once train and val are full (`lrl_utils/glotcc.py`).
 #
-# Both are split 80/10/10 with seed 42.
+# Malformed input lines or records are counted and the first ones reported with file and line; the run
+# fails only when more than `max_bad_fraction` of them are malformed, and then writes no split file.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
@@ -29,49 +33,62 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 # %%
 import pandas as pd
 
-from lrl_utils import data_sources, pipeline
+from lrl_utils import conceptnet, data_sources, glotcc, pipeline
 
 run = pipeline.start("preprocess", globals())
 spec = run.spec
 run.describe()
 
 # %% [markdown]
-# ## Read the source
+# ## Read, split 80/10/10 and write
+#
+# The three split files appear together once everything is read and checked, or not at all.
 
 # %%
+location = run.data(spec.location)
 if spec.source == "conceptnet":
-    sentences, stats = data_sources.conceptnet_sentences(
-        run.data(spec.location), [spec.code], paper_compat=spec.paper_compat
+    dump = {}
+    sentences, per_language = conceptnet.conceptnet_sentences(
+        location,
+        [spec.code],
+        paper_compat=spec.paper_compat,
+        max_bad_fraction=spec.max_bad_fraction,
+        dump_stats=dump,
     )
-    texts, stats = sentences.get(spec.code, []), stats.get(spec.code, {})
+    texts, stats = sentences[spec.code], {**per_language[spec.code], "dump": dump}
+    if not texts:
+        raise data_sources.DataSourceError(
+            f"{location}: no ConceptNet sentence for language {spec.language!r} (code {spec.code}): "
+            f"{stats['edges_in_language']} edges start in it, dropped: {stats['dropped']}"
+        )
+    print(f"{len(texts):,} sentences from {stats['edges_in_language']:,} edges; e.g. {texts[0][:120]!r}")
+    splits = data_sources.split_80_10_10(texts, seed=spec.split_seed)
+    counts = data_sources.write_splits(run.out_dir, splits)
+    mb = {k: sum(len(t.encode("utf-8")) for t in v) / 1e6 for k, v in splits.items()}
+    bad = dump
 else:
-    # read a little more than the train cap: 80% of what is read becomes train
-    texts = data_sources.glotcc_documents(
-        run.data(spec.location), spec.code, max_bytes=int(spec.max_train_bytes / 0.8)
+    stats = glotcc.glotcc_splits(
+        location,
+        spec.code,
+        run.out_dir,
+        seed=spec.split_seed,
+        max_train_bytes=spec.max_train_bytes,
+        max_val_bytes=spec.max_val_bytes,
+        max_bad_fraction=spec.max_bad_fraction,
     )
-    stats = {"documents": len(texts)}
-if not texts:
-    raise ValueError(
-        f"no {spec.source} text for language {spec.language!r} (code {spec.code}) in {spec.location}"
+    counts = {k: v["documents"] for k, v in stats["splits"].items()}
+    mb = {k: v["bytes"] / 1e6 for k, v in stats["splits"].items()}
+    print(
+        f"{stats['records']:,} records read, {stats['empty']:,} empty; stopped early: {stats['stopped_early']}"
     )
-print(f"{len(texts):,} texts; e.g. {texts[0][:120]!r}")
-
-# %% [markdown]
-# ## Split 80/10/10 and write
-
-# %%
-splits = data_sources.split_80_10_10(texts, seed=spec.split_seed)
-counts = data_sources.write_splits(run.out_dir, splits)
-summary = pd.DataFrame(
-    {
-        "texts": counts,
-        "MB": {k: sum(len(t.encode("utf-8")) for t in v) / 1e6 for k, v in splits.items()},
-    }
-)
+    bad = stats
+print(f"malformed: {bad['malformed']:,} ({bad['bad_fraction']:.4%}); first: {bad['bad_examples'][:3]}")
+summary = pd.DataFrame({"texts": counts, "MB": mb})
 summary
 
 # %%
 run.finish(
-    {f"n_{k}": int(v) for k, v in counts.items()} | {"train_mb": float(summary.loc["train", "MB"])},
+    {f"n_{k}": int(v) for k, v in counts.items()}
+    | {"train_mb": float(summary.loc["train", "MB"]), "n_malformed": int(bad["malformed"])},
     source_stats=stats,
 )

@@ -1,10 +1,8 @@
-"""Tests of lrl_utils.data_sources: the real shared samples (read in place) and small generated files."""
+"""Tests of lrl_utils.data_sources: FLORES-200, SIB-200, splits, malformed-record counts, hub errors."""
 
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import os
 from pathlib import Path
 
@@ -13,49 +11,33 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import datasets  # noqa: E402
 import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
+from conftest import tiny_profile  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from lrl_utils import data_sources  # noqa: E402
 from lrl_utils.data_sources import (  # noqa: E402
-    CONCEPTNET_TEMPLATES,
     SIB_LABELS,
+    AtomicFileSet,
+    BadRecords,
     DataSourceError,
-    conceptnet_sentences,
-    glotcc_documents,
     load_flores_devtest,
     load_sib200,
     load_text_splits,
     split_80_10_10,
-    surface_form,
     write_splits,
 )
-
-CN_LANGUAGES = ["sw", "ne", "si", "he", "ro", "sk", "da", "az", "lv", "th"]
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """`<repo>/../shared/data` (or $LRL_SHARED_DATA), read in place; skip the test when absent."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    path = Path(os.environ.get("LRL_SHARED_DATA", default))
-    if not path.is_dir():
-        pytest.skip("../shared/data not found: real-sample tests need the shared folder")
-    return path
-
-
-def _uses_a_template(sentence: str) -> bool:
-    return sentence.endswith(".") and any(f" {p} " in sentence for p in CONCEPTNET_TEMPLATES.values())
-
+from lrl_utils.glotcc import glotcc_documents  # noqa: E402
+from lrl_utils.grid import Grid  # noqa: E402
+from lrl_utils.params import ParamError  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
 # Real samples
 
 
 @pytest.mark.parametrize("folder, code", [("mlt", "mlt_Latn"), ("swh", "swh_Latn")])
-def test_sib200_real_samples(shared_data: Path, folder: str, code: str) -> None:
-    sib = load_sib200(shared_data / "sib200" / folder, code)
+def test_sib200_real_samples(shared: Path, folder: str, code: str) -> None:
+    sib = load_sib200(shared / "sib200" / folder, code)
     assert {split: sib[split].num_rows for split in sib} == {"train": 300, "validation": 99, "test": 204}
     assert sib["train"].features["label"].names == list(SIB_LABELS)
     for split in sib.values():
@@ -67,121 +49,24 @@ def test_sib200_real_samples(shared_data: Path, folder: str, code: str) -> None:
     assert isinstance(sib["test"][0]["index_id"], int)
 
 
-def test_sib200_real_sample_keeps_raw_quotes(shared_data: Path) -> None:
-    dev = load_sib200(shared_data / "sib200", "mlt_Latn")["validation"]  # <dir>/<iso639-3>/ form
+def test_sib200_real_sample_keeps_raw_quotes(shared: Path) -> None:
+    dev = load_sib200(shared / "sib200", "mlt_Latn")["validation"]  # <dir>/<iso639-3>/ form
     assert any(text.startswith("F’intervista") and '"inkwetanti' in text for text in dev["text"])
 
 
-def test_sib200_real_sample_with_texts_in_quotes(shared_data: Path) -> None:
-    test = load_sib200(shared_data / "sib200" / "heb", "heb_Hebr")["test"]  # raw fields that look quoted
+def test_sib200_real_sample_with_texts_in_quotes(shared: Path) -> None:
+    test = load_sib200(shared / "sib200" / "heb", "heb_Hebr")["test"]  # raw fields that look quoted
     assert any(text.startswith('"') and text.endswith('"') for text in test["text"])
 
 
-def test_flores_real_sample(shared_data: Path) -> None:
-    flores = load_flores_devtest(shared_data / "flores200" / "mlt" / "devtest.tsv", "mlt_Latn")
+def test_flores_real_sample(shared: Path) -> None:
+    flores = load_flores_devtest(shared / "flores200" / "mlt" / "devtest.tsv", "mlt_Latn")
     assert flores.num_rows == 200
     ids = list(flores["id"])  # FLORES line numbers of the 200 sampled sentences
     assert ids[:3] == [1, 2, 3] and ids == sorted(set(ids))
     assert flores[0]["sentence"].startswith('"Issa għandna')  # unquoted field: the quote is text
-    same = load_flores_devtest(shared_data / "flores200", "mlt_Latn")
+    same = load_flores_devtest(shared / "flores200", "mlt_Latn")
     assert same["sentence"] == flores["sentence"]
-
-
-def test_conceptnet_real_sample(shared_data: Path) -> None:
-    dump = shared_data / "conceptnet" / "multi" / "assertions.csv"
-    sentences, stats = conceptnet_sentences(dump, CN_LANGUAGES)
-    assert set(sentences) == set(stats) == set(CN_LANGUAGES)
-    kept = [s for lang in CN_LANGUAGES for s in sentences[lang]]
-    assert len(kept) >= 6 and all(_uses_a_template(s) for s in kept)
-    assert "eksamen is a synonym of test." in sentences["da"]  # /c/da/eksamen/n/wp/uddannelse -> eksamen
-    assert sum(st["dropped"]["external_url"] for st in stats.values()) >= 6
-    assert stats["da"]["dropped"]["same_surface"] == 1  # /c/da/test/n/wn/act -> /c/en/test/n/wn/act
-    for st in stats.values():
-        assert st["kept"] + sum(st["dropped"].values()) == st["edges_in_language"]
-        assert st["kept"] == sum(st["per_relation"].values())
-    paper, _ = conceptnet_sentences(dump, ["da"], paper_compat=True)
-    assert "uddannelse is a synonym of assessment." in paper["da"]
-
-
-def test_glotcc_on_a_real_text_file(shared_data: Path) -> None:
-    file = next((shared_data / "text" / "swh").glob("*.txt"))
-    docs = glotcc_documents(file, "swh-Latn")
-    assert len(docs) == 300 and all(doc.strip() for doc in docs)
-    stats: dict = {}
-    capped = glotcc_documents(file, "swh-Latn", max_bytes=1000, stats=stats)
-    assert 0 < len(capped) < 300 and capped == docs[: len(capped)]
-    assert stats["truncated"] and stats["bytes"] <= 1000 < stats["bytes"] + len(docs[len(capped)].encode())
-
-
-# ----------------------------------------------------------------------------------------------------------
-# ConceptNet on generated dumps
-
-
-def test_surface_form_fixed_and_paper_compat() -> None:
-    assert surface_form("/c/mt/kelma/n") == "kelma"
-    assert surface_form("/c/mt/kelma/n", paper_compat=True) == "n"
-    assert (
-        surface_form("/c/en/ice_cream") == surface_form("/c/en/ice_cream", paper_compat=True) == "ice cream"
-    )
-    assert surface_form("/c/en/test/n/wp/assessment") == "test"
-    assert surface_form("/c/en/test/n/wp/assessment", paper_compat=True) == "assessment"
-    with pytest.raises(DataSourceError):
-        surface_form("/r/Synonym")
-
-
-def _line(relation: str, start: str, end: str) -> str:
-    meta = json.dumps({"dataset": "/d/wiktionary/en", "license": "cc:by-sa/4.0", "weight": 1.0})
-    return f"/a/[{relation}/,{start}/,{end}/]\t{relation}\t{start}\t{end}\t{meta}\n"
-
-
-DUMP_LINES = [
-    _line("/r/Synonym", "/c/qaa/kelma/n", "/c/en/word"),  # kept (POS suffix on the start)
-    _line("/r/RelatedTo", "/c/qaa/ilma", "/c/qab/ilmu"),  # kept
-    _line("/r/ExternalURL", "/c/qaa/kelma", "http://qaa.dbpedia.org/resource/Kelma"),
-    _line("/r/NotDesires", "/c/qaa/kelma", "/c/en/noise"),
-    _line("/r/dbpedia/genre", "/c/qaa/kelma", "/c/en/rock"),
-    _line("/r/Synonym", "/c/qaa/radju/n", "/c/en/radju"),  # same surface; paper_compat: "n" != "radju"
-    _line("/r/FormOf", "/c/qaa/kelmiet/n", "/c/qaa/kelma/n"),  # kept; paper_compat: "n" == "n" -> dropped
-    _line("/r/Synonym", "/c/en/word", "/c/qaa/kelma"),  # English start: not qaa
-    _line("/r/Synonym", "/c/qab/ilmu", "/c/en/water"),  # kept for qab
-    "/a/[/r/Synonym/,/c/qaa/x/,/c/en/y/]\t/r/Synonym\t/c/qaa/x\t/c/en/y\n",  # malformed: 4 columns
-    "garbage line without tabs\n",  # no readable language: only logged
-]
-BAD_UTF8 = _line("/r/Synonym", "/c/qaa/kelma", "/c/en/word").encode().replace(b"cc:by", b"cc:\xff\xfe")
-
-
-@pytest.fixture(params=["plain", "gz"])
-def dump(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    data = "".join(DUMP_LINES).encode() + BAD_UTF8
-    if request.param == "gz":
-        path = tmp_path / "assertions.csv.gz"
-        path.write_bytes(gzip.compress(data))
-    else:
-        path = tmp_path / "assertions.csv"
-        path.write_bytes(data)
-    return path
-
-
-def test_conceptnet_filters_and_counts(dump: Path) -> None:
-    sentences, stats = conceptnet_sentences(dump, ["qaa", "qab"])
-    assert sentences["qaa"] == [
-        "kelma is a synonym of word.",
-        "ilma is related to ilmu.",
-        "kelmiet is a form of kelma.",
-    ]
-    assert sentences["qab"] == ["ilmu is a synonym of water."]
-    qaa = stats["qaa"]
-    assert qaa["edges_in_language"] == 9 and qaa["kept"] == 3
-    assert qaa["dropped"] == {"external_url": 1, "unknown_relation": 2, "same_surface": 1, "malformed": 2}
-    assert qaa["per_relation"] == {"FormOf": 1, "RelatedTo": 1, "Synonym": 1}
-    paper, paper_stats = conceptnet_sentences(dump, ["qaa"], paper_compat=True)
-    assert paper["qaa"] == ["n is a synonym of word.", "ilma is related to ilmu.", "n is a synonym of radju."]
-    assert paper_stats["qaa"]["dropped"]["same_surface"] == 1
-
-
-def test_conceptnet_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataSourceError, match="not found"):
-        conceptnet_sentences(tmp_path / "nope.csv.gz", ["qaa"])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -230,6 +115,59 @@ def test_write_splits_is_atomic(tmp_path: Path) -> None:
     assert list(fresh.iterdir()) == []
 
 
+def test_split_files_are_all_or_nothing_when_a_move_fails(tmp_path: Path, monkeypatch) -> None:
+    write_splits(tmp_path, {"train": ["old"], "val": ["old"], "test": ["old"]})
+    real_replace, calls = os.replace, []
+
+    def replace_twice_then_fail(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError("disk gone")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(data_sources.os, "replace", replace_twice_then_fail)
+    with pytest.raises(OSError, match="disk gone"):
+        write_splits(tmp_path, {"train": ["new"], "val": ["new"], "test": ["new"]})
+    assert list(tmp_path.iterdir()) == []  # neither the old set, nor a part of the new one, nor temp files
+
+
+def test_atomic_file_set_needs_commit(tmp_path: Path) -> None:
+    with AtomicFileSet(tmp_path, ["a.txt", "b.txt"]) as files:
+        files.files["a.txt"].write(b"a\n")
+    assert list(tmp_path.iterdir()) == []  # left without commit(): discarded
+    with AtomicFileSet(tmp_path, ["a.txt", "b.txt"]) as files:
+        files.files["a.txt"].write(b"a\n")
+        files.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"a\n" and (tmp_path / "b.txt").read_bytes() == b""
+    assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) == "0o644"
+
+
+def test_bad_records_threshold_and_examples() -> None:
+    bad = BadRecords("src.jsonl", max_bad_fraction=0.25, keep=2)
+    for line in (3, 5, 9):
+        bad.add(f"src.jsonl:{line}", "invalid JSON", "Expecting value")
+    assert bad.examples == [
+        "src.jsonl:3: invalid JSON (Expecting value)",
+        "src.jsonl:5: invalid JSON (Expecting value)",
+    ]
+    bad.check(12)  # 3 / 12 = 0.25: not above the threshold
+    assert bad.stats(12) == {
+        "malformed": 3,
+        "malformed_by_reason": {"invalid JSON": 3},
+        "bad_fraction": 0.25,
+        "max_bad_fraction": 0.25,
+        "bad_examples": bad.examples,
+    }
+    with pytest.raises(
+        DataSourceError,
+        match=r"^src\.jsonl: 3 of 11 records malformed \(27\.273% > `data\.max_bad_fraction` 0\.25\); first: src\.jsonl:3: invalid JSON",
+    ):
+        bad.check(11)
+    with pytest.raises(ValueError, match="max_bad_fraction"):
+        BadRecords("x", max_bad_fraction=1.5)
+
+
 def test_load_text_splits_names_missing_file(tmp_path: Path) -> None:
     (tmp_path / "train.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
     with pytest.raises(DataSourceError, match="val.jsonl"):
@@ -237,7 +175,7 @@ def test_load_text_splits_names_missing_file(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# SIB-200, FLORES-200, GlotCC local forms
+# SIB-200, FLORES-200 local forms
 
 SIB_ROWS = [
     (7, "health", 'He said "the virus spreads" quickly.'),
@@ -302,27 +240,6 @@ def test_flores_local_forms(tmp_path: Path) -> None:
         load_flores_devtest(tmp_path / "release", "qab_Latn")
 
 
-def test_glotcc_local_forms(tmp_path: Path) -> None:
-    folder = tmp_path / "glotcc" / "v1.0" / "qaa-Latn"
-    folder.mkdir(parents=True)
-    table = pa.table(
-        {"content": ["First doc. Two.", "  ", None, "Third."], "warc-target-uri": ["u1", "u2", "u3", "u4"]}
-    )
-    pq.write_table(table, folder / "qaa-Latn_0.parquet")
-    stats: dict = {}
-    assert glotcc_documents(tmp_path / "glotcc", "qaa-Latn", stats=stats) == ["First doc. Two.", "Third."]
-    assert stats == {"documents": 2, "empty_skipped": 2, "bytes": 21, "truncated": False}
-    assert glotcc_documents(folder, "qaa-Latn", max_bytes=20) == ["First doc. Two."]
-    jsonl = tmp_path / "docs.jsonl"
-    jsonl.write_text('{"text": "ħelu"}\n\n{"text": "b"}\n', encoding="utf-8")
-    assert glotcc_documents(jsonl, "qaa-Latn") == ["ħelu", "b"]
-    jsonl.write_text('{"text": "a"}\n{"body": "b"}\n', encoding="utf-8")
-    with pytest.raises(DataSourceError, match=r"docs\.jsonl:2"):
-        glotcc_documents(jsonl, "qaa-Latn")
-    with pytest.raises(DataSourceError, match="no GlotCC files for qab-Latn"):
-        glotcc_documents(tmp_path / "glotcc", "qab-Latn")
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The hub, offline
 
@@ -352,3 +269,22 @@ def test_hub_offline_raises_data_source_error(offline_hub: list) -> None:
     assert [repo for repo, _ in offline_hub[1:]] == ["openlanguagedata/flores_plus", "facebook/flores"]
     with pytest.raises(DataSourceError, match="cis-lmu/GlotCC-v1"):
         glotcc_documents("hub", "qaa-Latn")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Preprocessing settings: profile -> Grid.preprocess -> PreprocessSpec (-> notebooks/01_preprocess.py)
+
+
+def test_preprocess_settings_flow_from_the_profile(project) -> None:
+    data = {"mode": "demo", "max_bad_fraction": 0.01, "max_val_bytes": 1000, "max_train_bytes": 5000}
+    project.add_profile("strict", tiny_profile(data=data))
+    spec = Grid("strict").preprocess("qac", "glotcc")
+    assert (spec.max_bad_fraction, spec.max_val_bytes, spec.max_train_bytes) == (0.01, 1000, 5000)
+    assert spec.digest() != Grid("demo").preprocess("qac", "glotcc").digest()
+    default = Grid("demo").preprocess("qac", "conceptnet")
+    assert (default.max_bad_fraction, default.max_val_bytes) == (0.001, 200 * 1024**2)
+    with pytest.raises(ParamError, match=r"unknown language 'qax'; closest: qa"):
+        Grid("demo").preprocess("qax", "glotcc")
+    project.add_profile("bad", tiny_profile(data={"mode": "demo", "max_bad_fraction": 2}))
+    with pytest.raises(ParamError, match=r"bad\.yaml: `data\.max_bad_fraction`: must be"):
+        Grid("bad")
