@@ -13,7 +13,7 @@ alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
 prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
-`data_sources.py` read it unchanged:
+`conceptnet.py`, `glotcc.py` and `data_sources.py` read it unchanged:
 
     world.json                                    config, languages, counts per file
     conceptnet/conceptnet-assertions-5.7.0.csv.gz  one dump for all languages (+ English and noise edges)
@@ -166,10 +166,11 @@ class WorldConfig:
     seed: int = 0
     docs_per_language: int = 1200
     sentences_per_doc: tuple[int, int] = (3, 7)
-    flores_dev: int = 300
-    flores_devtest: int = 200
+    flores_dev: int = 997  # the sizes of the real FLORES-200 release
+    flores_devtest: int = 1012
+    sib_sentences: int = 1004  # SIB-200: 1004 of the FLORES sentences, split 701 / 99 / 204
     concepts_per_topic: int = 24
-    generator_version: int = 2  # bump when the generator's output changes, so old worlds are not reused
+    generator_version: int = 3  # bump when the generator's output changes, so old worlds are not reused
 
     def hash(self) -> str:
         canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -453,7 +454,7 @@ STATEMENT_RELATIONS = (  # the relations of the demo graph's edges (see _languag
 
 def english_statement(rng: Random, slots: Slots, topic: str) -> str:
     """A definitional English sentence about a concept of `topic`, made with a ConceptNet template."""
-    from lrl_utils.data_sources import CONCEPTNET_TEMPLATES
+    from lrl_utils.conceptnet import CONCEPTNET_TEMPLATES
 
     relation = rng.choice(STATEMENT_RELATIONS)
     pos = "noun" if relation in ("IsA", "UsedFor", "PartOf") else rng.choice(tuple(POS_TAG))
@@ -553,7 +554,8 @@ def _flores_and_sib(lang: DemoLanguage, lexicon: dict, structures: list, config:
     }
     order = list(range(len(lines)))  # index_id = position in dev + devtest; the same split in every language
     Random(f"{config.seed}/sib").shuffle(order)
-    n_train, n_dev = round(0.7 * len(order)), round(0.1 * len(order))  # SIB-200: 701 / 99 / 204
+    order = order[: config.sib_sentences]
+    n_train, n_dev = round(len(order) * 701 / 1004), round(len(order) * 99 / 1004)  # SIB-200: 701 / 99 / 204
     parts = {"train": order[:n_train], "dev": order[n_train:][:n_dev], "test": order[n_train + n_dev :]}
     for split, ids in parts.items():
         rows = [f"{i}\t{structures[i].topic}\t{lines[i]}" for i in ids]

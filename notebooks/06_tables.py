@@ -88,9 +88,9 @@ for model in sorted(records["model"].unique()):
 
 # %% [markdown]
 # ## Learning checks
-# GlotCC adapters must lower the adapted language's pseudo-perplexity; topic classification must be well above
-# chance (1/7) with a language adapter and on seen languages. ConceptNet-adapter PPPL is reported only: the
-# paper also finds that these adapters raise FLORES pseudo-perplexity.
+# GlotCC adapters must lower the adapted language's pseudo-perplexity, and topic classification must be well
+# above chance (1/7) on the languages a model has seen. Reported only: ConceptNet-adapter PPPL (the paper also
+# finds that these adapters raise FLORES pseudo-perplexity) and topic classification on unseen languages.
 
 # %%
 checks = learning_checks.learning_checks(records)

@@ -234,7 +234,7 @@ def test_learning_checks(tidy: pd.DataFrame) -> None:
     tc = checks.loc["tc_above_chance"]
     assert tc.loc[("tiny-mbert", "qaa", "none/none")]["value"] == pytest.approx(0.60)
     assert tc.loc[("tiny-mbert", "qaa", "none/none")]["required"]  # seen language
-    assert not tc.loc[("tiny-mbert", "qac", "none/none")]["required"]  # unseen, no adapter
+    assert not tc.loc[("tiny-mbert", "qac", "none/none")]["required"]  # unseen: reported only
     assert tc.loc[("tiny-xlmr", "qac", "conceptnet/seq_bn")]["value"] == pytest.approx(0.10)
     assert not tc.loc[("tiny-xlmr", "qac", "conceptnet/seq_bn")]["passed"]  # 0.10 < 1.5 / 7
     assert ("tiny-mbert", "qac", "glotcc/lora") not in tc.index  # missing cell: no check
