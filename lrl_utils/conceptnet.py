@@ -23,6 +23,7 @@ bounded by the block size, plus the output where it is kept in memory (`conceptn
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import sys
@@ -87,6 +88,38 @@ DROP_REASONS = ("external_url", "unknown_relation", "same_surface", "malformed")
 BLOCK_BYTES = 1 << 20  # decompressed bytes read at a time
 SWITCH_INTERVAL = 1e-4  # seconds; see _blocks
 DUMP_URL = "https://s3.amazonaws.com/conceptnet/downloads/2019/edges/conceptnet-assertions-5.7.0.csv.gz"
+
+
+def fetch_dump(url: str = DUMP_URL, folder: Location | None = None) -> Path:
+    """Download the dump at `url` once into `folder` (default `data/conceptnet/`); the cached file after that.
+
+    The download goes to a temporary file renamed into place, so an interrupted one leaves nothing behind.
+    Without network access this fails at once, saying how to use a local copy.
+    """
+    import shutil
+    import tempfile
+    import urllib.request
+
+    from . import paths
+
+    target_dir = Path(folder) if folder is not None else paths.data_dir() / "conceptnet"
+    target = target_dir / url.rstrip("/").rsplit("/", 1)[-1]
+    if target.is_file():
+        return target
+    target_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target_dir)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise DataSourceError(
+            f"cannot download {url} ({exc}); download it elsewhere and set `data.conceptnet` to the local file"
+        ) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
 
 _PREDICATES = {relation.encode(): predicate.encode() for relation, predicate in CONCEPTNET_TEMPLATES.items()}
 _MALFORMED = b"malformed"
@@ -220,8 +253,10 @@ class _Scan:
         if _is_hub(dump_path):
             raise DataSourceError(
                 "ConceptNet is not on the Hugging Face hub: set `data.conceptnet` to a local "
-                f"conceptnet-assertions-5.7.0.csv.gz (download: {DUMP_URL})"
+                f"conceptnet-assertions-5.7.0.csv.gz or to its URL {DUMP_URL}"
             )
+        if str(dump_path).startswith(("http://", "https://")):
+            dump_path = fetch_dump(str(dump_path))
         self.path = _existing(dump_path, "ConceptNet assertions dump")
         for code in languages:
             if not re.fullmatch(r"[^/\s]+", code):

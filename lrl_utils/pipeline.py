@@ -55,8 +55,10 @@ class RunContext:
         return str(self.input(ref) / "model") if ref.startswith("base_model/") else ref
 
     def data(self, location: str) -> str | Path:
-        """`hub` stays `hub`; a local path is resolved against the project root."""
-        return location if location == "hub" else paths.resolve(location)
+        """`hub` and URLs stay as they are; a local path is resolved against the project root."""
+        if location == "hub" or location.startswith(("http://", "https://")):
+            return location
+        return paths.resolve(location)
 
     def describe(self):
         """The run spec as a two-column table (flattened), for the notebook's first output."""

@@ -30,6 +30,12 @@ class DataSettings:
     glotcc: str = _help("GlotCC-V1: a local folder/file or `hub`", default="hub")
     flores: str = _help("FLORES-200: a local folder/file or `hub`", default="hub")
     sib200: str = _help("SIB-200: a local folder or `hub`", default="hub")
+    wikiann: str = _help(
+        "WikiANN (NER): a local folder/file or `hub` (task_data.load_wikiann)", default="hub"
+    )
+    sentiment: str = _help(
+        "binary sentiment datasets: a local folder/file or `hub` (task_data.load_sentiment)", default="hub"
+    )
     max_train_bytes: int = _help(
         "GlotCC: cap on train text per language, UTF-8 bytes (paper: 1 GiB)", default=1024**3
     )

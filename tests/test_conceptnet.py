@@ -231,3 +231,20 @@ def test_the_switch_interval_is_restored(dump: Path) -> None:
     next(scan)  # abandoned after its first block
     scan.close()
     assert sys.getswitchinterval() == before
+
+
+def test_fetch_dump_downloads_once_and_fails_fast_offline(tmp_path):
+    from lrl_utils.conceptnet import fetch_dump
+    from lrl_utils.data_sources import DataSourceError
+
+    source = tmp_path / "src" / "assertions.csv.gz"
+    source.parent.mkdir()
+    source.write_bytes(b"payload")
+    cache = tmp_path / "cache"
+    got = fetch_dump(source.as_uri(), folder=cache)
+    assert got == cache / "assertions.csv.gz" and got.read_bytes() == b"payload"
+    source.unlink()
+    assert fetch_dump(source.as_uri(), folder=cache) == got  # cached: no second download
+    with pytest.raises(DataSourceError, match="data.conceptnet"):
+        fetch_dump("http://127.0.0.1:9/none.csv.gz", folder=cache)
+    assert sorted(p.name for p in cache.iterdir()) == ["assertions.csv.gz"]  # no partial file left
