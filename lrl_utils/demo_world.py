@@ -20,6 +20,7 @@ prediction are both learnable. The world is written in the layouts of the real r
     glotcc/v1.0/<code>-Latn/<code>-Latn_0.parquet  documents (column `content`) with GlotCC-like metadata
     flores200_dataset/{dev,devtest}/<code>_Latn.{dev,devtest}   parallel sentences, one per line
     sib200/data/annotated/<code>_Latn/{train,dev,test}.tsv, labels.txt   topic-labelled FLORES sentences
+    wikiann/<code>/{train,dev,test}; sentiment/<code>/{train,dev,test}.tsv   NER and sentiment (demo_tasks.py)
 
 Everything is a deterministic function of `WorldConfig` (same bytes every time).
 """
@@ -170,7 +171,7 @@ class WorldConfig:
     flores_devtest: int = 1012
     sib_sentences: int = 1004  # SIB-200: 1004 of the FLORES sentences, split 701 / 99 / 204
     concepts_per_topic: int = 24
-    generator_version: int = 3  # bump when the generator's output changes, so old worlds are not reused
+    generator_version: int = 4  # bump when the generator's output changes, so old worlds are not reused
 
     def hash(self) -> str:
         canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -580,6 +581,10 @@ def write_world(root: Path, config: WorldConfig) -> dict:
         for relative, lines in _flores_and_sib(lang, all_lexicons[lang.code], structures, config).items():
             _write_lines(root / relative, lines)
             counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
+    from lrl_utils.demo_tasks import write_task_data
+
+    for lang in DEMO_LANGUAGES.values():  # NER and sentiment files (demo_tasks.py)
+        counts.update(write_task_data(root, lang, lexicons[lang.code], slots, config.seed))
     edges = _write_conceptnet(root, lexicons, inventory, config.seed)
     counts[DUMP] = sum(edges.values())
     manifest = {

@@ -49,6 +49,8 @@ class Grid:
                 "glotcc": f"{self.world}/glotcc",
                 "flores": f"{self.world}/flores200_dataset",
                 "sib200": f"{self.world}/sib200",
+                "wikiann": f"{self.world}/wikiann",
+                "sentiment": f"{self.world}/sentiment",
             }[kind]
         return getattr(self.profile.data, kind)
 

@@ -227,3 +227,28 @@ def test_english_web_text_holds_the_conceptnet_templates_and_flores_is_parallel(
     assert "Hotel" in text or "hotel" in text  # English glosses, not made-up words
     english = load_flores_devtest(world, ENGLISH.flores_code)["sentence"]
     assert len(english) == len(load_flores_devtest(world, DEMO_LANGUAGES["qab"].flores_code)["sentence"])
+
+
+def test_ner_and_sentiment_files_load_and_are_learnable(world: Path) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from lrl_utils.task_data import NER_TAGS, load_sentiment, load_wikiann
+
+    for code in CODES:
+        ner = load_wikiann(world / "wikiann", code)
+        assert {s: ner[s].num_rows for s in ner} == {"train": 600, "validation": 100, "test": 100}
+        tags = [NER_TAGS[t] for row in ner["train"] for t in row["ner_tags"]]
+        assert {t[2:] for t in tags if t != "O"} == {"PER", "ORG", "LOC"}
+        for row in ner["train"]:
+            assert any(t != 0 for t in row["ner_tags"])  # every sentence names something
+            for token, tag in zip(row["tokens"], row["ner_tags"], strict=True):
+                assert NER_TAGS[tag] == "O" or token[0].isupper()
+        sa = load_sentiment(world / "sentiment", code)
+        assert {s: sa[s].num_rows for s in sa} == {"train": 600, "validation": 100, "test": 200}
+        assert sum(sa["train"]["label"]) == 300
+        vectorizer = CountVectorizer(token_pattern=r"[^\W\d_]+")
+        model = LogisticRegression(max_iter=1000).fit(
+            vectorizer.fit_transform(sa["train"]["text"]), sa["train"]["label"]
+        )
+        assert model.score(vectorizer.transform(sa["test"]["text"]), sa["test"]["label"]) > 0.8
