@@ -14,6 +14,7 @@ import pandas as pd
 
 CHANCE_TC = 1 / 7  # seven SIB-200 topics
 WELL_ABOVE = 1.5  # "well above chance": at least 1.5 x chance (macro-F1 0.21)
+COLUMNS = ["check", "model", "language", "config", "value", "reference", "passed", "required"]
 
 
 def _mean(df: pd.DataFrame, **where: str) -> pd.Series:
@@ -69,8 +70,39 @@ def learning_checks(records: pd.DataFrame) -> pd.DataFrame:
                     "required": bool(seen[(model, language)]),
                 }
             )
-    columns = ["check", "model", "language", "config", "value", "reference", "passed", "required"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
+    """`mlm_val_loss_lowered`: every language adapter behind `evaluation_runs` (pppl / finetune run folders)
+    ends with a lower masked-LM loss on held-out text of its own source than it started with (the fresh adapter:
+    nearly the base model). Required: this is learning on the data each adapter was trained on."""
+    from .results import read_result
+
+    adapt_runs = set()
+    for folder in evaluation_runs:
+        result = read_result(folder)
+        if result and result["spec"].get("adapter_run"):
+            adapt_runs.add(result["spec"]["adapter_run"])
+    rows = []
+    for folder in sorted(adapt_runs):
+        result = read_result(folder)
+        if result is None or "initial_val_loss" not in result["metrics"]:
+            continue
+        spec, metrics = result["spec"], result["metrics"]
+        rows.append(
+            {
+                "check": "mlm_val_loss_lowered",
+                "model": spec["model"],
+                "language": spec["language"],
+                "config": f"{spec['source']}/{spec['adapter']}",
+                "value": float(metrics["best_val_loss"]),
+                "reference": float(metrics["initial_val_loss"]),
+                "passed": bool(metrics["best_val_loss"] < metrics["initial_val_loss"]),
+                "required": True,
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def summary(checks: pd.DataFrame) -> dict[str, int]:

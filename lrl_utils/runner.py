@@ -165,11 +165,8 @@ class Runner:
         failed.parent.mkdir(parents=True, exist_ok=True)
         (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
         os.replace(tmp, failed)
-        self.failed[folder] = (
-            str(failed / "notebook.ipynb")
-            if (failed / "notebook.ipynb").exists()
-            else str(failed / "log.txt")
-        )
+        executed = failed / "notebook.ipynb"  # absent when papermill could not even start the notebook
+        self.failed[folder] = str(executed if executed.exists() else failed / "log.txt")
         return "failed"
 
     def run(self, specs: list[Spec]) -> dict[str, str]:

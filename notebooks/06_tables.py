@@ -23,6 +23,7 @@ spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from lrl_utils import learning_checks, paths, pipeline, reporting, results
@@ -88,12 +89,15 @@ for model in sorted(records["model"].unique()):
 
 # %% [markdown]
 # ## Learning checks
-# GlotCC adapters must lower the adapted language's pseudo-perplexity, and topic classification must be well
-# above chance (1/7) on the languages a model has seen. Reported only: ConceptNet-adapter PPPL (the paper also
+# Every language adapter must lower the masked-LM loss on held-out text of its own source, GlotCC adapters
+# must lower the adapted language's pseudo-perplexity, and topic classification must be well above chance
+# (1/7) on the languages a model has seen. Reported only: ConceptNet-adapter PPPL (the paper also
 # finds that these adapters raise FLORES pseudo-perplexity) and topic classification on unseen languages.
 
 # %%
-checks = learning_checks.learning_checks(records)
+checks = pd.concat(
+    [learning_checks.learning_checks(records), learning_checks.adapter_checks(spec.inputs)], ignore_index=True
+)
 results.atomic_write_text(run.out_dir / "learning_checks.csv", checks.to_csv(index=False))
 check_counts = learning_checks.summary(checks)
 print(check_counts)

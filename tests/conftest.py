@@ -18,6 +18,19 @@ def shared_data() -> Path | None:
     return path if path.is_dir() else None
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower.
+
+    Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")` in a test module."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def shared() -> Path:
     path = shared_data()

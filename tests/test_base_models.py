@@ -34,13 +34,7 @@ TRAIN, VAL = make_corpus(300, 0), make_corpus(48, 1)
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=ARCHS)

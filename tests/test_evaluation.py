@@ -99,13 +99,7 @@ def tiny_model(arch: str, tokenizer, adapter: str | None) -> PreTrainedModel:
     return model.double().eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest, and robustly on a shared 2-core machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["bert", "xlmr"])

@@ -38,13 +38,7 @@ def make_corpus(n: int, seed: int) -> list[str]:
 TRAIN, VAL = make_corpus(200, 0), make_corpus(32, 1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["bert", "xlm-roberta"])

@@ -240,3 +240,22 @@ def test_learning_checks(tidy: pd.DataFrame) -> None:
     assert ("tiny-mbert", "qac", "glotcc/lora") not in tc.index  # missing cell: no check
     counts = lc.summary(lc.learning_checks(tidy))
     assert counts["checks"] == len(checks) and counts["required_checks_passed"] <= counts["required_checks"]
+
+
+def test_adapter_checks_read_the_adapt_runs_behind_evaluations(project) -> None:
+    from lrl_utils import learning_checks as lc
+    from lrl_utils.results import atomic_write_json
+
+    def write(folder: str, spec: dict, metrics: dict) -> None:
+        atomic_write_json(project.runs / folder / "result.json", {"spec": spec, "metrics": metrics})
+
+    adapter = {"model": "tiny-xlmr", "language": "qab", "source": "glotcc", "adapter": "lora"}
+    write("adapt/a1", adapter, {"initial_val_loss": 5.0, "best_val_loss": 4.5})
+    write("adapt/a2", {**adapter, "source": "conceptnet"}, {"initial_val_loss": 5.0, "best_val_loss": 5.0})
+    write("pppl/p1", {"adapter_run": "adapt/a1"}, {"pppl": 1.0})
+    write("finetune/f1", {"adapter_run": "adapt/a2"}, {"test_macro_f1": 0.5})
+    write("pppl/base", {"adapter_run": None}, {"pppl": 2.0})
+    checks = lc.adapter_checks(["pppl/p1", "finetune/f1", "pppl/base", "pppl/missing"])
+    assert list(checks["config"]) == ["glotcc/lora", "conceptnet/lora"]
+    assert list(checks["passed"]) == [True, False] and checks["required"].all()  # 5.0 is not below 5.0
+    assert list(checks["reference"]) == [5.0, 5.0]

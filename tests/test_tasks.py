@@ -79,13 +79,7 @@ def mlm_steps(model, tokenizer, texts: list[str], steps: int, lr: float, seed: i
     model.eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest, and robustly on a shared 2-core machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
