@@ -1,4 +1,4 @@
-"""Language adapters: the method registry (`seq_bn`, `seq_bn_inv`, `lora`), setup, freezing, counting, save/load.
+"""Language adapters: the method registry (`seq_bn`, `seq_bn_inv`, `lora`, `mosa`), setup, freezing, counting, save/load.
 
 The paper trains one language adapter per (base model, language, data source) with masked LM on top of a frozen
 mBERT or XLM-R, with the `adapters` library (SPEC §4.2). The three methods, with the paper's settings (which are the
@@ -9,6 +9,11 @@ mBERT or XLM-R, with the `adapters` library (SPEC §4.2). The three methods, wit
 | `seq_bn`     | `SeqBnConfig`     | bottleneck after each FFN, reduction factor 16 (768 → 48), ReLU      | 894,528                   |
 | `seq_bn_inv` | `SeqBnInvConfig`  | `seq_bn` + NICE invertible adapter on the embeddings, reduction 2   | 1,190,592                 |
 | `lora`       | `LoRAConfig`      | r 8, alpha 8 on the self-attention query and value matrices         | 294,912                   |
+
+`mosa` (not in the paper) is `seq_bn` trained with MoSA's split & merge sparse training (`mosa.py`, MOSA.md): N = 4
+disjoint up-projection modules, one active per layer and step; `save_language_adapter` merges them into one plain
+`seq_bn` adapter (its overrides may also set `num_modules` and `consistency_weight`). Before the merge, the counts
+of `count_parameters` include the N module copies.
 
 The tiny demo models override the sizes through `overrides` (e.g. `{"reduction_factor": 4}`).
 
@@ -54,6 +59,12 @@ class AdapterMethod:
         default_factory=dict, metadata={"help": "paper settings (config fields)"}
     )
     description: str = field(default="", metadata={"help": "one line for tables and docs"})
+    sparse: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "MoSA settings (mosa.MoSAConfig fields): split & merge sparse training of the adapter"
+        },
+    )
 
 
 ADAPTER_METHODS: dict[str, AdapterMethod] = {}
@@ -70,14 +81,18 @@ def _check_keys(method: AdapterMethod, settings: dict[str, Any]) -> None:
 
 
 def register_adapter_method(
-    name: str, config_name: str, defaults: dict[str, Any] | None = None, description: str = ""
+    name: str,
+    config_name: str,
+    defaults: dict[str, Any] | None = None,
+    description: str = "",
+    sparse: dict[str, Any] | None = None,
 ) -> AdapterMethod:
     """Add a method to `ADAPTER_METHODS`; raises ValueError for a taken name or invalid settings."""
     if name in ADAPTER_METHODS:
         raise ValueError(f"adapter method {name!r} is already registered")
     if config_name not in ADAPTER_CONFIG_MAP:
         raise ValueError(f"unknown adapters config {config_name!r}; known: {sorted(ADAPTER_CONFIG_MAP)}")
-    method = AdapterMethod(name, config_name, dict(defaults or {}), description)
+    method = AdapterMethod(name, config_name, dict(defaults or {}), description, sparse)
     _check_keys(method, method.defaults)
     ADAPTER_METHODS[name] = method
     return method
@@ -103,12 +118,34 @@ register_adapter_method(
 )
 
 
-def adapter_config(name: str, overrides: dict[str, Any] | None = None) -> AdapterConfig:
-    """The `adapters` config object of method `name` with the paper's settings, then `overrides` on top."""
+register_adapter_method(
+    "mosa",
+    "seq_bn",
+    {"reduction_factor": 16},
+    "seq_bn trained sparsely as N disjoint up-projection modules, merged into one seq_bn adapter (MoSA)",
+    sparse={"num_modules": 4, "consistency_weight": 0.0},
+)
+
+
+def _method(name: str) -> AdapterMethod:
     if name not in ADAPTER_METHODS:
         raise ValueError(f"unknown adapter method {name!r}; registered: {sorted(ADAPTER_METHODS)}")
-    method = ADAPTER_METHODS[name]
+    return ADAPTER_METHODS[name]
+
+
+def _split_overrides(method: AdapterMethod, overrides: dict[str, Any] | None) -> tuple[dict, dict]:
+    """(library config overrides, MoSA overrides): a sparse method also takes MoSAConfig fields."""
     overrides = dict(overrides or {})
+    sparse = {
+        k: overrides.pop(k) for k in list(overrides) if method.sparse is not None and k in method.sparse
+    }
+    return overrides, sparse
+
+
+def adapter_config(name: str, overrides: dict[str, Any] | None = None) -> AdapterConfig:
+    """The `adapters` config object of method `name` with the paper's settings, then `overrides` on top."""
+    method = _method(name)
+    overrides, _ = _split_overrides(method, overrides)
     _check_keys(method, overrides)
     return ADAPTER_CONFIG_MAP[method.config_name].replace(**{**method.defaults, **overrides})
 
@@ -152,6 +189,7 @@ def add_language_adapter(
     Returns the parameter counts of `count_parameters`.
     """
     adapters.init(model)  # a no-op for a model from load_mlm_model
+    spec = _method(method)
     model.add_adapter(name, config=adapter_config(method, overrides))
     model.train_adapter(name)
     adapter_ids = {id(p) for p in adapter_parameters(model, name)}
@@ -160,11 +198,20 @@ def add_language_adapter(
             p.requires_grad_(
                 False
             )  # the MLM head transform (cls.predictions.transform.* / lm_head.dense, layer_norm)
+    if spec.sparse is not None:  # MoSA: merged into a plain adapter by save_language_adapter
+        from .mosa import MoSA, MoSAConfig
+
+        model._lrl_mosa = MoSA(
+            model, name, MoSAConfig(**{**spec.sparse, **_split_overrides(spec, overrides)[1]})
+        )
     return count_parameters(model, name)
 
 
 def save_language_adapter(model: PreTrainedModel, out_dir: str | Path, name: str = "mlm") -> Path:
     """Write adapter `name` (config + weights, without the static head, which belongs to the base) to `out_dir`."""
+    mosa = getattr(model, "_lrl_mosa", None)
+    if mosa is not None and not mosa.is_merged:  # MoSA modules become one ordinary seq_bn adapter
+        mosa.merge()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_adapter(str(out_dir), name, with_head=False)

@@ -70,7 +70,7 @@ def learning_checks(records: pd.DataFrame) -> pd.DataFrame:
                     "required": bool(seen[(model, language)]),
                 }
             )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"passed": bool, "required": bool})
 
 
 def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
                 "required": True,
             }
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"passed": bool, "required": bool})
 
 
 def summary(checks: pd.DataFrame) -> dict[str, int]:

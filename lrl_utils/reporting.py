@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatter
 
 SOURCE_LABELS = {"conceptnet": "CN", "glotcc": "Glot"}
-ADAPTER_LABELS = {"seq_bn": "Seq_bn", "seq_bn_inv": "Seq_bn_inv", "lora": "LoRA"}
+ADAPTER_LABELS = {"seq_bn": "Seq_bn", "seq_bn_inv": "Seq_bn_inv", "lora": "LoRA", "mosa": "MoSA"}
 #: Column order of the paper's tables (Tables 10, 11, 15, 16, ...), then the later baselines.
 CONFIG_ORDER: tuple[str, ...] = (
     "Base",
@@ -46,13 +46,18 @@ CONFIG_ORDER: tuple[str, ...] = (
     "Glot Seq_bn",
     "Glot LoRA",
     "Glot Seq_bn_inv",
+    "CN MoSA",
+    "Glot MoSA",
     "FFT",
     "Fusion",
     "Fusion Seq_bn",
     "Fusion Seq_bn_inv",
 )
 # Grey Base, blues for ConceptNet, oranges for Glot, green FFT, purples Fusion: the order of CONFIG_ORDER.
-_COLORS = "#7f7f7f #9ecae1 #4292c6 #08519c #fdae6b #f16913 #a63603 #31a354 #9e9ac8 #bcbddc #756bb1".split()
+_COLORS = (
+    "#7f7f7f #9ecae1 #4292c6 #08519c #fdae6b #f16913 #a63603 #2171b5 #d94801 #31a354 #9e9ac8 #bcbddc #756bb1"
+)
+_COLORS = _COLORS.split()
 CONFIG_COLORS = dict(zip(CONFIG_ORDER, _COLORS, strict=True))
 SUMMARY_ROWS: tuple[str, ...] = ("Seen avg", "Unseen avg", "Total avg")
 STATS: tuple[str, ...] = ("mean", "std", "n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
 
 import adapters
@@ -17,6 +18,7 @@ from lrl_utils.language_adapters import (
     adapter_config,
     adapter_parameters,
     add_language_adapter,
+    count_parameters,
     load_language_adapter,
     load_mlm_model,
     register_adapter_method,
@@ -157,3 +159,28 @@ def test_registry_defaults_overrides_and_duplicates():
         assert adapter_config("houlsby").mh_adapter and adapter_config("houlsby").reduction_factor == 8
     finally:
         ADAPTER_METHODS.pop("houlsby", None)
+
+
+def test_mosa_method_trains_sparsely_and_saves_a_plain_seq_bn_adapter(base_dir, tmp_path):
+    _, path = base_dir
+    model, tokenizer = load_mlm_model(path)
+    add_language_adapter(model, "mosa", overrides={"reduction_factor": 4, "num_modules": 2})
+    assert model._lrl_mosa.up_projections and not model._lrl_mosa.is_merged
+    config = MLMTrainConfig(max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4)
+    train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    trained_logits = mlm_logits(model, tokenizer)  # eval mode: the merged adapter's output
+    adapter_dir = save_language_adapter(model, tmp_path / "mosa")  # merges first
+    assert model._lrl_mosa.is_merged
+    plain, _ = load_mlm_model(path)
+    add_language_adapter(plain, "seq_bn", overrides={"reduction_factor": 4})
+    assert count_parameters(model) == count_parameters(plain)
+    saved = json.loads((adapter_dir / "adapter_config.json").read_text())["config"]
+    reference = json.loads(
+        (save_language_adapter(plain, tmp_path / "plain") / "adapter_config.json").read_text()
+    )["config"]
+    assert saved == reference  # an ordinary seq_bn adapter for the library
+    fresh, _ = load_mlm_model(path)
+    load_language_adapter(fresh, adapter_dir)
+    torch.testing.assert_close(mlm_logits(fresh, tokenizer), trained_logits, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="num_modules"):
+        add_language_adapter(load_mlm_model(path)[0], "mosa", overrides={"num_modules": 1})
