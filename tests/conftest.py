@@ -18,6 +18,15 @@ def shared_data() -> Path | None:
     return path if path.is_dir() else None
 
 
+def toy_corpus(n: int, seed: int) -> list[str]:
+    """`n` short sentences of accented words (seeded): text for tiny tokenizers and models in tests."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["Ána", "sieht", "den", "Hünd", "la", "fenêtre", "prüft", "Öl", "in", "Zürich", "à", "Orléans"]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) + "." for _ in range(n)]
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower.

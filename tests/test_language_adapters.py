@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 
 import adapters
 import pytest
 import torch
 from adapters import LoRAConfig, SeqBnConfig, SeqBnInvConfig
+from conftest import toy_corpus as make_corpus
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from lrl_utils.base_models import TinyModelConfig, build_tiny_mlm, train_tokenizer
@@ -29,12 +29,6 @@ from lrl_utils.training import MLMTrainConfig, train_mlm
 METHODS = ["seq_bn", "seq_bn_inv", "lora"]
 TINY_OVERRIDES = {"seq_bn": {"reduction_factor": 4}, "seq_bn_inv": {"reduction_factor": 4}, "lora": {"r": 4}}
 HEAD_TRANSFORM = {"bert": "cls.predictions.transform.dense.weight", "xlm-roberta": "lm_head.dense.weight"}
-
-
-def make_corpus(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    words = ["Ána", "sieht", "den", "Hünd", "la", "fenêtre", "prüft", "Öl", "in", "Zürich", "à", "Orléans"]
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) + "." for _ in range(n)]
 
 
 TRAIN, VAL = make_corpus(200, 0), make_corpus(32, 1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import random
 
 import pytest
 import torch
+from conftest import toy_corpus as make_corpus
 from torch import nn
 from transformers import DataCollatorForLanguageModeling
 
@@ -24,12 +24,6 @@ from lrl_utils.mosa import MoSA, MoSAConfig, MoSAUpProjection, symmetric_kl
 from lrl_utils.training import MLMTrainConfig, train_mlm
 
 OVERRIDES = {"reduction_factor": 4}  # hidden 32 -> bottleneck 8
-
-
-def make_corpus(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    words = ["Ána", "sieht", "den", "Hünd", "la", "fenêtre", "prüft", "Öl", "in", "Zürich", "à", "Orléans"]
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) + "." for _ in range(n)]
 
 
 TRAIN, VAL = make_corpus(200, 0), make_corpus(32, 1)
