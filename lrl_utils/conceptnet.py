@@ -44,6 +44,8 @@ from .data_sources import (
     Location,
     _existing,
     _is_hub,
+    split_80_10_10,
+    write_splits,
 )
 
 log = logging.getLogger(__name__)
@@ -419,6 +421,40 @@ def conceptnet_sentences(
             sentences[scan.codes[lang]] += text.decode("utf-8").split("\n")[:-1]
     scan.finish(dump_stats)
     return sentences, scan.language_stats()
+
+
+def conceptnet_splits(
+    dump_path: Location,
+    code: str,
+    out_dir: Location,
+    *,
+    seed: int = 42,
+    paper_compat: bool = False,
+    max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION,
+) -> dict:
+    """One language's sentences, split 80/10/10 as in the paper (`split_80_10_10`) and written to `out_dir`.
+
+    Returns the language's statistics (`conceptnet_sentences`) plus `dump` (dump-wide counts), `splits`
+    ({split: {"documents": sentences, "bytes": UTF-8 bytes}}) and the dump's malformed-line counts at the top
+    level (as `glotcc.glotcc_splits` reports them). No sentence for the language → DataSourceError, no files.
+    """
+    dump: dict = {}
+    sentences, per_language = conceptnet_sentences(
+        dump_path, [code], paper_compat, max_bad_fraction=max_bad_fraction, dump_stats=dump
+    )
+    stats = {**per_language[code], "dump": dump}
+    if not sentences[code]:
+        raise DataSourceError(
+            f"{dump_path}: no ConceptNet sentence for language code {code!r}: "
+            f"{stats['edges_in_language']} edges start in it, dropped: {stats['dropped']}"
+        )
+    splits = split_80_10_10(sentences[code], seed=seed)
+    write_splits(out_dir, splits)
+    sizes = {
+        k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
+    }
+    bad = {k: dump[k] for k in ("malformed", "bad_fraction", "bad_examples")}
+    return stats | {"splits": sizes} | bad
 
 
 def convert_conceptnet(

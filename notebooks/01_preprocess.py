@@ -33,7 +33,7 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 # %%
 import pandas as pd
 
-from lrl_utils import conceptnet, data_sources, glotcc, pipeline
+from lrl_utils import conceptnet, glotcc, pipeline
 
 run = pipeline.start("preprocess", globals())
 spec = run.spec
@@ -47,25 +47,17 @@ run.describe()
 # %%
 location = run.data(spec.location)
 if spec.source == "conceptnet":
-    dump = {}
-    sentences, per_language = conceptnet.conceptnet_sentences(
+    stats = conceptnet.conceptnet_splits(
         location,
-        [spec.code],
+        spec.code,
+        run.out_dir,
+        seed=spec.split_seed,
         paper_compat=spec.paper_compat,
         max_bad_fraction=spec.max_bad_fraction,
-        dump_stats=dump,
     )
-    texts, stats = sentences[spec.code], {**per_language[spec.code], "dump": dump}
-    if not texts:
-        raise data_sources.DataSourceError(
-            f"{location}: no ConceptNet sentence for language {spec.language!r} (code {spec.code}): "
-            f"{stats['edges_in_language']} edges start in it, dropped: {stats['dropped']}"
-        )
-    print(f"{len(texts):,} sentences from {stats['edges_in_language']:,} edges; e.g. {texts[0][:120]!r}")
-    splits = data_sources.split_80_10_10(texts, seed=spec.split_seed)
-    counts = data_sources.write_splits(run.out_dir, splits)
-    mb = {k: sum(len(t.encode("utf-8")) for t in v) / 1e6 for k, v in splits.items()}
-    bad = dump
+    print(
+        f"{stats['kept']:,} sentences from {stats['edges_in_language']:,} edges; dropped: {stats['dropped']}"
+    )
 else:
     stats = glotcc.glotcc_splits(
         location,
@@ -76,19 +68,17 @@ else:
         max_val_bytes=spec.max_val_bytes,
         max_bad_fraction=spec.max_bad_fraction,
     )
-    counts = {k: v["documents"] for k, v in stats["splits"].items()}
-    mb = {k: v["bytes"] / 1e6 for k, v in stats["splits"].items()}
     print(
         f"{stats['records']:,} records read, {stats['empty']:,} empty; stopped early: {stats['stopped_early']}"
     )
-    bad = stats
-print(f"malformed: {bad['malformed']:,} ({bad['bad_fraction']:.4%}); first: {bad['bad_examples'][:3]}")
-summary = pd.DataFrame({"texts": counts, "MB": mb})
+print(f"malformed: {stats['malformed']:,} ({stats['bad_fraction']:.4%}); first: {stats['bad_examples'][:3]}")
+summary = pd.DataFrame(stats["splits"]).T.rename(columns={"documents": "texts"})
+summary["MB"] = summary.pop("bytes") / 1e6
 summary
 
 # %%
 run.finish(
-    {f"n_{k}": int(v) for k, v in counts.items()}
-    | {"train_mb": float(summary.loc["train", "MB"]), "n_malformed": int(bad["malformed"])},
+    {f"n_{k}": int(v) for k, v in summary["texts"].items()}
+    | {"train_mb": float(summary.loc["train", "MB"]), "n_malformed": int(stats["malformed"])},
     source_stats=stats,
 )

@@ -248,3 +248,22 @@ def test_fetch_dump_downloads_once_and_fails_fast_offline(tmp_path):
     with pytest.raises(DataSourceError, match="data.conceptnet"):
         fetch_dump("http://127.0.0.1:9/none.csv.gz", folder=cache)
     assert sorted(p.name for p in cache.iterdir()) == ["assertions.csv.gz"]  # no partial file left
+
+
+def test_conceptnet_splits_writes_one_language_and_reports_like_glotcc(tmp_path: Path) -> None:
+    from lrl_utils.conceptnet import conceptnet_splits
+    from lrl_utils.data_sources import load_text_splits
+
+    lines = [_line("/r/Synonym", f"/c/qaa/kelma{i}", f"/c/en/word{i}") for i in range(20)]
+    dump = tmp_path / "assertions.csv.gz"
+    dump.write_bytes(gzip.compress(("".join(lines) + "broken line\n").encode()))
+    out = tmp_path / "qaa"
+    stats = conceptnet_splits(dump, "qaa", out, seed=42, max_bad_fraction=0.1)
+    assert stats["kept"] == 20 and stats["malformed"] == 1 and stats["dump"]["lines"] == 21
+    assert {k: v["documents"] for k, v in stats["splits"].items()} == {"train": 16, "val": 2, "test": 2}
+    written = load_text_splits(out)
+    texts = sorted(t for split in written.values() for t in split["text"])
+    assert texts == sorted(f"kelma{i} is a synonym of word{i}." for i in range(20))
+    with pytest.raises(DataSourceError, match="no ConceptNet sentence for language code 'zz'"):
+        conceptnet_splits(dump, "zz", tmp_path / "zz", max_bad_fraction=0.1)
+    assert not (tmp_path / "zz").exists() or not any((tmp_path / "zz").iterdir())
