@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -364,7 +365,18 @@ def _provisioner_classes():
             return await super().launch_kernel(cmd, **kwargs)
 
     class WarmKernelManager(AsyncKernelManager):
-        """AsyncKernelManager whose kernels come from the kernel server (see the module docstring)."""
+        """AsyncKernelManager whose kernels come from the kernel server (see the module docstring).
+
+        Its kernels listen on IPC (Unix) sockets named after their connection files: with TCP, a port chosen as
+        free by one run can be taken by another run's kernel before it binds ("Address already in use").
+        """
+
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")  # socket files <ip>-1 ... <ip>-5, unique per kernel:
+            kwargs.setdefault(
+                "ip", os.path.join(tempfile.gettempdir(), f"lrl-kernel-{uuid.uuid4().hex[:12]}")
+            )
+            super().__init__(**kwargs)
 
         async def _async_pre_start_kernel(self, **kw):
             if self.provisioner is None:
@@ -378,7 +390,7 @@ def _provisioner_classes():
 
 
 def kernel_manager_class():
-    """The kernel manager for papermill: warm kernels when the server variable is set, else the default."""
+    """The kernel manager for papermill: IPC sockets; warm kernels when the server variable names a live server."""
     return _provisioner_classes()[1]
 
 

@@ -75,8 +75,6 @@ def execute(spec: Spec, profile: str, out_dir: Path) -> None:
 
     from .pipeline import key_params
 
-    warm = kernels.SOCKET_ENV in os.environ
-    extra = {"kernel_manager_class": kernels.kernel_manager_class()} if warm else {}
     nb = jupytext.read(notebook_for(spec))
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (lrl-adapt)", "language": "python"}
     params = {"profile": profile, **key_params(spec), "spec_json": spec.canonical(), "out_dir": str(out_dir)}
@@ -89,7 +87,7 @@ def execute(spec: Spec, profile: str, out_dir: Path) -> None:
         cwd=str(paths.project_root()),
         log_output=True,
         progress_bar=False,
-        **extra,
+        kernel_manager_class=kernels.kernel_manager_class(),
     )
 
 
