@@ -27,6 +27,26 @@ def toy_corpus(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) + "." for _ in range(n)]
 
 
+def save_tiny_base(architecture: str, out_dir: Path, texts: list[str], bias_std: float = 0.0) -> Path:
+    """Train a 200-token tokenizer on `texts`, build a random tiny MLM (hidden 32, 2 layers; seed 0), optionally
+    draw a non-zero output bias, and save both to `out_dir` like a checkpoint `load_mlm_model` reads."""
+    import torch
+
+    from lrl_utils.base_models import TinyModelConfig, build_tiny_mlm, train_tokenizer
+
+    tokenizer = train_tokenizer(architecture, texts, vocab_size=200)
+    torch.manual_seed(0)
+    model = build_tiny_mlm(
+        TinyModelConfig(architecture, hidden_size=32, num_layers=2, num_heads=2), tokenizer
+    )
+    if bias_std:
+        with torch.no_grad():
+            model.get_output_embeddings().bias.normal_(0, bias_std)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower.

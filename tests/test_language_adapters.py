@@ -9,10 +9,10 @@ import adapters
 import pytest
 import torch
 from adapters import LoRAConfig, SeqBnConfig, SeqBnInvConfig
+from conftest import save_tiny_base
 from conftest import toy_corpus as make_corpus
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from lrl_utils.base_models import TinyModelConfig, build_tiny_mlm, train_tokenizer
 from lrl_utils.language_adapters import (
     ADAPTER_METHODS,
     adapter_config,
@@ -40,16 +40,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module", params=["bert", "xlm-roberta"])
 def base_dir(request, tmp_path_factory):
     """A saved tiny base model (random weights, non-zero MLM bias) that load_mlm_model reads like a checkpoint."""
-    tokenizer = train_tokenizer(request.param, TRAIN, vocab_size=200)
-    torch.manual_seed(0)
-    model = build_tiny_mlm(
-        TinyModelConfig(request.param, hidden_size=32, num_layers=2, num_heads=2), tokenizer
-    )
-    with torch.no_grad():
-        model.get_output_embeddings().bias.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp(f"base-{request.param}")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    out = save_tiny_base(request.param, tmp_path_factory.mktemp(f"base-{request.param}"), TRAIN, bias_std=0.5)
     return request.param, out
 
 

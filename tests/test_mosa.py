@@ -8,11 +8,11 @@ import json
 
 import pytest
 import torch
+from conftest import save_tiny_base
 from conftest import toy_corpus as make_corpus
 from torch import nn
 from transformers import DataCollatorForLanguageModeling
 
-from lrl_utils.base_models import TinyModelConfig, build_tiny_mlm, train_tokenizer
 from lrl_utils.language_adapters import (
     add_language_adapter,
     count_parameters,
@@ -33,15 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module", params=["bert", "xlm-roberta"])
 def base_dir(request, tmp_path_factory):
-    tokenizer = train_tokenizer(request.param, TRAIN, vocab_size=200)
-    torch.manual_seed(0)
-    model = build_tiny_mlm(
-        TinyModelConfig(request.param, hidden_size=32, num_layers=2, num_heads=2), tokenizer
-    )
-    out = tmp_path_factory.mktemp(f"base-{request.param}")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_tiny_base(request.param, tmp_path_factory.mktemp(f"base-{request.param}"), TRAIN)
 
 
 def mosa_model(path, **config):
