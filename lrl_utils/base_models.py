@@ -1,4 +1,4 @@
-"""The demo's tiny mBERT / XLM-R: tokenizer training, model construction, masked-LM pre-training.
+"""The demo's tiny mBERT / XLM-R / Llama: tokenizer training, model construction, pre-training.
 
 The paper adapts two real base models (`google-bert/bert-base-multilingual-cased`, `FacebookAI/xlm-roberta-base`).
 The offline demo cannot download them, so it builds miniature stand-ins with the same *architecture classes* and
@@ -10,6 +10,9 @@ adapter code on them as on the real models:
 - "xlm-roberta": a Unigram tokenizer with SentencePiece's Metaspace pre-tokenisation ("▁" marks a word start), the
   special tokens `<s> <pad> </s> <unk> <mask>` at ids 0-4 (as in XLM-R: bos 0, pad 1, eos 2, unk 3) and
   `<s> X </s>`, wrapped in `XLMRobertaTokenizerFast`; `XLMRobertaForMaskedLM`.
+- "llama" (the demo's stand-in for LLaMA-3-8B): the same Unigram tokenizer with `<s> X` (BOS only) and `<pad>` for
+  batching, wrapped in `PreTrainedTokenizerFast`; `LlamaForCausalLM` with an untied output projection, pre-trained
+  with causal LM.
 
 Both tokenizers save with `save_pretrained` and reload with `AutoTokenizer.from_pretrained`, so a tiny model folder
 looks like a hub checkpoint to the rest of the pipeline (`language_adapters.load_mlm_model`).
@@ -18,24 +21,26 @@ Typical use (seed first: model construction draws random weights from the global
 
     tok = train_tokenizer("xlm-roberta", train_texts, vocab_size=2000)
     torch.manual_seed(0)
-    model = build_tiny_mlm(TinyModelConfig("xlm-roberta"), tok)
-    history = pretrain(model, tok, train_texts, val_texts, MLMTrainConfig(max_steps=2000, max_length=128))
+    model = build_tiny_model(TinyModelConfig("xlm-roberta"), tok)
+    history = pretrain(model, tok, train_texts, val_texts, TrainConfig(max_steps=2000, max_length=128))
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     BertConfig,
     BertForMaskedLM,
     BertTokenizerFast,
     DataCollatorForLanguageModeling,
+    LlamaConfig,
+    LlamaForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerFast,
     XLMRobertaConfig,
@@ -43,10 +48,10 @@ from transformers import (
     XLMRobertaTokenizerFast,
 )
 
-from lrl_utils.training import MLMTrainConfig, train_mlm
+from lrl_utils.training import TrainConfig, train_lm
 
-Architecture = Literal["bert", "xlm-roberta"]
-ARCHITECTURES: tuple[str, ...] = ("bert", "xlm-roberta")
+Architecture = Literal["bert", "xlm-roberta", "llama"]
+ARCHITECTURES: tuple[str, ...] = ("bert", "xlm-roberta", "llama")
 
 BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 XLMR_SPECIAL_TOKENS = [
@@ -143,7 +148,7 @@ def train_tokenizer(
             mask_token="[MASK]",
             model_max_length=model_max_length,
         )
-    if architecture == "xlm-roberta":
+    if architecture in ("xlm-roberta", "llama"):
         tok = Tokenizer(models.Unigram())
         # SentencePiece-like: NFKC, collapse runs of spaces, then "▁" marks the start of each word.
         tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
@@ -159,6 +164,18 @@ def train_tokenizer(
         )
         tok.train_from_iterator(texts, trainer=trainer)
         bos_id, eos_id = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+        if architecture == "llama":  # a decoder's text starts with <s> only, as LLaMA-3's does
+            tok.post_processor = processors.TemplateProcessing(
+                single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+            )
+            return PreTrainedTokenizerFast(
+                tokenizer_object=tok,
+                bos_token="<s>",
+                eos_token="</s>",
+                unk_token="<unk>",
+                pad_token="<pad>",
+                model_max_length=model_max_length,
+            )
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A </s>",
             pair="<s> $A </s> </s> $B </s>",
@@ -168,7 +185,7 @@ def train_tokenizer(
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
-def build_tiny_mlm(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
+def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
     """A randomly initialised `BertForMaskedLM` / `XLMRobertaForMaskedLM` matching `tokenizer` (seed beforehand).
 
     The vocabulary is `len(tokenizer)`, the special-token ids come from the tokenizer, and the output projection is
@@ -186,6 +203,21 @@ def build_tiny_mlm(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) 
     )
     if config.architecture == "bert":
         return BertForMaskedLM(BertConfig(type_vocab_size=2, **sizes))
+    if config.architecture == "llama":  # untied output projection, as in LLaMA-3-8B
+        llama = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=config.hidden_size,
+            intermediate_size=config.intermediate_size,
+            num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads,
+            num_key_value_heads=config.num_heads,
+            max_position_embeddings=config.max_position,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=False,
+        )
+        return LlamaForCausalLM(llama)
     if config.architecture == "xlm-roberta":
         # XLM-R numbers positions from pad_token_id + 1, so max_position must exceed model_max_length + pad id.
         xlmr_config = XLMRobertaConfig(
@@ -208,15 +240,15 @@ class SentenceSummaryCollator(DataCollatorForLanguageModeling):
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, mlm_probability: float, seed: int):
         super().__init__(tokenizer, mlm_probability=mlm_probability, seed=seed)
-        self.rng = random.Random(seed)
         self.special = set(tokenizer.all_special_ids)
 
     def torch_call(self, examples: list[dict]) -> dict:
-        batch = super().torch_call(examples)
+        batch = super().torch_call(examples)  # draws from self.generator, which train_lm seeds per batch
         for i, example in enumerate(examples):
             words = [t for t in example["input_ids"] if t not in self.special]
             if words:
-                batch["labels"][i, 0] = self.rng.choice(words)
+                pick = torch.randint(len(words), (1,), generator=self.generator).item()
+                batch["labels"][i, 0] = words[pick]
         return batch
 
 
@@ -225,13 +257,18 @@ def pretrain(
     tokenizer: PreTrainedTokenizerFast,
     train_texts: Sequence[str],
     val_texts: Sequence[str],
-    train_config: MLMTrainConfig,
+    train_config: TrainConfig,
     progress: bool = True,
 ) -> dict:
-    """Full-model pre-training (every parameter trains): masked LM + the [CLS] summary target; `train_mlm`'s history."""
+    """Full-model pre-training (every parameter trains): masked LM + the [CLS] summary target, or causal LM for a
+    decoder (`train_config.objective`); `train_lm`'s history."""
     for p in model.parameters():
         p.requires_grad_(True)
-    collator = SentenceSummaryCollator(tokenizer, train_config.mlm_probability, train_config.seed)
-    return train_mlm(
+    collator = (
+        SentenceSummaryCollator(tokenizer, train_config.mlm_probability, train_config.seed)
+        if train_config.objective == "mlm"
+        else None  # a decoder: plain next-token prediction
+    )
+    return train_lm(
         model, tokenizer, train_texts, val_texts, train_config, progress=progress, collator=collator
     )

@@ -14,8 +14,8 @@ Two implementations give the same numbers:
   MLM head (``model.cls`` / ``model.lm_head``) to those vectors only. The vocabulary projection, the most
   expensive part for mBERT/XLM-R vocabularies, is computed once per masked token instead of N times.
   Adapters stay active: the encoder of an ``adapters.init`` model opens its own adapter ``ForwardContext``
-  when it is called directly (``ForwardContext.wrap_base``), and the static MLM head holds no adapter
-  logic (ADAPTERS_NOTES A7: the static head never applies an invertible adapter's inverse, in either path).
+  when it is called directly (``ForwardContext.wrap_base``), and the head follows the model's head path
+  (``lm_heads``: with ``inverse``, the invertible adapter's inverse runs before the output projection).
   Models without a recognised encoder/head split fall back to a full forward pass, gathering the logits.
 * :func:`pseudo_perplexity_reference` is the paper's loop (one forward pass per masked copy, full logits,
   softmax over the vocabulary); it is the test oracle.
@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from .lm_heads import encoder_and_head
 
 THAI_MAX_WORD_CHARS = 99
 
@@ -69,21 +71,6 @@ def _mask_token_id(tokenizer: Any) -> int:
 
 def _pad_token_id(tokenizer: Any) -> int:
     return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
-
-
-def _encoder_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
-    """The encoder and the static MLM head of a ``*ForMaskedLM`` model, or None if not recognised.
-
-    BertForMaskedLM: ``model.bert`` + ``model.cls``; (XLM-)RobertaForMaskedLM: ``model.roberta`` +
-    ``model.lm_head``. Both heads map hidden vectors of shape (..., H) to vocabulary logits (..., V).
-    """
-    prefix = getattr(model, "base_model_prefix", "")
-    encoder = getattr(model, prefix, None) if prefix else None
-    for head_name in ("cls", "lm_head"):
-        head = getattr(model, head_name, None)
-        if encoder is not None and isinstance(head, nn.Module):
-            return encoder, head
-    return None
 
 
 def _summary(sentences: Sequence[str], n_tokens: list[int], nll: list[float]) -> dict[str, Any]:
@@ -173,7 +160,7 @@ def pseudo_perplexity(
     encoded = [encode_sentence(tokenizer, s, max_length) for s in sentences]
     lengths = [len(ids) for ids in encoded]
     nll = [0.0] * len(encoded)
-    split = _encoder_and_head(model)
+    split = encoder_and_head(model)
     device = next(model.parameters()).device
 
     batches = list(_batches(lengths, max_batch_tokens))

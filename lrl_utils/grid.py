@@ -7,12 +7,14 @@ its inputs), so both always compute the same spec and hash.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from functools import cached_property
 
 from . import paths
 from .params import ParamError, check_name
 from .profiles import load_profile
 from .specs import (
+    FFT,
     STAGES,
     AdaptSpec,
     BaseModelSpec,
@@ -90,7 +92,7 @@ class Grid:
             alphabet=t.alphabet,
             corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
             shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
-            train=settings.train,
+            train=replace(settings.train, objective="clm" if m.architecture == "llama" else "mlm"),
         )
 
     def model_ref(self, model: str) -> str:
@@ -98,18 +100,32 @@ class Grid:
         return m.hub_id if m.hub_id else self.base_model(model).folder()
 
     def adapt(self, model: str, language: str, source: str, adapter: str) -> AdaptSpec:
-        setting = self.registry.adapters[adapter]
-        overrides = {**setting.overrides, **self.profile.adapter_overrides.get(adapter, {})}
+        p = self.profile
+        if adapter == FFT:
+            if source not in p.full_finetuning:
+                raise ParamError(f"profile {self.name}: no `full_finetuning.{source}` settings")
+            config, overrides, train = FFT, {}, p.full_finetuning[source]
+        else:
+            setting = self.registry.adapters[adapter]
+            config = setting.config
+            overrides = {**setting.overrides, **p.adapter_overrides.get(adapter, {})}
+            if self.registry.models[model].architecture == "llama":  # causal-LM language adapters
+                if p.causal_lm is None or source not in p.causal_lm.adapt:
+                    raise ParamError(f"profile {self.name}: no `causal_lm.adapt.{source}` settings")
+                train = replace(p.causal_lm.adapt[source], objective="clm")
+            else:
+                train = p.adapt[source]
         return AdaptSpec(
             model=model,
             model_ref=self.model_ref(model),
             language=language,
             source=source,
             adapter=adapter,
-            adapter_config=setting.config,
+            adapter_config=config,
             adapter_overrides=overrides,
             corpus=self.preprocess(language, source).folder(),
-            train=self.profile.adapt[source],
+            train=train,
+            head_path=p.head_path,
         )
 
     def pppl(self, model: str, language: str, source: str = "none", adapter: str = "none") -> PPPLSpec:
@@ -148,14 +164,31 @@ class Grid:
         )
 
     def report(self, kind: str) -> ReportSpec:
-        inputs = tuple(s.folder() for s in self._evaluations())
+        inputs = tuple(s.folder() for s in [*self._evaluations(), *self._causal_adapts()])
         return ReportSpec(kind=kind, profile=self.name, inputs=inputs)
 
     # -- the whole grid --------------------------------------------------------------------------
     def _configs(self) -> list[tuple[str, str]]:
         """(source, adapter) pairs: the base model first, then every source × adapter."""
         p = self.profile
-        return [("none", "none")] + [(s, a) for s in p.sources for a in p.adapters]
+        return (
+            [("none", "none")]
+            + [(s, a) for s in p.sources for a in p.adapters]
+            + [(s, FFT) for s in p.full_finetuning]
+        )
+
+    def _causal_adapts(self) -> list[AdaptSpec]:
+        """Causal-LM language adapters of the decoder models (no PPPL or task runs read them yet)."""
+        c = self.profile.causal_lm
+        if c is None:
+            return []
+        return [
+            self.adapt(m, lang, s, a)
+            for m in c.models
+            for lang in c.languages
+            for s in c.adapt
+            for a in c.adapters
+        ]
 
     def _evaluations(self) -> list[Spec]:
         p = self.profile
@@ -172,15 +205,24 @@ class Grid:
         """Every run of the profile, upstream runs before the runs that read them."""
         p = self.profile
         specs: list[Spec] = []
-        pre_langs = list(dict.fromkeys([*p.languages, *(p.base_model.languages if p.base_model else ())]))
-        for lang in pre_langs:
-            sources = p.sources if lang in p.languages else ()
-            needed = set(sources) | ({"glotcc"} if p.base_model and lang in p.base_model.languages else set())
-            specs += [self.preprocess(lang, s) for s in ("conceptnet", "glotcc") if s in needed]
-        specs += [self.base_model(m) for m in p.models if self.registry.models[m].tiny is not None]
+        causal = self._causal_adapts()
+        needed: dict[str, set[str]] = {}
+        for lang in p.languages:
+            needed.setdefault(lang, set()).update(p.sources, p.full_finetuning)
+        for lang in p.base_model.languages if p.base_model else ():
+            needed.setdefault(lang, set()).add("glotcc")
+        for spec in causal:
+            needed.setdefault(spec.language, set()).add(spec.source)
+        for lang, sources in needed.items():
+            specs += [self.preprocess(lang, s) for s in ("conceptnet", "glotcc") if s in sources]
+        models = [*p.models, *(p.causal_lm.models if p.causal_lm else ())]
+        specs += [
+            self.base_model(m) for m in dict.fromkeys(models) if self.registry.models[m].tiny is not None
+        ]
         for model in p.models:
             for lang in p.languages:
                 specs += [self.adapt(model, lang, s, a) for s, a in self._configs()[1:]]
+        specs += causal
         specs += self._evaluations()
         specs += [self.report("tables"), self.report("figures")]
         order = {stage: i for i, stage in enumerate(STAGES)}

@@ -21,18 +21,25 @@ Setup, as in the paper's `run_mlm.py` (ADAPTERS_NOTES A3)::
 
     model, tokenizer = load_mlm_model("FacebookAI/xlm-roberta-base")   # AutoModelForMaskedLM + adapters.init
     counts = add_language_adapter(model, "seq_bn_inv")                  # adapter "mlm", only it trains
-    history = train_mlm(model, tokenizer, train_texts, val_texts, MLMTrainConfig())
+    history = train_lm(model, tokenizer, train_texts, val_texts, TrainConfig())
     save_language_adapter(model, out_dir)
 
 `train_adapter` freezes the encoder but leaves the static MLM head's transform (dense + LayerNorm, 592,128
 parameters at 768-d) trainable; `add_language_adapter` freezes it too, so exactly the adapter trains, as the paper
 states ("all base weights, including the MLM head, are frozen").
 
-Known simplification (ADAPTERS_NOTES A7, to be revisited by issue 4): training and evaluation both use the *static*
-head path (`AutoModelForMaskedLM` + `adapters.init`). On that path the invertible adapter of `seq_bn_inv` runs
-forward on the embedding output, but its inverse is never applied before the output projection (only the flex
-`AutoAdapterModel` LM heads apply it). Training and pseudo-perplexity use the same path, so the numbers are
-consistent with each other, but they do not follow the MAD-X description of the invertible adapter exactly.
+The LM head path (`lm_heads`): `add_language_adapter` sets `head_path` (`inverse`, the default: the pretrained
+static head, bias included, with the invertible adapter's inverse before the output projection; `paper_compat`:
+the original's static head without the inverse). `save_language_adapter` records it next to the adapter and
+`load_language_adapter` restores it, so training, pseudo-perplexity and reloading use one path.
+
+Two more ways to adapt a model to a language, handled by the same functions:
+
+- `fft` (the paper's FFT baseline, continued pre-training): no adapter, every weight trains (the MLM head too);
+  `save_language_adapter` then writes the whole model (`save_pretrained`), which downstream stages use as their
+  base model.
+- causal-LM language adapters (the paper's LLaMA-3-8B `seq_bn_inv` adapters): `load_lm_model(path, "clm")` gives a
+  `*ForCausalLM` model; the adapter is named `clm`, as in the paper; the same head paths apply to its `lm_head`.
 """
 
 from __future__ import annotations
@@ -46,7 +53,15 @@ import adapters
 import torch
 from adapters import AdapterConfig
 from adapters.configuration.adapter_config import ADAPTER_CONFIG_MAP
-from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from .lm_heads import head_path, read_head_path, set_head_path, write_head_path
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,9 @@ register_adapter_method(
 )
 
 
+FULL_FINETUNING = "fft"  # not an adapter: every weight of the model trains (the paper's FFT baseline)
+
+
 def _method(name: str) -> AdapterMethod:
     if name not in ADAPTER_METHODS:
         raise ValueError(f"unknown adapter method {name!r}; registered: {sorted(ADAPTER_METHODS)}")
@@ -150,12 +168,22 @@ def adapter_config(name: str, overrides: dict[str, Any] | None = None) -> Adapte
     return ADAPTER_CONFIG_MAP[method.config_name].replace(**{**method.defaults, **overrides})
 
 
-def load_mlm_model(name_or_path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A masked-LM checkpoint (hub id or folder) with its static MLM head, made adapter-ready (`adapters.init`)."""
-    model = AutoModelForMaskedLM.from_pretrained(name_or_path)
+def load_lm_model(
+    name_or_path: str | Path, objective: str = "mlm"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A masked-LM (`mlm`) or causal-LM (`clm`) checkpoint with its static LM head, made adapter-ready."""
+    if objective not in ("mlm", "clm"):
+        raise ValueError(f"objective must be 'mlm' or 'clm', got {objective!r}")
+    auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    model = auto.from_pretrained(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     adapters.init(model)
     return model, tokenizer
+
+
+def load_mlm_model(name_or_path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A masked-LM checkpoint (hub id or folder) with its static MLM head, made adapter-ready (`adapters.init`)."""
+    return load_lm_model(name_or_path, "mlm")
 
 
 def adapter_parameters(model: PreTrainedModel, name: str = "mlm") -> list[torch.nn.Parameter]:
@@ -170,25 +198,36 @@ def adapter_parameters(model: PreTrainedModel, name: str = "mlm") -> list[torch.
 
 def count_parameters(model: PreTrainedModel, name: str = "mlm") -> dict[str, int]:
     """`adapter_params` (as `adapter_summary` counts), `trainable_params` (what the optimizer would get) and
-    `base_params` (the encoder without the adapter and without the MLM head: the paper's % denominator)."""
-    adapter_ids = {id(p) for p in adapter_parameters(model, name)}
+    `base_params` (the encoder without the adapter and without the MLM head: the paper's % denominator).
+    With `name=None` (full fine-tuning) there is no adapter: `adapter_params` is 0."""
+    adapter = adapter_parameters(model, name) if name is not None else []
+    adapter_ids = {id(p) for p in adapter}
     return {
-        "adapter_params": sum(p.numel() for p in adapter_parameters(model, name)),
+        "adapter_params": sum(p.numel() for p in adapter),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "base_params": sum(p.numel() for p in model.base_model.parameters() if id(p) not in adapter_ids),
     }
 
 
 def add_language_adapter(
-    model: PreTrainedModel, method: str, name: str = "mlm", overrides: dict[str, Any] | None = None
+    model: PreTrainedModel,
+    method: str,
+    name: str = "mlm",
+    overrides: dict[str, Any] | None = None,
+    head_path: str = "inverse",
 ) -> dict[str, int]:
-    """Add a language adapter of `method` to a masked-LM model and make it the only trainable part.
+    """Add a language adapter of `method` to an LM model and make it the only trainable part.
 
     `train_adapter(name)` freezes the encoder, unfreezes and activates the adapter; it leaves the static MLM head's
     transform (dense + LayerNorm) trainable, so everything else that still requires grad is frozen here.
-    Returns the parameter counts of `count_parameters`.
+    `method="fft"` adds nothing and makes every weight trainable (full fine-tuning). Returns `count_parameters`.
     """
-    adapters.init(model)  # a no-op for a model from load_mlm_model
+    if method == FULL_FINETUNING:
+        if overrides:
+            raise ValueError(f"full fine-tuning takes no adapter overrides, got {sorted(overrides)}")
+        model.requires_grad_(True)
+        return count_parameters(model, None)
+    adapters.init(model)  # a no-op for a model from load_lm_model
     spec = _method(method)
     model.add_adapter(name, config=adapter_config(method, overrides))
     model.train_adapter(name)
@@ -197,7 +236,8 @@ def add_language_adapter(
         if id(p) not in adapter_ids:
             p.requires_grad_(
                 False
-            )  # the MLM head transform (cls.predictions.transform.* / lm_head.dense, layer_norm)
+            )  # the MLM head transform (cls.predictions.transform.* / lm_head.dense, LN)
+    set_head_path(model, head_path)
     if spec.sparse is not None:  # MoSA: merged into a plain adapter by save_language_adapter
         from .mosa import MoSA, MoSAConfig
 
@@ -207,19 +247,33 @@ def add_language_adapter(
     return count_parameters(model, name)
 
 
-def save_language_adapter(model: PreTrainedModel, out_dir: str | Path, name: str = "mlm") -> Path:
-    """Write adapter `name` (config + weights, without the static head, which belongs to the base) to `out_dir`."""
+def save_language_adapter(
+    model: PreTrainedModel,
+    out_dir: str | Path,
+    name: str | None = "mlm",
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> Path:
+    """Write adapter `name` (config, weights and head path; without the static head, which belongs to the base)
+    to `out_dir`; with `name=None` (full fine-tuning) the whole model (and `tokenizer`), loadable as a base model."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        model.save_pretrained(str(out_dir))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(out_dir))
+        return out_dir
     mosa = getattr(model, "_lrl_mosa", None)
     if mosa is not None and not mosa.is_merged:  # MoSA modules become one ordinary seq_bn adapter
         mosa.merge()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model.save_adapter(str(out_dir), name, with_head=False)
+    write_head_path(out_dir, head_path(model))
     return out_dir
 
 
 def load_language_adapter(model: PreTrainedModel, adapter_dir: str | Path, name: str = "mlm") -> str:
-    """Load a saved language adapter into an `adapters.init`-ed model as `name` and activate it; returns the name."""
+    """Load a saved language adapter into an `adapters.init`-ed model as `name`, activate it and restore the head
+    path it was trained with; returns the name."""
     loaded = model.load_adapter(str(adapter_dir), load_as=name, with_head=False)
     model.set_active_adapters(loaded)
+    set_head_path(model, read_head_path(adapter_dir))
     return loaded

@@ -25,11 +25,11 @@ modules and merges them into one plain adapter afterwards. This module follows t
   model runs a second training forward (fresh module draws and dropout, no CE) and adds
   λ · ½ [KL(sg p₂ ‖ p₁) + KL(sg p₁ ‖ p₂)] over the vocabulary, averaged over the masked (label) tokens.
 
-No training-loop change is needed: `training.train_mlm` works unchanged between `MoSA(model)` and `merge()`::
+No training-loop change is needed: `training.train_lm` works unchanged between `MoSA(model)` and `merge()`::
 
     add_language_adapter(model, "seq_bn")
     mosa = MoSA(model, "mlm", MoSAConfig(num_modules=4, seed=42))
-    history = train_mlm(model, tokenizer, train_texts, val_texts, config)   # val loss = merged adapter
+    history = train_lm(model, tokenizer, train_texts, val_texts, config)   # val loss = merged adapter
     mosa.merge()
     save_language_adapter(model, out_dir)
 

@@ -19,7 +19,7 @@ from typing import Any
 from . import paths
 from .params import ParamError
 from .results import RESULT_FILE, atomic_write_json, make_result, now
-from .specs import SPEC_CLASSES, Spec
+from .specs import FFT, SPEC_CLASSES, Spec
 
 # The parameters each stage's notebook exposes besides `profile`, `spec_json` and `out_dir`.
 KEY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -53,6 +53,24 @@ class RunContext:
         """What to give `from_pretrained`: a hub id, or the tiny model saved by the base_model run."""
         ref = self.spec.model_ref  # type: ignore[attr-defined]
         return str(self.input(ref) / "model") if ref.startswith("base_model/") else ref
+
+    def language_model(self) -> tuple[str, Path | None]:
+        """(model to load, language adapter folder or None) of a pppl/finetune run: the base model and its adapter,
+        the base model alone, or a fully fine-tuned model (adapter `fft`, no adapter on top)."""
+        run = getattr(self.spec, "adapter_run", None)
+        if run is None:
+            return self.model_path(), None
+        if self.spec.adapter == FFT:  # type: ignore[attr-defined]
+            return str(self.input(run) / "model"), None
+        return self.model_path(), self.input(run) / "adapter"
+
+    def checkpoint_dir(self) -> Path:
+        """Resumable training state of this run (kept across a kill; removed by the runner once the run is done)."""
+        if self.interactive:
+            return self.out_dir.parent / f".checkpoints-{self.out_dir.name}"
+        from .runner import checkpoint_dir
+
+        return checkpoint_dir(paths.runs_dir(), self.spec)
 
     def data(self, location: str) -> str | Path:
         """`hub` and URLs stay as they are; a local path is resolved against the project root."""

@@ -63,6 +63,16 @@ class BaseModelSettings:
 
 
 @dataclass(frozen=True)
+class CausalLMSettings:
+    """Causal-LM language adapters for decoder models (the paper: LLaMA-3-8B, seq_bn_inv, GlotCC, 5 languages)."""
+
+    models: tuple[str, ...] = _help("decoder models from params/models.yaml (architecture llama)")
+    languages: tuple[str, ...] = _help("languages to adapt")
+    adapt: dict[str, MLMSettings] = _help("training settings per source (objective clm is implied)")
+    adapters: tuple[str, ...] = _help("adapter methods (the paper: seq_bn_inv)", default=("seq_bn_inv",))
+
+
+@dataclass(frozen=True)
 class PPPLSettings:
     max_sentences: int | None = _help("first N devtest sentences (null = all)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
@@ -85,6 +95,15 @@ class Profile:
         "per adapter method: config fields that differ from params/adapters.yaml", default_factory=dict
     )
     base_model: BaseModelSettings | None = _help("pre-training of tiny models (demo)", default=None)
+    full_finetuning: dict[str, MLMSettings] = _help(
+        "per source: settings of the full fine-tuning (FFT) baseline of every model and language; {} = none",
+        default_factory=dict,
+    )
+    causal_lm: CausalLMSettings | None = _help("causal-LM language adapters of decoder models", default=None)
+    head_path: Literal["inverse", "paper_compat"] = _help(
+        "LM head of language-adapter training and PPPL: with the invertible adapter's inverse, or the original's",
+        default="inverse",
+    )
     jobs: int = _help("runs executed in parallel by default", default=1)
 
 
@@ -119,12 +138,21 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             raise ParamError(f"{file}: missing key `adapt.{source}` (training settings for source {source})")
     for key in prof.adapt:
         check_name(key, SOURCES, file, f"adapt.{key}", "source")
+    for key in prof.full_finetuning:
+        check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
+    if prof.causal_lm is not None:
+        _check_causal_lm(prof.causal_lm, reg, file)
     for task in prof.tasks:
         if task not in prof.finetune:
             raise ParamError(f"{file}: missing key `finetune.{task}` (training settings for task {task})")
     if not prof.seeds:
         raise ParamError(f"{file}: `seeds`: give at least one seed")
-    tiny = [m for m in prof.models if reg.models[m].tiny is not None]
+    decoders = [m for m in prof.models if reg.models[m].architecture == "llama"]
+    if decoders:
+        raise ParamError(f"{file}: `models`: {decoders[0]!r} is a decoder; list it under `causal_lm.models`")
+    tiny = [
+        m for m in (*prof.models, *(prof.causal_lm.models if prof.causal_lm else ())) if reg.models[m].tiny
+    ]
     if tiny and prof.base_model is None:
         raise ParamError(f"{file}: missing key `base_model` (needed to build tiny models {tiny})")
     if prof.base_model is not None:
@@ -135,7 +163,8 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             if not 0 < share <= 1:
                 raise ParamError(f"{file}: `base_model.shares.{code}`: must be in (0, 1], got {share}")
     if prof.data.mode == "demo":
-        for code in (*prof.languages, *(prof.base_model.languages if prof.base_model else ())):
+        causal = prof.causal_lm.languages if prof.causal_lm else ()
+        for code in (*prof.languages, *causal, *(prof.base_model.languages if prof.base_model else ())):
             if not reg.languages[code].demo:
                 demo = ", ".join(k for k, v in reg.languages.items() if v.demo)
                 raise ParamError(
@@ -151,3 +180,20 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     if prof.jobs < 1:
         raise ParamError(f"{file}: `jobs`: must be >= 1")
     return prof, reg
+
+
+def _check_causal_lm(settings: CausalLMSettings, reg: Registry, file: str) -> None:
+    for i, model in enumerate(settings.models):
+        check_name(model, reg.models, file, f"causal_lm.models[{i}]", "model")
+        if reg.models[model].architecture != "llama":
+            raise ParamError(
+                f"{file}: `causal_lm.models[{i}]`: {model!r} is not a decoder (architecture llama)"
+            )
+    for i, code in enumerate(settings.languages):
+        check_name(code, reg.languages, file, f"causal_lm.languages[{i}]", "language")
+    for i, adapter in enumerate(settings.adapters):
+        check_name(adapter, reg.adapters, file, f"causal_lm.adapters[{i}]", "adapter")
+    if not settings.adapt:
+        raise ParamError(f"{file}: `causal_lm.adapt`: give training settings for at least one source")
+    for key in settings.adapt:
+        check_name(key, SOURCES, file, f"causal_lm.adapt.{key}", "source")

@@ -157,6 +157,7 @@ class Runner:
                 os.replace(final, trash)
             os.replace(tmp, final)
             shutil.rmtree(trash, ignore_errors=True)
+            shutil.rmtree(checkpoint_dir(self.root, spec), ignore_errors=True)  # resumable state, now obsolete
             return "done"
         failed = self.root / "_failed" / folder
         shutil.rmtree(failed, ignore_errors=True)
@@ -245,6 +246,12 @@ class Runner:
         record["blocked"] = self.blocked
         atomic_write_json(self.root / "last_summary.json", record)
         return lines, (1 if counts["failed"] or counts["blocked"] else 0)
+
+
+def checkpoint_dir(runs_root: Path, spec: Spec) -> Path:
+    """Where a run keeps its resumable training state: outside its temporary folder, so that a run killed
+    midway resumes on the next start (a failed run's folder moves to `_failed/`, its checkpoint stays)."""
+    return runs_root / "_checkpoints" / spec.folder()
 
 
 def _alive(pid: int) -> bool:

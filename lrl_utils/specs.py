@@ -19,6 +19,7 @@ from .params import from_dict, to_dict
 STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "report")
 SOURCES = ("conceptnet", "glotcc")
 SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
+FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole model trains)
 
 
 def _help(text: str, **kw: Any) -> Any:
@@ -43,6 +44,14 @@ class MLMSettings:
     eval_every: int = _help("validation loss every N steps; the best step is kept", default=500)
     eval_batches: int | None = _help("validation batches per evaluation (null = all)", default=None)
     seed: int = _help("random seed", default=42)
+    objective: Literal["mlm", "clm"] = _help("masked LM, or causal LM for decoder models", default="mlm")
+    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", default=1)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = _help(
+        "auto = bf16 autocast on GPUs that support it, else fp32", default="auto"
+    )
+    checkpoint_every: int | None = _help(
+        "resumable checkpoint every N steps (null = at every evaluation)", default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,7 @@ class BaseModelSpec(Spec):
 
     stage: ClassVar[str] = "base_model"
     model: str = _help("model name from params/models.yaml")
-    architecture: Literal["bert", "xlm-roberta"] = _help("bert | xlm-roberta")
+    architecture: Literal["bert", "xlm-roberta", "llama"] = _help("bert | xlm-roberta | llama (decoder)")
     vocab_size: int = _help("tokenizer vocabulary size")
     hidden_size: int = _help("hidden size")
     num_layers: int = _help("layers")
@@ -149,18 +158,23 @@ class BaseModelSpec(Spec):
 
 @dataclass(frozen=True)
 class AdaptSpec(Spec):
-    """Train a language adapter with masked LM on one language and source."""
+    """Train a language adapter (or, with adapter `fft`, the whole model) on one language and source, with masked
+    LM, or causal LM for decoder models (`train.objective`)."""
 
     stage: ClassVar[str] = "adapt"
     model: str = _help("model name from params/models.yaml")
     model_ref: str = _help("hub id, or the base_model run folder that holds the tiny model")
     language: str = _help("language code")
     source: Literal["conceptnet", "glotcc"] = _help("training text")
-    adapter: str = _help("adapter method: seq_bn | seq_bn_inv | lora")
+    adapter: str = _help("adapter method: seq_bn | seq_bn_inv | lora | mosa, or fft (full fine-tuning)")
     adapter_config: str = _help("`adapters` config name")
     adapter_overrides: dict[str, Any] = _help("config fields that differ from the library defaults")
     corpus: str = _help("preprocess run folder with the train/val splits")
     train: MLMSettings = _help("training settings")
+    head_path: Literal["inverse", "paper_compat"] = _help(
+        "LM head: pretrained head with the invertible adapter's inverse, or the original's path without it",
+        default="inverse",
+    )
 
     def slug(self) -> str:
         return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
@@ -182,7 +196,7 @@ class PPPLSpec(Spec):
     devtest: str = _help("`hub` or a local FLORES-200 file/folder")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
     source: Literal["none", "conceptnet", "glotcc"] = _help("source of the language adapter", default="none")
-    adapter: str = _help("adapter method, or `none` for the base model", default="none")
+    adapter: str = _help("adapter method, `fft` (fully fine-tuned model) or `none` (base)", default="none")
     adapter_run: str | None = _help("adapt run folder", default=None)
     max_sentences: int | None = _help("evaluate only the first N sentences (null = all 1012)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
@@ -208,7 +222,7 @@ class FinetuneSpec(Spec):
     dataset: str = _help("`hub` or a local SIB-200 folder")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
     source: Literal["none", "conceptnet", "glotcc"] = _help("language adapter source", default="none")
-    adapter: str = _help("language adapter method, or `none` for the baseline", default="none")
+    adapter: str = _help("language adapter method, `fft` (fully fine-tuned model) or `none`", default="none")
     adapter_run: str | None = _help("adapt run folder", default=None)
     seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
     train: TaskSettings = _help("training settings", default_factory=TaskSettings)

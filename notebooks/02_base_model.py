@@ -56,7 +56,7 @@ tokenizer = base_models.train_tokenizer(
     spec.architecture, train_texts, spec.vocab_size, max_position=spec.max_position, alphabet=spec.alphabet
 )
 torch.manual_seed(spec.seed)
-mlm = base_models.build_tiny_mlm(base_models.TinyModelConfig.from_spec(spec), tokenizer)
+mlm = base_models.build_tiny_model(base_models.TinyModelConfig.from_spec(spec), tokenizer)
 n_params = sum(p.numel() for p in mlm.parameters())
 print(f"{type(mlm).__name__}: {n_params:,} parameters, vocabulary {len(tokenizer):,}")
 print(tokenizer.tokenize(val_texts[0])[:24])
@@ -66,7 +66,7 @@ print(tokenizer.tokenize(val_texts[0])[:24])
 
 # %%
 history = base_models.pretrain(
-    mlm, tokenizer, train_texts, val_texts, training.MLMTrainConfig(**to_dict(spec.train))
+    mlm, tokenizer, train_texts, val_texts, training.TrainConfig(**to_dict(spec.train))
 )
 mlm.save_pretrained(run.out_dir / "model")
 tokenizer.save_pretrained(run.out_dir / "model")

@@ -22,7 +22,7 @@ profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a model from params/models.yaml
 language = "qac"  # a language code from params/languages.yaml
 source = "none"  # none (base model) | conceptnet | glotcc
-adapter = "none"  # none (base model) | seq_bn | seq_bn_inv | lora
+adapter = "none"  # none (base model) | seq_bn | seq_bn_inv | lora | mosa | fft
 spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
@@ -37,9 +37,10 @@ spec = run.spec
 run.describe()
 
 # %%
-mlm, tokenizer = language_adapters.load_mlm_model(run.model_path())
-if spec.adapter_run:
-    language_adapters.load_language_adapter(mlm, run.input(spec.adapter_run) / "adapter", name="mlm")
+model_path, adapter_dir = run.language_model()  # base (+ adapter), or the fully fine-tuned model
+mlm, tokenizer = language_adapters.load_mlm_model(model_path)
+if adapter_dir is not None:  # with the head path it was trained with
+    language_adapters.load_language_adapter(mlm, adapter_dir, name="mlm")
 devtest = data_sources.load_flores_devtest(run.data(spec.devtest), spec.flores_code)
 sentences = devtest["sentence"][: spec.max_sentences] if spec.max_sentences else devtest["sentence"]
 if spec.flores_code.startswith("tha_"):  # the paper's rule for Thai's long unsegmented "words"

@@ -22,7 +22,7 @@ model = "tiny-xlmr"  # a model from params/models.yaml
 language = "qac"  # a language code from params/languages.yaml
 task = "tc"  # tc = SIB-200 topic classification
 source = "glotcc"  # none (no language adapter) | conceptnet | glotcc
-adapter = "seq_bn"  # none | seq_bn | seq_bn_inv | lora
+adapter = "seq_bn"  # none | seq_bn | seq_bn_inv | lora | mosa | fft
 seed = 1  # paper: 1, 2, 3
 spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
@@ -41,12 +41,12 @@ run.describe()
 
 # %%
 data = data_sources.load_sib200(run.data(spec.dataset), spec.flores_code)
-adapter_dir = str(run.input(spec.adapter_run) / "adapter") if spec.adapter_run else None
+model_path, adapter_dir = run.language_model()  # base (+ language adapter), or the fully fine-tuned model
 config = tasks.TaskTrainConfig(**to_dict(spec.train), seed=spec.seed)
 data
 
 # %%
-res = tasks.train_topic_classifier(run.model_path(), data, data_sources.SIB_LABELS, adapter_dir, config)
+res = tasks.train_topic_classifier(model_path, data, data_sources.SIB_LABELS, adapter_dir, config)
 predictions = pd.DataFrame(res["predictions"])
 predictions.to_csv(run.out_dir / "predictions.csv", index=False)
 print(

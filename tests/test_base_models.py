@@ -11,8 +11,8 @@ import torch
 from transformers import AutoTokenizer
 
 from lrl_utils import training
-from lrl_utils.base_models import TinyModelConfig, build_tiny_mlm, pretrain, train_tokenizer
-from lrl_utils.training import MLMTrainConfig, train_mlm
+from lrl_utils.base_models import TinyModelConfig, build_tiny_model, pretrain, train_tokenizer
+from lrl_utils.training import TrainConfig, train_lm
 
 ARCHS = ["bert", "xlm-roberta"]
 
@@ -45,7 +45,7 @@ def tokenizer(request):
 def tiny_model(tokenizer, seed: int = 0):
     arch = "bert" if "Bert" in type(tokenizer).__name__ else "xlm-roberta"
     torch.manual_seed(seed)
-    return build_tiny_mlm(TinyModelConfig(arch, **TINY), tokenizer)
+    return build_tiny_model(TinyModelConfig(arch, **TINY), tokenizer)
 
 
 def test_tokenizer_special_tokens_and_round_trip(tokenizer, tmp_path):
@@ -88,7 +88,7 @@ def test_tokenizer_special_tokens_and_round_trip(tokenizer, tmp_path):
         assert reloaded(sentence)["input_ids"] == tokenizer(sentence)["input_ids"]
 
 
-def test_build_tiny_mlm_shapes(tokenizer):
+def test_build_tiny_model_shapes(tokenizer):
     model = tiny_model(tokenizer)
     assert model.config.vocab_size == len(tokenizer)
     assert model.config.pad_token_id == tokenizer.pad_token_id
@@ -99,8 +99,8 @@ def test_build_tiny_mlm_shapes(tokenizer):
     assert logits.shape == (3, tokenizer.model_max_length, len(tokenizer))
 
 
-def test_train_mlm_learns_reproducibly(tokenizer):
-    config = MLMTrainConfig(
+def test_train_lm_learns_reproducibly(tokenizer):
+    config = TrainConfig(
         max_steps=120, batch_size=16, learning_rate=2e-3, max_length=64, eval_every=40, log_every=20
     )
     model = tiny_model(tokenizer)
@@ -122,39 +122,39 @@ def test_train_mlm_learns_reproducibly(tokenizer):
         assert torch.equal(p, q)
 
 
-def test_train_mlm_loads_back_the_best_state(tokenizer, monkeypatch):
+def test_train_lm_loads_back_the_best_state(tokenizer, monkeypatch):
     """Scripted val losses: best at step 10 of 30, so the model must end with its step-10 parameters."""
     model = tiny_model(tokenizer)
     scripted = iter([5.0, 1.0, 3.0, 4.0])  # steps 0, 10, 20, 30
     states = {}
 
-    def fake_evaluate(model_, val_batches, max_batches=None):
-        states[len(states) * 10] = copy.deepcopy(model_.state_dict())
+    def fake_evaluate(objective, val_batches, accelerator):
+        states[len(states) * 10] = copy.deepcopy(objective.model.state_dict())
         return next(scripted)
 
-    monkeypatch.setattr(training, "evaluate_mlm", fake_evaluate)
-    config = MLMTrainConfig(max_steps=30, batch_size=8, learning_rate=1e-3, max_length=32, eval_every=10)
-    history = train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    monkeypatch.setattr(training, "evaluate_loss", fake_evaluate)
+    config = TrainConfig(max_steps=30, batch_size=8, learning_rate=1e-3, max_length=32, eval_every=10)
+    history = train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
     assert history["best_step"] == 10 and history["best_val_loss"] == 1.0 and history["final_val_loss"] == 4.0
     final = model.state_dict()
     assert all(torch.equal(final[k], states[10][k]) for k in final)
     assert not all(torch.equal(final[k], states[30][k]) for k in final)
 
 
-def test_train_mlm_raises_on_nan(tokenizer):
+def test_train_lm_raises_on_nan(tokenizer):
     model = tiny_model(tokenizer)
-    config = MLMTrainConfig(max_steps=20, batch_size=8, learning_rate=1e30, max_length=32, eval_every=10)
+    config = TrainConfig(max_steps=20, batch_size=8, learning_rate=1e30, max_length=32, eval_every=10)
     with pytest.raises(FloatingPointError, match=r"at step \d+"):
-        train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+        train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
 
 
-def test_train_mlm_trains_only_what_requires_grad(tokenizer):
+def test_train_lm_trains_only_what_requires_grad(tokenizer):
     model = tiny_model(tokenizer)
     for name, p in model.named_parameters():
         p.requires_grad_("encoder" in name)
     before = copy.deepcopy(model.state_dict())
-    config = MLMTrainConfig(max_steps=3, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=10)
-    history = train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    config = TrainConfig(max_steps=3, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=10)
+    history = train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
     assert history["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]) != ("encoder" in name), name

@@ -16,9 +16,10 @@ from lrl_utils.specs import SPEC_CLASSES, AdaptSpec
 def test_paper_grid_counts():
     specs = Grid("paper").expand()
     counts = Counter(s.stage for s in specs)
-    # 30 languages × 2 sources; × 2 models × 3 adapters; pppl: base + 6 configs; tc: 7 configs × 3 seeds
-    assert counts == {"preprocess": 60, "adapt": 360, "pppl": 420, "finetune": 1260, "report": 2}
-    assert len({s.folder() for s in specs}) == len(specs) == 2102
+    # 30 languages × 2 sources; × 2 models × (3 adapters × 2 sources + Glot FFT) + LLaMA-3-8B CLM adapters for 5
+    # languages; pppl: base + 7 configs; tc: 8 configs × 3 seeds
+    assert counts == {"preprocess": 60, "adapt": 360 + 60 + 5, "pppl": 480, "finetune": 1440, "report": 2}
+    assert len({s.folder() for s in specs}) == len(specs) == 2407
     adapt = next(s for s in specs if s.stage == "adapt" and s.source == "glotcc")
     assert (
         adapt.train.max_steps == 100_000
@@ -26,14 +27,34 @@ def test_paper_grid_counts():
         and adapt.train.learning_rate == 1e-4
     )
     assert adapt.model_ref in ("google-bert/bert-base-multilingual-cased", "FacebookAI/xlm-roberta-base")
+    assert adapt.head_path == "inverse" and adapt.train.objective == "mlm"
+
+
+def test_paper_grid_has_the_fft_baseline_and_llama_clm_adapters():
+    specs = Grid("paper").expand()
+    fft = [s for s in specs if s.stage == "adapt" and s.adapter == "fft"]
+    assert {(s.source, s.adapter_config, s.train.max_steps) for s in fft} == {("glotcc", "fft", 100_000)}
+    assert len(fft) == 60 and all(s.adapter_overrides == {} for s in fft)
+    llama = [s for s in specs if s.stage == "adapt" and s.model == "llama3"]
+    assert sorted(s.language for s in llama) == ["cym", "mlt", "sin", "swh", "uig"]
+    assert all(
+        s.adapter == "seq_bn_inv" and s.train.objective == "clm" and s.train.batch_size == 1
+        and s.model_ref == "meta-llama/Meta-Llama-3-8B"
+        for s in llama
+    )
+    # downstream runs of the FFT baseline read the fully fine-tuned model; the report sees the CLM adapters
+    ft = [s for s in specs if s.stage == "finetune" and s.adapter == "fft"]
+    assert ft and all(s.adapter_run.startswith("adapt/") and ".glotcc.fft--" in s.adapter_run for s in ft)
+    report = next(s for s in specs if s.stage == "report")
+    assert {s.folder() for s in llama} <= set(report.inputs)
 
 
 def test_dry_run_lists_runs_and_ends_with_total(capsys):
     assert main(["--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1] == "2102 runs"
-    assert "   finetune: 1260" in out
-    assert sum(line.startswith(("todo", "done")) for line in out) == 2102
+    assert out[-1] == "2407 runs"
+    assert "   finetune: 1440" in out
+    assert sum(line.startswith(("todo", "done")) for line in out) == 2407
 
 
 def test_dependencies_come_first_and_exist():
@@ -86,8 +107,14 @@ def test_spec_paths_are_relative():
 def test_demo_grid_shape():
     g = Grid("demo")
     counts = Counter(s.stage for s in g.expand())
-    # 2 languages adapted × 2 models × 3 adapters × 2 sources = 24; preprocess: qab, qac × 2 + qaa glotcc
-    assert counts["adapt"] == 24 and counts["base_model"] == 2 and counts["preprocess"] == 5
-    assert counts["pppl"] == 2 * 2 * 7 and counts["finetune"] == 2 * 2 * 7
+    # 2 languages × 2 models × (3 adapters × 2 sources + Glot FFT) = 28, + 2 tiny-Llama CLM adapters;
+    # base models: tiny mBERT, XLM-R, Llama; preprocess: qab, qac × 2 + qen glotcc
+    assert counts["adapt"] == 28 + 2 and counts["base_model"] == 3 and counts["preprocess"] == 5
+    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * 8
+    llama = g.base_model("tiny-llama")
+    assert llama.architecture == "llama" and llama.train.objective == "clm"
+    assert g.base_model("tiny-mbert").train.objective == "mlm"
+    clm = g.adapt("tiny-llama", "qac", "glotcc", "seq_bn_inv")
+    assert clm.train.objective == "clm" and clm.model_ref == llama.folder()
     assert isinstance(g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn"), AdaptSpec)
     assert g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn").adapter_overrides == {"reduction_factor": 8}

@@ -24,7 +24,7 @@ from lrl_utils.language_adapters import (
     register_adapter_method,
     save_language_adapter,
 )
-from lrl_utils.training import MLMTrainConfig, train_mlm
+from lrl_utils.training import TrainConfig, train_lm
 
 METHODS = ["seq_bn", "seq_bn_inv", "lora"]
 TINY_OVERRIDES = {"seq_bn": {"reduction_factor": 4}, "seq_bn_inv": {"reduction_factor": 4}, "lora": {"r": 4}}
@@ -75,8 +75,8 @@ def test_only_the_adapter_trains_and_round_trips(base_dir, method, tmp_path):
 
     # a few steps change the adapter and nothing else
     before = copy.deepcopy(model.state_dict())
-    config = MLMTrainConfig(max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4)
-    history = train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    config = TrainConfig(max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4)
+    history = train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
     assert history["trainable_params"] == counts["adapter_params"]
     changed = {n for n, v in model.state_dict().items() if not torch.equal(v, before[n])}
     assert changed == trainable
@@ -151,8 +151,8 @@ def test_mosa_method_trains_sparsely_and_saves_a_plain_seq_bn_adapter(base_dir, 
     model, tokenizer = load_mlm_model(path)
     add_language_adapter(model, "mosa", overrides={"reduction_factor": 4, "num_modules": 2})
     assert model._lrl_mosa.up_projections and not model._lrl_mosa.is_merged
-    config = MLMTrainConfig(max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4)
-    train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    config = TrainConfig(max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4)
+    train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
     trained_logits = mlm_logits(model, tokenizer)  # eval mode: the merged adapter's output
     adapter_dir = save_language_adapter(model, tmp_path / "mosa")  # merges first
     assert model._lrl_mosa.is_merged

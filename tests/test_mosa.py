@@ -21,7 +21,7 @@ from lrl_utils.language_adapters import (
     save_language_adapter,
 )
 from lrl_utils.mosa import MoSA, MoSAConfig, MoSAUpProjection, symmetric_kl
-from lrl_utils.training import MLMTrainConfig, train_mlm
+from lrl_utils.training import TrainConfig, train_lm
 
 OVERRIDES = {"reduction_factor": 4}  # hidden 32 -> bottleneck 8
 
@@ -178,8 +178,8 @@ def test_merged_adapter_is_a_plain_seq_bn_that_round_trips(base_dir, tmp_path):
     model, tokenizer, mosa = mosa_model(base_dir, num_modules=4, consistency_weight=1.0)
     assert hook_count(model) == hook_count(plain) + 1  # the consistency hook
     assert count_parameters(model)["adapter_params"] > plain_counts["adapter_params"]
-    config = MLMTrainConfig(max_steps=3, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=3)
-    train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False)
+    config = TrainConfig(max_steps=3, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=3)
+    train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
     logits = mlm_logits(model, tokenizer)
     mosa.merge()
 
@@ -234,12 +234,12 @@ def test_consistency_loss_adds_the_symmetric_kl_of_a_second_pass(base_dir):
     )
 
 
-def test_train_mlm_with_mosa_lowers_the_val_loss_deterministically(base_dir):
-    config = MLMTrainConfig(max_steps=40, batch_size=16, learning_rate=3e-2, max_length=32, eval_every=20)
+def test_train_lm_with_mosa_lowers_the_val_loss_deterministically(base_dir):
+    config = TrainConfig(max_steps=40, batch_size=16, learning_rate=3e-2, max_length=32, eval_every=20)
     histories = []
     for _ in range(2):
         model, tokenizer, mosa = mosa_model(base_dir, num_modules=4, seed=7)
-        histories.append(train_mlm(model, tokenizer, TRAIN, VAL, config, progress=False))
+        histories.append(train_lm(model, tokenizer, TRAIN, VAL, config, progress=False))
         mosa.merge()
     history = histories[0]
     assert history["best_val_loss"] < history["val_loss"][0][1] - 0.05, history["val_loss"]

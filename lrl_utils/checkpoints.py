@@ -1,0 +1,112 @@
+"""Training checkpoints that resume exactly: trainable weights, optimizer, scheduler, every RNG, data position.
+
+A checkpoint folder holds two files, each written atomically (temporary file, then `os.replace`), so a process
+killed at any moment leaves the previous complete file:
+
+- `last.pt`: what resuming needs: the trainable parameters (by name), the optimizer and scheduler states, the
+  loop state (step, epoch, position in the epoch, history, best so far), the RNG states of every process (torch
+  CPU and CUDA, Python, NumPy, and MoSA's module-draw generators) and the training settings it was written with;
+- `best.pt`: the trainable parameters of the evaluation with the lowest validation loss, with its step and loss
+  (what `load_best_model_at_end` loads; `training.train_lm` puts it back into the model when it finishes).
+
+Only the trainable parameters are stored: a language adapter's checkpoint is megabytes, not the whole model.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """CPU copies of the parameters that require grad, by name."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str = "") -> None:
+    named = dict(model.named_parameters())
+    missing = [n for n in state if n not in named]
+    if missing:
+        raise ValueError(f"{where or 'checkpoint'}: parameters {missing[:3]} are not in the model")
+    with torch.no_grad():
+        for n, value in state.items():
+            named[n].copy_(value.to(named[n].device, named[n].dtype))
+
+
+def _generators(model: torch.nn.Module) -> list[torch.Generator]:
+    """Generators that modules draw from in training forwards (MoSA's per-layer module draws)."""
+    mosa = getattr(model, "_lrl_mosa", None)
+    return [up.generator for up in mosa.up_projections] if mosa is not None else []
+
+
+def rng_state(model: torch.nn.Module) -> dict[str, Any]:
+    """Every random state a training step consumes, for this process."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "modules": [g.get_state() for g in _generators(model)],
+    }
+
+
+def set_rng_state(model: torch.nn.Module, state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    generators = _generators(model)
+    if len(generators) != len(state["modules"]):
+        raise ValueError(
+            "checkpoint: the model's MoSA setup differs from the one the checkpoint was taken with"
+        )
+    for generator, saved in zip(generators, state["modules"], strict=True):
+        generator.set_state(saved)
+
+
+def save_last(folder: Path, checkpoint: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save(checkpoint, folder / LAST)
+    return folder / LAST
+
+
+def save_best(folder: Path, step: int, val_loss: float, weights: dict[str, torch.Tensor]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save({"step": step, "val_loss": val_loss, "weights": weights}, folder / BEST)
+    return folder / BEST
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """A checkpoint file's content, or None when there is none."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (
+        Exception
+    ) as error:  # a truncated file cannot come from atomic_save, but a copied folder may hold one
+        raise ValueError(f"{path}: unreadable checkpoint ({error}); delete it to start over") from error
+
+
+def check_settings(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Resuming with other settings would silently mix two runs: refuse, naming the first difference."""
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise ValueError(
+                f"{path}: written with {key}={saved.get(key)!r}, but this run has {key}={current.get(key)!r}; "
+                f"delete {path.parent} to start over"
+            )
