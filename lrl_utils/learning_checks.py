@@ -74,12 +74,13 @@ def learning_checks(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
-    """`mlm_val_loss_lowered`: every language adapter behind `evaluation_runs` (pppl / finetune run folders)
-    ends with a lower masked-LM loss on held-out text of its own source than it started with (the fresh adapter:
-    nearly the base model). Required: this is learning on the data each adapter was trained on."""
+    """`mlm_val_loss_lowered`: every language adapter behind `evaluation_runs` (pppl / finetune run folders, and
+    adapt runs listed there directly, such as causal-LM adapters) ends with a lower LM loss on held-out text of its
+    own source than it started with (the fresh adapter: nearly the base model; for FFT, the base model itself).
+    Required: this is learning on the data each adapter was trained on."""
     from .results import read_result
 
-    adapt_runs = set()
+    adapt_runs = {folder for folder in evaluation_runs if folder.startswith("adapt/")}  # e.g. causal-LM adapters
     for folder in evaluation_runs:
         result = read_result(folder)
         if result and result["spec"].get("adapter_run"):

@@ -64,6 +64,25 @@ def test_cross_checks(project):
     assert "missing key `base_model`" in error_of(project, "b3", prof)
 
 
+def test_fft_and_causal_lm_sections_are_checked(project):
+    train = tiny_profile()["adapt"]["glotcc"]
+    msg = error_of(project, "c1", tiny_profile(full_finetuning={"wiki": train}))
+    assert "`full_finetuning.wiki`: unknown source 'wiki'" in msg
+    msg = error_of(project, "c2", tiny_profile(models=["tiny-xlmr", "tiny-llama"]))
+    assert "'tiny-llama' is a decoder; list it under `causal_lm.models`" in msg
+    causal = {"models": ["tiny-xlmr"], "languages": ["qac"], "adapt": {"glotcc": train}}
+    msg = error_of(project, "c3", tiny_profile(causal_lm=causal))
+    assert "`causal_lm.models[0]`: 'tiny-xlmr' is not a decoder" in msg
+    msg = error_of(project, "c4", tiny_profile(causal_lm={**causal, "models": ["tiny-llama"], "adapt": {}}))
+    assert "`causal_lm.adapt`: give training settings" in msg
+    msg = error_of(project, "c5", tiny_profile(head_path="flex"))
+    assert "`head_path`: expected 'inverse' | 'paper_compat'" in msg
+    ok = tiny_profile(full_finetuning={"glotcc": train}, causal_lm={**causal, "models": ["tiny-llama"]})
+    project.add_profile("ok", ok)
+    prof, _ = load_profile("ok")
+    assert prof.causal_lm.adapters == ("seq_bn_inv",) and set(prof.full_finetuning) == {"glotcc"}
+
+
 def test_registry_errors_name_the_file(project):
     path = project.root / "params" / "models.yaml"
     path.write_text(path.read_text() + "  broken: {architecture: bert, display: x, hub_id: a/b, layers: 3}\n")
