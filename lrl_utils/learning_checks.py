@@ -80,7 +80,9 @@ def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
     Required: this is learning on the data each adapter was trained on."""
     from .results import read_result
 
-    adapt_runs = {folder for folder in evaluation_runs if folder.startswith("adapt/")}  # e.g. causal-LM adapters
+    adapt_runs = {
+        folder for folder in evaluation_runs if folder.startswith("adapt/")
+    }  # e.g. causal-LM adapters
     for folder in evaluation_runs:
         result = read_result(folder)
         if result and result["spec"].get("adapter_run"):

@@ -157,7 +157,9 @@ class Runner:
                 os.replace(final, trash)
             os.replace(tmp, final)
             shutil.rmtree(trash, ignore_errors=True)
-            shutil.rmtree(checkpoint_dir(self.root, spec), ignore_errors=True)  # resumable state, now obsolete
+            shutil.rmtree(
+                checkpoint_dir(self.root, spec), ignore_errors=True
+            )  # resumable state, now obsolete
             return "done"
         failed = self.root / "_failed" / folder
         shutil.rmtree(failed, ignore_errors=True)

@@ -254,7 +254,8 @@ def train_lm(
     if log_dir is not None and main:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(log_dir))
+        # purge_step: TensorBoard drops what an interrupted run logged after the checkpoint this run resumes from
+        writer = SummaryWriter(str(log_dir), purge_step=state["step"] + 1)
 
     def save_checkpoint() -> None:
         rngs = checkpoints.rng_state(model)

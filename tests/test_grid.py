@@ -38,7 +38,9 @@ def test_paper_grid_has_the_fft_baseline_and_llama_clm_adapters():
     llama = [s for s in specs if s.stage == "adapt" and s.model == "llama3"]
     assert sorted(s.language for s in llama) == ["cym", "mlt", "sin", "swh", "uig"]
     assert all(
-        s.adapter == "seq_bn_inv" and s.train.objective == "clm" and s.train.batch_size == 1
+        s.adapter == "seq_bn_inv"
+        and s.train.objective == "clm"
+        and s.train.batch_size == 1
         and s.model_ref == "meta-llama/Meta-Llama-3-8B"
         for s in llama
     )

@@ -259,7 +259,11 @@ def test_adapter_checks_read_the_adapt_runs_behind_evaluations(project) -> None:
     assert list(checks["config"]) == ["glotcc/lora", "conceptnet/lora"]
     assert list(checks["passed"]) == [True, False] and checks["required"].all()  # 5.0 is not below 5.0
     assert list(checks["reference"]) == [5.0, 5.0]
-    clm = {**adapter, "model": "tiny-llama", "adapter": "seq_bn_inv"}  # read by no evaluation: listed directly
+    clm = {
+        **adapter,
+        "model": "tiny-llama",
+        "adapter": "seq_bn_inv",
+    }  # read by no evaluation: listed directly
     write("adapt/c1", clm, {"initial_val_loss": 3.4, "best_val_loss": 3.0})
     checks = lc.adapter_checks(["pppl/p1", "adapt/c1"])
     assert list(checks["model"]) == ["tiny-xlmr", "tiny-llama"] and checks["passed"].all()
