@@ -43,3 +43,34 @@ def test_conceptnet_benchmark_smoke(tmp_path: Path) -> None:
         columns = f.readline().rstrip("\n").split("\t")  # the real assertions format
     assert len(columns) == 5 and columns[0].startswith("/a/[/r/") and columns[1].startswith("/r/")
     assert columns[2].startswith("/c/") and isinstance(json.loads(columns[4]), dict)
+
+
+def test_adapter_training_flops_formula() -> None:
+    bench = _load("adapter_training")
+    # n=2, H=16, F=32, l=2, V=10 (b=1), by hand: forward 18,816 + backward 10,880 (see the module docstring)
+    flops = bench.model_flops(2, hidden=16, ffn=32, layers=2, vocab=10)
+    assert flops == {"total": 29696, "vocab_projection": 1280}
+
+
+def test_adapter_training_benchmark_smoke(tmp_path: Path) -> None:
+    """benchmarks/adapter_training.py at --shape tiny, one model, our and the reference pipeline (~15-20 s)."""
+    bench = _load("adapter_training")
+    out = tmp_path / "adapter_training.json"
+    argv = ["--shape", "tiny", "--models", "mbert", "--pipelines", "ours_fp32,ref_fp32", "--steps", "2"]
+    assert bench.main([*argv, "--warmup", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["benchmark"] == "adapter_training" and result["settings"]["shape"] == "tiny"
+    runs = result["runs"]["mbert"]
+    assert set(runs) == {"ours_fp32", "ref_fp32"} and not any("error" in r for r in runs.values())
+    for run in runs.values():
+        assert run["precision"] == "no" and run["measured_batches"] == 2
+        assert 0 < run["tokens"] <= run["padded_tokens"] and run["tokens_per_second"] > 0
+        assert run["model_flops"] > 0 and run["model_tflops_per_second"] > 0 and run["peak_memory_mb"] > 0
+    # ours trains exactly the adapter (1 layer, 32 -> 2 -> 32: 162); train_adapter also leaves the head transform
+    assert runs["ours_fp32"]["trainable_params"] == 162 < runs["ref_fp32"]["trainable_params"]
+    ratios = result["ratios"]["mbert"]
+    assert ratios["ours_fp32_over_ref_fp32"] > 0 and ratios["ours_bf16_over_ref_bf16"] is None
+    provenance = result["provenance"]
+    assert provenance["machine"]["cpu_count"] >= 1 and provenance["versions"]["adapters"]
+    assert provenance["device"]["kind"] in ("cpu", "cuda") and provenance["date"]
+    assert "| mbert |" in bench.markdown_table(result)
