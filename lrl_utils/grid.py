@@ -92,8 +92,15 @@ class Grid:
             alphabet=t.alphabet,
             corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
             shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
-            train=replace(settings.train, objective="clm" if m.architecture == "llama" else "mlm"),
+            train=self._pretrain_settings(m.architecture),
         )
+
+    def _pretrain_settings(self, architecture: str):
+        p = self.profile
+        if architecture != "llama":
+            return replace(p.base_model.train, objective="mlm")
+        own = p.causal_lm.pretrain if p.causal_lm is not None else None
+        return replace(own or p.base_model.train, objective="clm")
 
     def model_ref(self, model: str) -> str:
         m = self.registry.models[model]

@@ -70,6 +70,9 @@ class CausalLMSettings:
     languages: tuple[str, ...] = _help("languages to adapt")
     adapt: dict[str, MLMSettings] = _help("training settings per source (objective clm is implied)")
     adapters: tuple[str, ...] = _help("adapter methods (the paper: seq_bn_inv)", default=("seq_bn_inv",))
+    pretrain: MLMSettings | None = _help(
+        "tiny decoders only: causal-LM pre-training settings (null = those of base_model.train)", default=None
+    )
 
 
 @dataclass(frozen=True)

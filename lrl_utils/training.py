@@ -159,7 +159,14 @@ def evaluate_loss(objective, batches: list[dict], accelerator: Accelerator) -> f
     module.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     for batch in batches[accelerator.process_index :: accelerator.num_processes]:
-        loss, n_tokens = module(**{k: v.to(accelerator.device) for k, v in batch.items()})
+        try:
+            loss, n_tokens = module(**{k: v.to(accelerator.device) for k, v in batch.items()})
+        except torch.OutOfMemoryError as error:
+            rows, width = batch["input_ids"].shape
+            raise RuntimeError(
+                f"out of memory in evaluation on a batch of {rows} sequences x {width} tokens (batch_size, "
+                "max_length): lower batch_size and raise gradient_accumulation_steps, or lower max_length"
+            ) from error
         total += torch.stack([loss.double() * n_tokens, n_tokens.double()])
     total = accelerator.reduce(total, "sum") if accelerator.num_processes > 1 else total
     module.train(was_training)
@@ -244,6 +251,8 @@ def train_lm(
         state, history = saved["state"], saved["history"]
         best = checkpoints.load(folder / checkpoints.BEST) or best
         checkpoints.set_rng_state(model, saved["rng"][min(rank, len(saved["rng"]) - 1)])
+        if main and progress:
+            print(f"resuming from {folder / checkpoints.LAST} at step {state['step']} of {config.max_steps}")
     else:
         history["val_loss"].append(
             [0, evaluate_loss(objective, val_batches, accelerator)]
