@@ -215,8 +215,12 @@ def add_language_adapter(
     name: str = "mlm",
     overrides: dict[str, Any] | None = None,
     head_path: str = "inverse",
+    seed: int | None = None,
 ) -> dict[str, int]:
     """Add a language adapter of `method` to an LM model and make it the only trainable part.
+
+    `seed` seeds the global torch RNG first, so the adapter's random initialisation is reproducible (the paper's
+    `run_mlm.py` seeds with 42 before it builds the model and the adapter).
 
     `train_adapter(name)` freezes the encoder, unfreezes and activates the adapter; it leaves the static MLM head's
     transform (dense + LayerNorm) trainable, so everything else that still requires grad is frozen here.
@@ -229,6 +233,8 @@ def add_language_adapter(
         return count_parameters(model, None)
     adapters.init(model)  # a no-op for a model from load_lm_model
     spec = _method(method)
+    if seed is not None:
+        torch.manual_seed(seed)
     model.add_adapter(name, config=adapter_config(method, overrides))
     model.train_adapter(name)
     adapter_ids = {id(p) for p in adapter_parameters(model, name)}

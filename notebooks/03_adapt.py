@@ -47,7 +47,12 @@ objective = spec.train.objective  # mlm | clm (decoders)
 name = None if spec.adapter == "fft" else objective  # the adapter's name, as in the paper: "mlm" / "clm"
 lm, tokenizer = language_adapters.load_lm_model(run.model_path(), objective)
 counts = language_adapters.add_language_adapter(
-    lm, spec.adapter, name=name, overrides=spec.adapter_overrides, head_path=spec.head_path
+    lm,
+    spec.adapter,
+    name=name,
+    overrides=spec.adapter_overrides,
+    head_path=spec.head_path,
+    seed=spec.train.seed,  # the adapter's initial weights
 )
 pd.Series(counts, name="parameters").to_frame()
 

@@ -107,7 +107,8 @@ def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
     resumed_result = json.loads((project.runs / adapt / "result.json").read_text())["metrics"]
 
     capsys.readouterr()
-    assert main(["--profile", "mini", "--target", adapt, "--force"]) == 0  # uninterrupted, from scratch
+    # the same run again, uninterrupted, from scratch, in a new process (upstream runs are kept)
+    assert main(["--profile", "mini", "--target", adapt, "--only", "adapt", "--force"]) == 0
     fresh = torch.load(project.runs / adapt / "adapter" / "pytorch_adapter.bin", weights_only=True)
     assert "resuming" not in (project.runs / adapt / "log.txt").read_text()
     assert resumed.keys() == fresh.keys() and all(torch.equal(resumed[k], fresh[k]) for k in fresh)

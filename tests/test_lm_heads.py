@@ -176,3 +176,14 @@ def test_causal_lm_seq_bn_inv_adapter_on_a_tiny_llama(llama_dir, tmp_path):
     assert torch.equal(logits_of(fresh, tokenizer), logits_of(model, tokenizer))
     with pytest.raises(ValueError, match="objective must be"):
         load_lm_model(llama_dir, "seq2seq")
+
+
+def test_the_seed_fixes_the_adapters_initial_weights(base_dir):
+    _, base = base_dir
+    weights = []
+    for seed in (42, 42, 7):
+        model, _ = load_mlm_model(base)
+        add_language_adapter(model, "lora", overrides={"r": 4}, seed=seed)
+        weights.append([p.detach().clone() for p in adapter_parameters(model)])
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+    assert not all(torch.equal(a, c) for a, c in zip(weights[0], weights[2], strict=True))
