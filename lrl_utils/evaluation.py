@@ -21,14 +21,18 @@ Two implementations give the same numbers:
   softmax over the vocabulary); it is the test oracle.
 
 Log-probabilities are taken with ``log_softmax`` (the paper took ``softmax`` and then the log, which is the
-same number up to rounding but can underflow to ``-inf`` in float32). The model's own dtype is used (float32
-for the pipeline); scores are accumulated in float64.
+same number up to rounding but can underflow to ``-inf`` in float32), in float32 at least; scores are accumulated
+in float64. Precision (``precision`` of :func:`pseudo_perplexity`): ``auto`` (default) runs the encoder and head
+under bf16 autocast on a CUDA device that supports bf16 and in the model's own dtype anywhere else (float32 for
+the pipeline on a CPU, as the paper ran); ``no`` always uses the model's dtype; ``bf16`` forces bf16 autocast
+(also on a CPU). The model may sit on any device: the batches go to the device of its parameters.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -112,6 +116,31 @@ def _batches(lengths: Sequence[int], max_batch_tokens: int) -> Iterator[list[tup
         yield batch
 
 
+PRECISIONS: tuple[str, ...] = ("auto", "no", "bf16")
+
+
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` on a CUDA device that supports it, else ``no`` (the model's dtype)."""
+    if setting not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {setting!r}")
+    if setting != "auto":
+        return setting
+    cuda = device.type == "cuda" and torch.cuda.is_available()
+    return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+
+
+def _model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    param = next(model.parameters(), None)
+    if param is None:
+        return torch.device("cpu"), torch.get_default_dtype()
+    return param.device, param.dtype
+
+
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log_softmax over the vocabulary in float32 at least (float64 logits stay float64)."""
+    return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+
+
 def _masked_log_probs(
     model: nn.Module,
     split: tuple[nn.Module, nn.Module] | None,
@@ -119,17 +148,23 @@ def _masked_log_probs(
     attention_mask: torch.Tensor,
     positions: torch.Tensor,
     targets: torch.Tensor,
+    bf16: bool = False,
 ) -> torch.Tensor:
-    """log p(target) at the masked position of every row, the vocabulary projected only there."""
-    rows = torch.arange(input_ids.shape[0])
-    if split is not None:
-        encoder, head = split
-        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = head(hidden[rows, positions])  # (rows, V): one vocabulary projection per masked token
-    else:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, positions]
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
+    """log p(target) at the masked position of every row, the vocabulary projected only there.
+
+    With ``bf16`` the encoder and head run under bf16 autocast on the tensors' device; the log-softmax is
+    taken in float32 (or the logits' dtype if wider).
+    """
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    autocast = torch.autocast(input_ids.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    with autocast:
+        if split is not None:
+            encoder, head = split
+            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            logits = head(hidden[rows, positions])  # (rows, V): one vocabulary projection per masked token
+        else:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, positions]
+    return _log_softmax(logits).gather(1, targets.unsqueeze(1)).squeeze(1)
 
 
 def pseudo_perplexity(
@@ -139,29 +174,42 @@ def pseudo_perplexity(
     max_length: int = 512,
     max_batch_tokens: int = 16384,
     progress: bool = True,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Pseudo-perplexity of ``sentences`` under a masked LM, batched and scoring only masked positions.
 
     Args:
-        model: a ``*ForMaskedLM`` model (optionally ``adapters.init``-ed with an active language adapter).
+        model: a ``*ForMaskedLM`` model (optionally ``adapters.init``-ed with an active language adapter), on
+            any device; the batches are built on the CPU and moved to the device of its parameters.
         tokenizer: its tokenizer (needs a mask token).
         sentences: the texts to score (e.g. the 1012 FLORES-200 devtest sentences).
         max_length: truncation length of ``tokenizer.encode`` (the paper: 512).
         max_batch_tokens: upper bound on rows x padded length of one forward batch (memory knob only;
             the result does not depend on it).
         progress: show a tqdm bar over batches.
+        precision: ``auto`` (bf16 autocast on a CUDA device that supports it, else the model's dtype),
+            ``no`` (the model's dtype: float32 as the paper ran it) or ``bf16`` (bf16 autocast, also on a CPU).
+            The log-softmax is taken in float32 (float64 for a float64 model), the sums in float64.
 
     Returns:
         ``{"pppl": mean sentence PPPL (the paper's corpus score), "pppl_token_weighted": exp(total NLL /
-        total tokens), "n_sentences", "n_tokens", "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``,
-        with ``per_sentence`` in input order and N counting special tokens.
+        total tokens), "n_sentences", "n_tokens", "precision": "no" or "bf16" (the resolved setting),
+        "dtype": the model's parameter dtype, "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``, with
+        ``per_sentence`` in input order and N counting special tokens.
     """
     mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
     encoded = [encode_sentence(tokenizer, s, max_length) for s in sentences]
     lengths = [len(ids) for ids in encoded]
     nll = [0.0] * len(encoded)
     split = encoder_and_head(model)
-    device = next(model.parameters()).device
+    device, dtype = _model_device_and_dtype(model)
+    used = resolve_precision(precision, device)
+
+    # All sentences, padded once: a batch's rows are gathered from here (no per-row tensor building).
+    padded = torch.full((len(encoded), max(lengths, default=0)), pad_id, dtype=torch.long)
+    for idx, ids in enumerate(encoded):
+        padded[idx, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    length_of = torch.tensor(lengths, dtype=torch.long)
 
     batches = list(_batches(lengths, max_batch_tokens))
     was_training = model.training
@@ -170,12 +218,10 @@ def pseudo_perplexity(
         with torch.inference_mode():
             for batch in tqdm(batches, desc="PPPL", unit="batch", disable=not progress):
                 width = max(lengths[idx] for idx, _ in batch)
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, (idx, _) in enumerate(batch):
-                    input_ids[row, : lengths[idx]] = torch.tensor(encoded[idx])
-                    attention_mask[row, : lengths[idx]] = 1
-                positions = torch.tensor([pos for _, pos in batch])
+                sentence = torch.tensor([idx for idx, _ in batch], dtype=torch.long)
+                positions = torch.tensor([pos for _, pos in batch], dtype=torch.long)
+                input_ids = padded[sentence, :width]  # advanced indexing: a copy
+                attention_mask = (torch.arange(width)[None, :] < length_of[sentence, None]).long()
                 rows = torch.arange(len(batch))
                 targets = input_ids[rows, positions].clone()
                 input_ids[rows, positions] = mask_id
@@ -186,12 +232,13 @@ def pseudo_perplexity(
                     attention_mask.to(device),
                     positions.to(device),
                     targets.to(device),
+                    bf16=used == "bf16",
                 )
                 for (idx, _), value in zip(batch, log_p.double().cpu().tolist(), strict=True):
                     nll[idx] -= value
     finally:
         model.train(was_training)
-    return _summary(sentences, lengths, nll)
+    return _summary(sentences, lengths, nll) | {"precision": used, "dtype": str(dtype).removeprefix("torch.")}
 
 
 def pseudo_perplexity_reference(
@@ -199,10 +246,11 @@ def pseudo_perplexity_reference(
 ) -> dict[str, Any]:
     """The paper's per-token loop: one forward pass (batch size 1) per masked copy, full logits.
 
-    Slow; kept as the oracle that :func:`pseudo_perplexity` is tested against. Same return value.
+    Slow; kept as the oracle that :func:`pseudo_perplexity` is tested against. Same return value; always in
+    the model's dtype (``precision`` "no").
     """
     mask_id = _mask_token_id(tokenizer)
-    device = next(model.parameters()).device
+    device, dtype = _model_device_and_dtype(model)
     lengths: list[int] = []
     nll: list[float] = []
     was_training = model.training
@@ -216,9 +264,9 @@ def pseudo_perplexity_reference(
                     masked = ids.clone()
                     masked[0, i] = mask_id
                     logits = model(input_ids=masked).logits[0, i]
-                    total -= torch.log_softmax(logits, dim=-1)[ids[0, i]].item()
+                    total -= _log_softmax(logits)[ids[0, i]].item()
                 lengths.append(ids.shape[1])
                 nll.append(total)
     finally:
         model.train(was_training)
-    return _summary(sentences, lengths, nll)
+    return _summary(sentences, lengths, nll) | {"precision": "no", "dtype": str(dtype).removeprefix("torch.")}

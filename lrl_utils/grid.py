@@ -154,18 +154,30 @@ class Grid:
     def finetune(
         self, model: str, language: str, task: str, source: str = "none", adapter: str = "none", seed: int = 1
     ) -> FinetuneSpec:
-        run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
+        lang = self._lang(language)
+        if source == "fusion":  # NER on Fuse(ConceptNet adapter, GlotCC adapter), both of method `adapter`
+            run = self.adapt(model, language, "conceptnet", adapter).folder()
+            fusion_run = self.adapt(model, language, "glotcc", adapter).folder()
+        else:
+            run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
+            fusion_run = None
+        config, location = {
+            "tc": (lang.flores, "sib200"),
+            "sa": (lang.sentiment or language, "sentiment"),  # demo languages: their folder under sentiment/
+            "ner": (lang.iso2, "wikiann"),
+        }[task]
         return FinetuneSpec(
             model=model,
             model_ref=self.model_ref(model),
             language=language,
             task=task,
-            flores_code=self._lang(language).flores,
-            dataset=self.location("sib200"),
+            flores_code=config,
+            dataset=self.location(location),
             world=self.world,
             source=source,
             adapter=adapter,
             adapter_run=run,
+            fusion_run=fusion_run,
             seed=seed,
             train=self.profile.finetune[task],
         )
@@ -204,7 +216,8 @@ class Grid:
             for lang in p.languages:
                 specs += [self.pppl(model, lang, s, a) for s, a in self._configs()]
                 for task in p.tasks:
-                    for s, a in self._configs():
+                    configs = self._configs() + ([("fusion", a) for a in p.fusion] if task == "ner" else [])
+                    for s, a in configs:
                         specs += [self.finetune(model, lang, task, s, a, seed) for seed in p.seeds]
         return specs
 

@@ -54,14 +54,18 @@ class RunContext:
         ref = self.spec.model_ref  # type: ignore[attr-defined]
         return str(self.input(ref) / "model") if ref.startswith("base_model/") else ref
 
-    def language_model(self) -> tuple[str, Path | None]:
-        """(model to load, language adapter folder or None) of a pppl/finetune run: the base model and its adapter,
-        the base model alone, or a fully fine-tuned model (adapter `fft`, no adapter on top)."""
+    def language_model(self) -> tuple[str, Path | tuple[Path, Path] | None]:
+        """(model to load, language adapter) of a pppl/finetune run: the base model and its adapter folder, the
+        base model alone (None), a fully fine-tuned model (adapter `fft`: None on top), or the base model and the
+        (ConceptNet, GlotCC) adapter folders to fuse."""
         run = getattr(self.spec, "adapter_run", None)
         if run is None:
             return self.model_path(), None
         if self.spec.adapter == FFT:  # type: ignore[attr-defined]
             return str(self.input(run) / "model"), None
+        fusion = getattr(self.spec, "fusion_run", None)
+        if fusion:
+            return self.model_path(), (self.input(run) / "adapter", self.input(fusion) / "adapter")
         return self.model_path(), self.input(run) / "adapter"
 
     def checkpoint_dir(self) -> Path:

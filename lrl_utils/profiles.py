@@ -89,7 +89,9 @@ class Profile:
     models: tuple[str, ...] = _help("models from params/models.yaml")
     adapters: tuple[str, ...] = _help("adapter methods from params/adapters.yaml")
     sources: tuple[Literal["conceptnet", "glotcc"], ...] = _help("language-adapter training text")
-    tasks: tuple[Literal["tc"], ...] = _help("downstream tasks")
+    tasks: tuple[Literal["tc", "sa", "ner"], ...] = _help(
+        "downstream tasks: tc (SIB-200), sa (sentiment), ner"
+    )
     seeds: tuple[int, ...] = _help("downstream training seeds")
     adapt: dict[str, MLMSettings] = _help("language-adapter training settings per source")
     finetune: dict[str, TaskSettings] = _help("task-adapter training settings per task")
@@ -103,6 +105,10 @@ class Profile:
         default_factory=dict,
     )
     causal_lm: CausalLMSettings | None = _help("causal-LM language adapters of decoder models", default=None)
+    fusion: tuple[str, ...] = _help(
+        "NER only: adapter methods whose ConceptNet and GlotCC adapters are fused (paper: seq_bn, seq_bn_inv)",
+        default=(),
+    )
     head_path: Literal["inverse", "paper_compat"] = _help(
         "LM head of language-adapter training and PPPL: with the invertible adapter's inverse, or the original's",
         default="inverse",
@@ -141,6 +147,10 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             raise ParamError(f"{file}: missing key `adapt.{source}` (training settings for source {source})")
     for key in prof.adapt:
         check_name(key, SOURCES, file, f"adapt.{key}", "source")
+    for i, adapter in enumerate(prof.fusion):
+        check_name(adapter, prof.adapters, file, f"fusion[{i}]", "adapter of this profile")
+    if prof.fusion and ("ner" not in prof.tasks or set(prof.sources) != {"conceptnet", "glotcc"}):
+        raise ParamError(f"{file}: `fusion`: needs task ner and both sources conceptnet and glotcc")
     for key in prof.full_finetuning:
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:

@@ -92,6 +92,8 @@ def config_label(source: str, adapter: str) -> str:
     if adapter.startswith("fusion"):
         kind = adapter.removeprefix("fusion").strip("_")
         return f"Fusion {ADAPTER_LABELS.get(kind, kind)}".strip()
+    if source == "fusion":
+        return f"Fusion {ADAPTER_LABELS.get(adapter, adapter)}"
     prefix = "" if source == "none" else SOURCE_LABELS.get(source, source)
     if adapter == "none":
         return prefix or "Base"

@@ -67,6 +67,10 @@ class TaskSettings:
     pooling: Literal["cls", "mean"] = _help(
         "head input: first token (the paper) or mean of token states", default="cls"
     )
+    label_alignment: Literal["first", "paper_compat"] = _help(
+        "NER: label a word's first sub-token only, or every sub-token as the original code did",
+        default="first",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,19 +215,25 @@ class PPPLSpec(Spec):
 
 @dataclass(frozen=True)
 class FinetuneSpec(Spec):
-    """Train a task adapter stacked on the frozen language adapter (or on the bare model) and test it."""
+    """Train a task adapter stacked on the frozen language adapter (or on the bare or fully fine-tuned model, or on
+    a fusion of the ConceptNet and GlotCC adapters) and test it."""
 
     stage: ClassVar[str] = "finetune"
     model: str = _help("model name")
     model_ref: str = _help("hub id or base_model run folder")
     language: str = _help("language code")
-    task: Literal["tc"] = _help("tc = SIB-200 topic classification")
-    flores_code: str = _help("SIB-200 config")
-    dataset: str = _help("`hub` or a local SIB-200 folder")
+    task: Literal["tc", "sa", "ner"] = _help("tc = SIB-200 topics, sa = binary sentiment, ner = WikiANN")
+    flores_code: str = _help(
+        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
+    )
+    dataset: str = _help("`hub` or a local folder of the task's data")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
-    source: Literal["none", "conceptnet", "glotcc"] = _help("language adapter source", default="none")
+    source: Literal["none", "conceptnet", "glotcc", "fusion"] = _help(
+        "language adapter source (fusion: both)", default="none"
+    )
     adapter: str = _help("language adapter method, `fft` (fully fine-tuned model) or `none`", default="none")
-    adapter_run: str | None = _help("adapt run folder", default=None)
+    adapter_run: str | None = _help("adapt run folder (fusion: the ConceptNet adapter)", default=None)
+    fusion_run: str | None = _help("fusion: the GlotCC adapter's adapt run folder", default=None)
     seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
     train: TaskSettings = _help("training settings", default_factory=TaskSettings)
 
@@ -232,7 +242,7 @@ class FinetuneSpec(Spec):
 
     def deps(self) -> tuple[str, ...]:
         model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
-        return (*model_dep, *((self.adapter_run,) if self.adapter_run else ()))
+        return (*model_dep, *(r for r in (self.adapter_run, self.fusion_run) if r))
 
 
 @dataclass(frozen=True)

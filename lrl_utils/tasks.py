@@ -1,4 +1,5 @@
-"""Topic classification (SIB-200) with a task adapter stacked on a frozen language adapter (SPEC §5.3).
+"""Text classification with a task adapter stacked on a frozen language adapter (SPEC §5.3): topic classification
+(SIB-200, 7 classes, `tc`) and binary sentiment analysis (`sa`); NER is in `ner.py`.
 
 The MAD-X set-up of the paper, for mBERT and XLM-R:
 
@@ -7,10 +8,11 @@ The MAD-X set-up of the paper, for mBERT and XLM-R:
    only head (and the active one) is the classification head.
 2. With a language adapter: ``load_adapter(dir, load_as="lang_adapter", with_head=False)`` (the adapter
    directory of a static-head model also holds that model's MLM head; ADAPTERS_NOTES A6).
-3. ``add_adapter("topic_classification", config="seq_bn")`` (reduction factor 16) and
-   ``add_classification_head("topic_classification", num_labels=7, id2label=...)``.
-4. ``train_adapter("topic_classification")`` freezes the base model and the language adapter, and only
-   *then* ``active_adapters = Stack("lang_adapter", "topic_classification")`` (the order matters:
+3. ``add_adapter(<task>, config="seq_bn")`` (reduction factor 16) and
+   ``add_classification_head(<task>, num_labels=7 or 2, id2label=...)``, the task being
+   ``topic_classification`` or ``sentiment_classification`` (the paper's names).
+4. ``train_adapter(<task>)`` freezes the base model and the language adapter, and only
+   *then* ``active_adapters = Stack("lang_adapter", <task>)`` (the order matters:
    ``train_adapter`` resets the active setup; ADAPTERS_NOTES A4).
 
 Training is a plain torch loop with the paper's settings (HF ``Trainer`` defaults where the paper relied on
@@ -44,6 +46,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 TASK_NAME = "topic_classification"
+TASK_NAMES = {"tc": "topic_classification", "sa": "sentiment_classification"}  # adapter + head names
 LANG_ADAPTER_NAME = "lang_adapter"
 TASK_ADAPTER_CONFIG = "seq_bn"
 NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight")
@@ -97,12 +100,16 @@ def set_seed(seed: int) -> None:
 
 
 def build_task_model(
-    base_path: str, label_names: Sequence[str], lang_adapter_dir: str | None, pooling: str = "cls"
+    base_path: str,
+    label_names: Sequence[str],
+    lang_adapter_dir: str | None,
+    pooling: str = "cls",
+    task_name: str = TASK_NAME,
 ) -> tuple[nn.Module, Any]:
     """The flex-head model with the (frozen) language adapter, the task adapter and the classification head.
 
     Returns ``(model, tokenizer)`` with only the task adapter and the classification head trainable and the
-    active setup ``Stack("lang_adapter", "topic_classification")`` (or the task adapter alone).
+    active setup ``Stack("lang_adapter", task_name)`` (or the task adapter alone).
     """
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoAdapterModel.from_pretrained(base_path)
@@ -110,22 +117,22 @@ def build_task_model(
         model.delete_head(head_name)
     if lang_adapter_dir is not None:
         model.load_adapter(str(lang_adapter_dir), load_as=LANG_ADAPTER_NAME, with_head=False)
-    model.add_adapter(TASK_NAME, config=TASK_ADAPTER_CONFIG)
+    model.add_adapter(task_name, config=TASK_ADAPTER_CONFIG)
     id2label = dict(enumerate(label_names))
     if pooling == "cls":
-        model.add_classification_head(TASK_NAME, num_labels=len(label_names), id2label=id2label)
+        model.add_classification_head(task_name, num_labels=len(label_names), id2label=id2label)
     elif pooling == "mean":
         model.register_custom_head("mean_pool_classification", MeanPoolClassificationHead)
         model.add_custom_head(
-            "mean_pool_classification", TASK_NAME, num_labels=len(label_names), id2label=id2label
+            "mean_pool_classification", task_name, num_labels=len(label_names), id2label=id2label
         )
     else:
         raise ValueError(f"`pooling` must be `cls` or `mean`, got {pooling!r}")
-    model.train_adapter(TASK_NAME)
+    model.train_adapter(task_name)
     if lang_adapter_dir is not None:
-        model.active_adapters = Stack(LANG_ADAPTER_NAME, TASK_NAME)  # after train_adapter (A4)
-    if model.active_head != TASK_NAME:
-        raise RuntimeError(f"active head is {model.active_head!r}, expected {TASK_NAME!r}")
+        model.active_adapters = Stack(LANG_ADAPTER_NAME, task_name)  # after train_adapter (A4)
+    if model.active_head != task_name:
+        raise RuntimeError(f"active head is {model.active_head!r}, expected {task_name!r}")
     return model, tokenizer
 
 
@@ -179,13 +186,14 @@ def _split(data: DatasetDict, name: str) -> tuple[list[str], list[int]]:
     return list(data[name]["text"]), [int(y) for y in data[name]["label"]]
 
 
-def train_topic_classifier(
+def train_text_classifier(
     base_path: str,
     data: DatasetDict,
     label_names: Sequence[str],
     lang_adapter_dir: str | None,
     config: TaskTrainConfig,
     progress: bool = True,
+    task: str = "tc",
 ) -> dict[str, Any]:
     """Train a task adapter (+ head) on a frozen base (+ frozen language adapter); evaluate on test.
 
@@ -198,6 +206,7 @@ def train_topic_classifier(
         lang_adapter_dir: folder written by ``save_adapter`` for the language adapter, or None (baseline).
         config: hyperparameters.
         progress: show a tqdm bar over epochs.
+        task: ``tc`` (topic classification) or ``sa`` (sentiment): names the task adapter and head.
 
     Returns:
         A JSON-serialisable dict: ``test_macro_f1``, ``test_accuracy``, ``best_epoch`` (1-based, the epoch
@@ -207,7 +216,11 @@ def train_topic_classifier(
     """
     started = time.perf_counter()
     set_seed(config.seed)
-    model, tokenizer = build_task_model(base_path, label_names, lang_adapter_dir, config.pooling)
+    if task not in TASK_NAMES:
+        raise ValueError(f"task must be one of {sorted(TASK_NAMES)}, got {task!r}")
+    model, tokenizer = build_task_model(
+        base_path, label_names, lang_adapter_dir, config.pooling, TASK_NAMES[task]
+    )
     train_texts, train_labels = _split(data, "train")
     val_texts, val_labels = _split(data, "validation")
     test_texts, test_labels = _split(data, "test")
@@ -250,8 +263,7 @@ def train_topic_classifier(
     restore_trainable_state(model, best_state)
     _, test_preds = _evaluate(model, tokenizer, test_texts, test_labels, config)
     return {
-        "test_macro_f1": float(f1_score(test_labels, test_preds, average="macro", zero_division=0)),
-        "test_accuracy": float(accuracy_score(test_labels, test_preds)),
+        **recompute_metrics(test_labels, test_preds),
         "best_epoch": best_epoch,
         **history,
         "predictions": [
@@ -263,4 +275,13 @@ def train_topic_classifier(
         "config": asdict(config),
         "label_names": list(label_names),
         "lang_adapter": lang_adapter_dir is not None,
+        "task": task,
+    }
+
+
+def recompute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, float]:
+    """Test macro-F1 (the paper's metric for TC and SA) and accuracy, with scikit-learn."""
+    return {
+        "test_macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
+        "test_accuracy": float(accuracy_score(labels, predictions)),
     }

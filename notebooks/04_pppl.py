@@ -62,4 +62,4 @@ ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter
 plt.show()
 
 # %%
-run.finish({k: scores[k] for k in ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens")})
+run.finish({k: scores[k] for k in ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision")})

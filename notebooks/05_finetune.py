@@ -9,19 +9,21 @@
 # ---
 
 # %% [markdown]
-# # 5. Downstream: topic classification with a task adapter stacked on the language adapter
+# # 5. Downstream tasks with a task adapter stacked on the language adapter
 #
 # MAD-X style (paper §5.3): the base model and the language adapter stay frozen; a new `seq_bn` task
-# adapter and a classification head are trained on SIB-200 (7 topics), with `Stack(language, task)`
-# active. The baseline trains the task adapter on the bare model. The epoch with the lowest validation
-# loss is evaluated on test (macro-F1).
+# adapter and a task head are trained with `Stack(language, task)` active: topic classification on
+# SIB-200 (7 topics, macro-F1), binary sentiment analysis (macro-F1) or NER on WikiANN (seqeval entity
+# F1). The baseline trains the task adapter on the bare model, the FFT baseline on the fully fine-tuned
+# model; for NER, the ConceptNet and GlotCC adapters can also be fused (`Stack(Fuse(CN, Glot), task)`).
+# The epoch with the lowest validation loss is evaluated on test.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a model from params/models.yaml
 language = "qac"  # a language code from params/languages.yaml
-task = "tc"  # tc = SIB-200 topic classification
-source = "glotcc"  # none (no language adapter) | conceptnet | glotcc
+task = "tc"  # tc = SIB-200 topics | sa = sentiment | ner = WikiANN
+source = "glotcc"  # none (no language adapter) | conceptnet | glotcc | fusion (ner: both, fused)
 adapter = "seq_bn"  # none | seq_bn | seq_bn_inv | lora | mosa | fft
 seed = 1  # paper: 1, 2, 3
 spec_json = ""  # set by the runner: the full run spec
@@ -32,26 +34,45 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from lrl_utils import data_sources, pipeline, tasks
+from lrl_utils import data_sources, ner, pipeline, task_data, tasks
 from lrl_utils.params import to_dict
 
 run = pipeline.start("finetune", globals())
 spec = run.spec
 run.describe()
 
-# %%
-data = data_sources.load_sib200(run.data(spec.dataset), spec.flores_code)
-model_path, adapter_dir = run.language_model()  # base (+ language adapter), or the fully fine-tuned model
-config = tasks.TaskTrainConfig(**to_dict(spec.train), seed=spec.seed)
-data
+# %% [markdown]
+# ## Data and model
 
 # %%
-res = tasks.train_topic_classifier(model_path, data, data_sources.SIB_LABELS, adapter_dir, config)
+location = run.data(spec.dataset)
+if spec.task == "tc":
+    data, labels = data_sources.load_sib200(location, spec.flores_code), data_sources.SIB_LABELS
+elif spec.task == "sa":
+    data = task_data.load_sentiment(location, spec.flores_code, iso3=spec.language)
+    labels = task_data.SENTIMENT_LABELS
+else:
+    data = task_data.load_wikiann(location, spec.flores_code, iso3=spec.language)
+    labels = task_data.NER_TAGS
+model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model
+settings = to_dict(spec.train)
+label_alignment = settings.pop("label_alignment")  # NER only
+config = tasks.TaskTrainConfig(**settings, seed=spec.seed)
+data
+
+# %% [markdown]
+# ## Task-adapter training; the best epoch (validation loss) is tested
+
+# %%
+if spec.task == "ner":
+    res = ner.train_ner_tagger(model_path, data, language_adapter, config, label_alignment=label_alignment)
+    metric = "test_f1"
+else:
+    res = tasks.train_text_classifier(model_path, data, labels, language_adapter, config, task=spec.task)
+    metric = "test_macro_f1"
 predictions = pd.DataFrame(res["predictions"])
-predictions.to_csv(run.out_dir / "predictions.csv", index=False)
-print(
-    f"test macro-F1 {res['test_macro_f1']:.3f}, accuracy {res['test_accuracy']:.3f}, best epoch {res['best_epoch']}"
-)
+predictions.to_json(run.out_dir / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
+print(f"test {metric} {res[metric]:.3f}, best epoch {res['best_epoch']} of {config.epochs}")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -59,17 +80,15 @@ pd.DataFrame({"train": res["train_loss"], "validation": res["val_loss"]}).plot(a
 ax1.axvline(res["best_epoch"] - 1, ls=":", c="grey")  # best_epoch is 1-based
 ax1.set_xlabel("epoch")
 ax1.set_ylabel("loss")
-ConfusionMatrixDisplay.from_predictions(
-    predictions["label"],
-    predictions["pred"],
-    ax=ax2,
-    colorbar=False,
-    labels=range(len(data_sources.SIB_LABELS)),
-)
+if spec.task == "ner":
+    gold = [tag for row in res["predictions"] for tag in row["gold"]]
+    pred = [tag for row in res["predictions"] for tag in row["pred"]]
+else:
+    gold, pred = predictions["label"], predictions["pred"]
+ConfusionMatrixDisplay.from_predictions(gold, pred, ax=ax2, colorbar=False, xticks_rotation=45)
 plt.show()
 
 # %%
-run.finish(
-    {k: res[k] for k in ("test_macro_f1", "test_accuracy", "best_epoch", "trainable_params")},
-    history={k: res[k] for k in ("train_loss", "val_loss", "val_macro_f1")},
-)
+metrics = [k for k in res if k.startswith("test_")] + ["best_epoch", "trainable_params"]
+history = {k: res[k] for k in ("train_loss", "val_loss", "val_macro_f1", "val_f1") if k in res}
+run.finish({k: res[k] for k in metrics}, history=history)

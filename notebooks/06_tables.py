@@ -39,6 +39,8 @@ print(f"{records['run'].nunique()} of {len(spec.inputs)} evaluation runs found; 
 TABLES = [  # (name, stage, metric, task, lower is better, caption)
     ("pppl", "pppl", "pppl", "", True, "FLORES-200 devtest pseudo-perplexity (mean of sentence scores)"),
     ("tc", "finetune", "test_macro_f1", "tc", False, "Topic classification (SIB-200), test macro-F1"),
+    ("sa", "finetune", "test_macro_f1", "sa", False, "Sentiment analysis (binary), test macro-F1"),
+    ("ner", "finetune", "test_f1", "ner", False, "Named entity recognition (WikiANN), test seqeval F1"),
 ]
 written = []
 for model in sorted(records["model"].unique()):
@@ -47,7 +49,7 @@ for model in sorted(records["model"].unique()):
         if table.empty:
             continue
         full_caption = f"{caption}; {model}"
-        runs = sorted(records.query("model == @model and stage == @stage")["run"].unique())
+        runs = reporting.selected_runs(records, stage=stage, metric=metric, model=model, task=task)
         for folder in (run.out_dir, paths.figures_dir()):
             written += reporting.write_table(
                 table,

@@ -36,11 +36,15 @@ print(f"{records['run'].nunique()} of {len(spec.inputs)} evaluation runs found; 
 FIGURES = [  # (name, stage, metric, task, log y, title)
     ("pppl", "pppl", "pppl", "", True, "Pseudo-perplexity on FLORES-200 devtest (lower is better)"),
     ("tc", "finetune", "test_macro_f1", "tc", False, "Topic classification macro-F1 (SIB-200 format)"),
+    ("sa", "finetune", "test_macro_f1", "sa", False, "Sentiment analysis macro-F1 (binary)"),
+    ("ner", "finetune", "test_f1", "ner", False, "NER entity F1 (WikiANN format, seqeval)"),
 ]
 written = []
 for model in sorted(records["model"].unique()):
     for name, stage, metric, task, log_y, title in FIGURES:
-        subset = records.query("model == @model and stage == @stage and metric == @metric")
+        subset = records.query(
+            "model == @model and stage == @stage and metric == @metric and task.fillna('') == @task"
+        )
         if subset.empty:
             continue
         fig = reporting.plot_metric_bars(

@@ -13,10 +13,13 @@ from lrl_utils.runner import main
 @pytest.mark.slow
 def test_minimal_profile_end_to_end(project, capsys):
     project.use_real_notebooks()
-    project.add_profile("mini", tiny_profile())
+    prof = tiny_profile(tasks=["tc", "sa", "ner"])
+    short = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}
+    prof["finetune"].update(sa=short, ner=short)
+    project.add_profile("mini", prof)
     assert main(["--profile", "mini"]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
-    assert "summary: 10 done, 0 skipped, 0 failed, 0 blocked" in out
+    assert "summary: 14 done, 0 skipped, 0 failed, 0 blocked" in out
     runs = project.runs
 
     def result(pattern: str) -> dict:
@@ -45,10 +48,30 @@ def test_minimal_profile_end_to_end(project, capsys):
     sidecar = json.loads((figures / "fig_tc_tiny-xlmr.runs.json").read_text())
     assert sidecar["runs"] == sorted([tc["run"], result("finetune/tiny-xlmr.qac.tc.none.none.s1--*")["run"]])
     assert (project.root / "figures" / "table_summary_tiny-xlmr.md").exists()
+    # every saved task metric follows from the saved predictions by an independent library call
+    finetunes = sorted(runs.glob("finetune/*/result.json"))
+    assert {json.loads(p.read_text())["spec"]["task"] for p in finetunes} == {"tc", "sa", "ner"}
+    for path in finetunes:
+        saved = json.loads(path.read_text())
+        rows = [json.loads(line) for line in (path.parent / "predictions.jsonl").read_text().splitlines()]
+        if saved["spec"]["task"] == "ner":
+            from seqeval.metrics import f1_score as entity_f1
+            from seqeval.scheme import IOB2
+
+            gold, pred = [r["gold"] for r in rows], [r["pred"] for r in rows]
+            assert saved["metrics"]["test_f1"] == pytest.approx(entity_f1(gold, pred), abs=1e-12)
+            strict = entity_f1(gold, pred, mode="strict", scheme=IOB2)
+            assert saved["metrics"]["test_f1_strict"] == pytest.approx(strict, abs=1e-12)
+        else:
+            from sklearn.metrics import f1_score
+
+            gold, pred = [r["label"] for r in rows], [r["pred"] for r in rows]
+            macro = f1_score(gold, pred, average="macro", zero_division=0)
+            assert saved["metrics"]["test_macro_f1"] == pytest.approx(macro, abs=1e-12)
     # every executed notebook is kept next to its result; a second call does no work
     assert all((p.parent / "notebook.ipynb").exists() for p in runs.glob("*/*/result.json"))
     assert main(["--profile", "mini"]) == 0
-    assert "summary: 0 done, 10 skipped" in capsys.readouterr().out
+    assert "summary: 0 done, 14 skipped" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -21,10 +21,13 @@ from transformers import (
 )
 
 from lrl_utils.evaluation import (
+    _batches,
+    encode_sentence,
     pseudo_perplexity,
     pseudo_perplexity_reference,
     thai_long_words,
 )
+from lrl_utils.lm_heads import head_path, set_head_path
 
 CORPUS = [
     f"the {animal} {verb} near the {place} in {season}"
@@ -39,6 +42,7 @@ SENTENCES = [
     "a fox",
     "",
     "the dog eats near the river in winter",
+    "the fox runs near the river in winter and the cat sleeps near the forest in spring and the owl eats",
 ]
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
@@ -75,8 +79,9 @@ def xlmr_tokenizer(directory: Path) -> XLMRobertaTokenizerFast:
     return AutoTokenizer.from_pretrained(directory)
 
 
-def tiny_model(arch: str, tokenizer, adapter: str | None) -> PreTrainedModel:
-    """A random tiny MLM in float64, optionally with an active adapter whose weights clearly matter."""
+def tiny_model(arch: str, tokenizer, adapter: str | None, path: str = "paper_compat") -> PreTrainedModel:
+    """A random tiny MLM in float64, optionally with an active adapter whose weights clearly matter, its LM head
+    following head path `path` (`inverse`: the invertible adapter's inverse before the output projection)."""
     torch.manual_seed(0)
     if arch == "bert":
         model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), **TINY))
@@ -96,6 +101,8 @@ def tiny_model(arch: str, tokenizer, adapter: str | None) -> PreTrainedModel:
                     param.add_(0.3 * torch.randn_like(param))
                     perturbed += 1
         assert perturbed > 0
+        set_head_path(model, path)
+    assert head_path(model) == path
     return model.double().eval()
 
 
@@ -119,14 +126,48 @@ def assert_same_scores(got: dict, want: dict, tol: float = 1e-6) -> None:
         assert g["pppl"] == pytest.approx(w["pppl"], rel=tol, abs=tol)
 
 
-@pytest.mark.parametrize("adapter", [None, "seq_bn", "seq_bn_inv", "lora"])
-def test_batched_equals_reference(arch_and_tokenizer, adapter):
+REFERENCE_BUDGET = 40  # rows x padded length: the longest sentence's copies span several batches
+
+
+@pytest.mark.parametrize(
+    ("adapter", "path"),
+    [
+        (None, "paper_compat"),
+        ("seq_bn", "paper_compat"),
+        ("seq_bn_inv", "paper_compat"),
+        ("seq_bn_inv", "inverse"),
+        ("lora", "paper_compat"),
+    ],
+)
+def test_batched_equals_reference(arch_and_tokenizer, adapter, path):
+    """The batched path equals the paper's per-token loop to 1e-6 in float64 (special tokens scored, sentences of
+    different lengths, one sentence's copies spread over several batches, several sentences in one batch)."""
     arch, tokenizer = arch_and_tokenizer
-    model = tiny_model(arch, tokenizer, adapter)
+    lengths = [len(encode_sentence(tokenizer, s)) for s in SENTENCES]
+    batches = list(_batches(lengths, REFERENCE_BUDGET))
+    longest = lengths.index(max(lengths))
+    assert len(set(lengths)) >= 4 and min(lengths) == 2  # the empty sentence: [CLS] [SEP] only
+    assert sum(any(idx == longest for idx, _ in b) for b in batches) >= 3
+    assert any(len({idx for idx, _ in b}) >= 2 for b in batches)
+
+    model = tiny_model(arch, tokenizer, adapter, path)
     want = pseudo_perplexity_reference(model, tokenizer, SENTENCES)
-    got = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=256, progress=False)
+    got = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=REFERENCE_BUDGET, progress=False)
+    assert got["dtype"] == want["dtype"] == "float64" and got["precision"] == "no"
     assert_same_scores(got, want, tol=1e-6)
     assert all(math.isfinite(row["pppl"]) and row["pppl"] > 1.0 for row in got["per_sentence"])
+
+
+def test_inverse_head_path_changes_scores(arch_and_tokenizer):
+    """With `seq_bn_inv`, the inverse before the output projection matters (so the case above tests something)."""
+    arch, tokenizer = arch_and_tokenizer
+    scores = {
+        path: pseudo_perplexity(
+            tiny_model(arch, tokenizer, "seq_bn_inv", path), tokenizer, SENTENCES, progress=False
+        )["pppl"]
+        for path in ("inverse", "paper_compat")
+    }
+    assert abs(scores["inverse"] / scores["paper_compat"] - 1) > 1e-3
 
 
 def test_adapter_changes_scores_and_submodule_path_keeps_it(arch_and_tokenizer):
@@ -209,3 +250,24 @@ def test_thai_rule():
     assert thai_long_words("") == ""
     with pytest.raises(ValueError):
         thai_long_words("abc", max_len=0)
+
+
+def test_bf16_autocast_on_cpu_close_to_fp32(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, "seq_bn").float()
+    fp32 = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False, precision="no")
+    auto = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False)  # "auto" is fp32 on a CPU
+    bf16 = pseudo_perplexity(model, tokenizer, SENTENCES, progress=False, precision="bf16")
+    assert fp32["precision"] == auto["precision"] == "no" and bf16["precision"] == "bf16"
+    assert fp32["dtype"] == bf16["dtype"] == "float32"
+    assert auto["per_sentence"] == fp32["per_sentence"]
+    assert bf16["pppl"] != fp32["pppl"]  # autocast did run in bf16
+    assert bf16["pppl"] == pytest.approx(fp32["pppl"], rel=0.05)
+    for b, f in zip(bf16["per_sentence"], fp32["per_sentence"], strict=True):
+        assert b["n_tokens"] == f["n_tokens"] and b["pppl"] == pytest.approx(f["pppl"], rel=0.05)
+
+
+def test_unknown_precision_is_refused(arch_and_tokenizer):
+    arch, tokenizer = arch_and_tokenizer
+    with pytest.raises(ValueError, match="precision"):
+        pseudo_perplexity(tiny_model(arch, tokenizer, None), tokenizer, SENTENCES, precision="fp8")

@@ -17,9 +17,10 @@ def test_paper_grid_counts():
     specs = Grid("paper").expand()
     counts = Counter(s.stage for s in specs)
     # 30 languages × 2 sources; × 2 models × (3 adapters × 2 sources + Glot FFT) + LLaMA-3-8B CLM adapters for 5
-    # languages; pppl: base + 7 configs; tc: 8 configs × 3 seeds
-    assert counts == {"preprocess": 60, "adapt": 360 + 60 + 5, "pppl": 480, "finetune": 1440, "report": 2}
-    assert len({s.folder() for s in specs}) == len(specs) == 2407
+    # languages; pppl: base + 7 configs; tc, sa, ner: 8 configs × 3 seeds, ner also 2 fusions × 3 seeds
+    finetune = 60 * (3 * 8 * 3 + 2 * 3)
+    assert counts == {"preprocess": 60, "adapt": 360 + 60 + 5, "pppl": 480, "finetune": finetune, "report": 2}
+    assert len({s.folder() for s in specs}) == len(specs) == 5647
     adapt = next(s for s in specs if s.stage == "adapt" and s.source == "glotcc")
     assert (
         adapt.train.max_steps == 100_000
@@ -54,9 +55,9 @@ def test_paper_grid_has_the_fft_baseline_and_llama_clm_adapters():
 def test_dry_run_lists_runs_and_ends_with_total(capsys):
     assert main(["--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1] == "2407 runs"
-    assert "   finetune: 1440" in out
-    assert sum(line.startswith(("todo", "done")) for line in out) == 2407
+    assert out[-1] == "5647 runs"
+    assert "   finetune: 4680" in out
+    assert sum(line.startswith(("todo", "done")) for line in out) == 5647
 
 
 def test_dependencies_come_first_and_exist():
@@ -112,7 +113,7 @@ def test_demo_grid_shape():
     # 2 languages × 2 models × (3 adapters × 2 sources + Glot FFT) = 28, + 2 tiny-Llama CLM adapters;
     # base models: tiny mBERT, XLM-R, Llama; preprocess: qab, qac × 2 + qen glotcc
     assert counts["adapt"] == 28 + 2 and counts["base_model"] == 3 and counts["preprocess"] == 5
-    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * 8
+    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (3 * 8 + 1)  # 3 tasks, + NER fusion
     llama = g.base_model("tiny-llama")
     assert llama.architecture == "llama" and llama.train.objective == "clm"
     assert g.base_model("tiny-mbert").train.objective == "mlm"
@@ -120,3 +121,18 @@ def test_demo_grid_shape():
     assert clm.train.objective == "clm" and clm.model_ref == llama.folder()
     assert isinstance(g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn"), AdaptSpec)
     assert g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn").adapter_overrides == {"reduction_factor": 8}
+
+
+def test_task_datasets_and_fusion_specs():
+    g = Grid("paper")
+    tc, sa, ner = (g.finetune("mbert", "mlt", task, "glotcc", "seq_bn") for task in ("tc", "sa", "ner"))
+    assert (tc.flores_code, sa.flores_code, ner.flores_code) == ("mlt_Latn", "dgurgurov/maltese_sa", "mt")
+    assert (tc.train.epochs, sa.train.epochs, ner.train.epochs) == (20, 25, 100)
+    assert (tc.train.max_length, sa.train.max_length, ner.train.max_length) == (256, 512, 512)
+    assert ner.train.label_alignment == "first"
+    fused = g.finetune("xlmr", "mlt", "ner", "fusion", "seq_bn_inv")
+    assert fused.adapter_run == g.adapt("xlmr", "mlt", "conceptnet", "seq_bn_inv").folder()
+    assert fused.fusion_run == g.adapt("xlmr", "mlt", "glotcc", "seq_bn_inv").folder()
+    assert set(fused.deps()) == {fused.adapter_run, fused.fusion_run}
+    demo = Grid("demo").finetune("tiny-mbert", "qab", "sa")
+    assert demo.flores_code == "qab" and demo.dataset.endswith("/sentiment")

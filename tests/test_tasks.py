@@ -16,7 +16,7 @@ from tokenizers import BertWordPieceTokenizer, models, processors
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
 from lrl_utils import tasks
-from lrl_utils.tasks import TaskTrainConfig, train_topic_classifier
+from lrl_utils.tasks import TaskTrainConfig, train_text_classifier
 
 LABELS = ["sport", "food", "music", "weather"]
 TOPIC_WORDS = {
@@ -115,7 +115,7 @@ def world(tmp_path_factory) -> dict:
 
 
 def capture_models(monkeypatch) -> list:
-    """Make train_topic_classifier hand out the model it builds, with a snapshot taken before training."""
+    """Make train_text_classifier hand out the model it builds, with a snapshot taken before training."""
     built: list = []
     original = tasks.build_task_model
 
@@ -141,7 +141,7 @@ def assert_metrics_consistent(result: dict) -> None:
 def test_stacked_task_adapter_learns_and_keeps_language_adapter_frozen(world, monkeypatch):
     built = capture_models(monkeypatch)
     config = TaskTrainConfig(epochs=8, batch_size=16, learning_rate=5e-3, seed=1)
-    result = train_topic_classifier(
+    result = train_text_classifier(
         world["base_dir"], world["data"], LABELS, world["adapter_dir"], config, progress=False
     )
     assert result["test_macro_f1"] > 0.8  # chance is 0.25
@@ -188,7 +188,7 @@ def test_stacked_task_adapter_learns_and_keeps_language_adapter_frozen(world, mo
 def test_without_language_adapter(world, monkeypatch):
     built = capture_models(monkeypatch)
     config = TaskTrainConfig(epochs=8, batch_size=16, learning_rate=5e-3, seed=2)
-    result = train_topic_classifier(world["base_dir"], world["data"], LABELS, None, config, progress=False)
+    result = train_text_classifier(world["base_dir"], world["data"], LABELS, None, config, progress=False)
     assert result["test_macro_f1"] > 0.8
     assert_metrics_consistent(result)
     model = built[0]["model"]
@@ -212,7 +212,7 @@ def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
     monkeypatch.setattr(tasks, "_evaluate", fake_evaluate)
     small = make_data(seed=5, sizes=(16, 8, 8))
     config = TaskTrainConfig(epochs=4, batch_size=8, learning_rate=1e-2, seed=3)
-    result = train_topic_classifier(
+    result = train_text_classifier(
         world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
     )
     assert result["val_loss"] == [0.9, 0.5, 0.7, 0.6]
@@ -226,10 +226,10 @@ def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
 def test_seeded_runs_are_reproducible(world):
     small = make_data(seed=7, sizes=(16, 8, 8))
     config = TaskTrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=4)
-    first = train_topic_classifier(
+    first = train_text_classifier(
         world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
     )
-    second = train_topic_classifier(
+    second = train_text_classifier(
         world["base_dir"], small, LABELS, world["adapter_dir"], config, progress=False
     )
     assert first["val_loss"] == second["val_loss"]
@@ -256,7 +256,7 @@ def test_other_language_adapter_kinds_stay_frozen(world, monkeypatch, tmp_path, 
     built = capture_models(monkeypatch)
     small = make_data(seed=9, sizes=(16, 8, 8))
     config = TaskTrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=1)
-    result = train_topic_classifier(
+    result = train_text_classifier(
         world["base_dir"], small, LABELS, str(tmp_path / kind), config, progress=False
     )
     assert_metrics_consistent(result)
@@ -270,3 +270,35 @@ def test_other_language_adapter_kinds_stay_frozen(world, monkeypatch, tmp_path, 
     assert changed and all("topic_classification" in name for name in changed)
     if kind == "seq_bn_inv":
         assert any("invertible_adapters.lang_adapter" in n for n, _ in task_model.named_parameters())
+
+
+@pytest.mark.parametrize("iso3, dataset", [("heb", "hebrew"), ("swh", "swahili")])
+def test_sentiment_on_real_samples_stacked_on_a_language_adapter(shared, tmp_path, iso3, dataset):
+    """One small end-to-end sentiment fine-tune on the real samples of a language: the task adapter and head are
+    named as in the paper, the language adapter stays frozen, and the saved metrics follow from the saved
+    predictions by an independent scikit-learn call."""
+    from conftest import save_tiny_base
+
+    from lrl_utils.language_adapters import add_language_adapter, load_mlm_model, save_language_adapter
+    from lrl_utils.task_data import SENTIMENT_LABELS, load_sentiment
+
+    data = load_sentiment(shared / "sentiment", dataset, iso3=iso3, fill_missing_splits=True)
+    data = datasets.DatasetDict({k: v.select(range(min(len(v), 64))) for k, v in data.items()})
+    base = save_tiny_base("xlm-roberta", tmp_path / "base", list(data["train"]["text"]))
+    mlm, _ = load_mlm_model(base)
+    add_language_adapter(mlm, "seq_bn", overrides={"reduction_factor": 4}, seed=0)
+    adapter_dir = save_language_adapter(mlm, tmp_path / "adapter")
+    config = TaskTrainConfig(epochs=2, batch_size=16, learning_rate=1e-3, max_length=48)
+    result = tasks.train_text_classifier(
+        str(base), data, SENTIMENT_LABELS, str(adapter_dir), config, progress=False, task="sa"
+    )
+    assert result["task"] == "sa" and result["lang_adapter"] and 1 <= result["best_epoch"] <= 2
+    gold = [row["label"] for row in result["predictions"]]
+    pred = [row["pred"] for row in result["predictions"]]
+    assert len(gold) == len(data["test"]) and set(gold) <= {0, 1}
+    assert result["test_macro_f1"] == f1_score(gold, pred, average="macro", zero_division=0)
+    assert result["test_accuracy"] == float(np.mean(np.array(gold) == np.array(pred)))
+    with pytest.raises(ValueError, match="task must be one of"):
+        tasks.train_text_classifier(
+            str(base), data, SENTIMENT_LABELS, None, config, progress=False, task="ner"
+        )
