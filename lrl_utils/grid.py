@@ -19,6 +19,7 @@ from .specs import (
     AdaptSpec,
     BaseModelSpec,
     FinetuneSpec,
+    LLMSpec,
     PPPLSpec,
     PreprocessSpec,
     ReportSpec,
@@ -154,18 +155,13 @@ class Grid:
     def finetune(
         self, model: str, language: str, task: str, source: str = "none", adapter: str = "none", seed: int = 1
     ) -> FinetuneSpec:
-        lang = self._lang(language)
         if source == "fusion":  # NER on Fuse(ConceptNet adapter, GlotCC adapter), both of method `adapter`
             run = self.adapt(model, language, "conceptnet", adapter).folder()
             fusion_run = self.adapt(model, language, "glotcc", adapter).folder()
         else:
             run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
             fusion_run = None
-        config, location = {
-            "tc": (lang.flores, "sib200"),
-            "sa": (lang.sentiment or language, "sentiment"),  # demo languages: their folder under sentiment/
-            "ner": (lang.iso2, "wikiann"),
-        }[task]
+        config, location = self._task_data(task, language)
         return FinetuneSpec(
             model=model,
             model_ref=self.model_ref(model),
@@ -182,8 +178,58 @@ class Grid:
             train=self.profile.finetune[task],
         )
 
+    def llm(self, llm: str, language: str, task: str, shots: int = 0) -> LLMSpec:
+        check_name(llm, self.registry.llms, "run request", "llm", "LLM")
+        settings = self.profile.llm_baselines
+        if settings is None:
+            raise ParamError(f"profile {self.name}: no `llm_baselines` section")
+        m = self.registry.llms[llm]
+        config, location = self._task_data(task, language)
+        if m.backend == "openai":
+            ref = m.model
+        elif m.tiny is not None:
+            ref = self.base_model(m.tiny).folder()
+        else:
+            ref = m.hub_id
+        return LLMSpec(
+            llm=llm,
+            backend=m.backend,
+            model_ref=ref,
+            base_url=m.base_url,
+            api_key_env=m.api_key_env if m.backend == "openai" else None,
+            chat=m.chat,
+            language=language,
+            task=task,
+            flores_code=config,
+            dataset=self.location(location),
+            world=self.world,
+            template=settings.template,
+            shots=shots,
+            shot_seed=settings.shot_seed,
+            max_items=settings.max_items,
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.batch_size,
+        )
+
+    def _task_data(self, task: str, language: str) -> tuple[str, str]:
+        """(the dataset's config, the data location kind) of a task."""
+        lang = self._lang(language)
+        return {
+            "tc": (lang.flores, "sib200"),
+            "sa": (lang.sentiment or language, "sentiment"),  # demo languages: their folder under sentiment/
+            "ner": (lang.iso2, "wikiann"),
+        }[task]
+
+    def _llm_runs(self) -> list[LLMSpec]:
+        b = self.profile.llm_baselines
+        if b is None:
+            return []
+        langs = b.languages or self.profile.languages
+        return [self.llm(m, lang, t, k) for m in b.llms for lang in langs for t in b.tasks for k in b.shots]
+
     def report(self, kind: str) -> ReportSpec:
-        inputs = tuple(s.folder() for s in [*self._evaluations(), *self._causal_adapts()])
+        runs = [*self._evaluations(), *self._causal_adapts(), *self._llm_runs()]
+        inputs = tuple(s.folder() for s in runs)
         return ReportSpec(kind=kind, profile=self.name, inputs=inputs)
 
     # -- the whole grid --------------------------------------------------------------------------
@@ -235,7 +281,11 @@ class Grid:
             needed.setdefault(spec.language, set()).add(spec.source)
         for lang, sources in needed.items():
             specs += [self.preprocess(lang, s) for s in ("conceptnet", "glotcc") if s in sources]
-        models = [*p.models, *(p.causal_lm.models if p.causal_lm else ())]
+        llm_runs = self._llm_runs()
+        for spec in llm_runs:  # the data of a task are read directly; no preprocessing needed
+            needed.setdefault(spec.language, set())
+        tiny_llms = [self.registry.llms[m].tiny for m in (p.llm_baselines.llms if p.llm_baselines else ())]
+        models = [*p.models, *(p.causal_lm.models if p.causal_lm else ()), *(t for t in tiny_llms if t)]
         specs += [
             self.base_model(m) for m in dict.fromkeys(models) if self.registry.models[m].tiny is not None
         ]
@@ -244,6 +294,7 @@ class Grid:
                 specs += [self.adapt(model, lang, s, a) for s, a in self._configs()[1:]]
         specs += causal
         specs += self._evaluations()
+        specs += llm_runs
         specs += [self.report("tables"), self.report("figures")]
         order = {stage: i for i, stage in enumerate(STAGES)}
         specs.sort(key=lambda s: order[s.stage])  # stable: keeps the loop order within a stage

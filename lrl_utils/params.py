@@ -239,10 +239,31 @@ class AdapterSetting:
 
 
 @dataclass(frozen=True)
+class LLM:
+    """A prompted LLM of the baselines: a local `transformers` model, or a model behind an OpenAI-compatible API."""
+
+    backend: Literal["transformers", "openai"] = _help(
+        "transformers (local) | openai (any compatible endpoint)"
+    )
+    display: str = _help("name shown in tables")
+    hub_id: str | None = _help("transformers: hub id or local folder", default=None)
+    tiny: str | None = _help(
+        "transformers: a tiny model of models.yaml built by the base_model stage", default=None
+    )
+    model: str | None = _help("openai: the endpoint's model name", default=None)
+    base_url: str | None = _help("openai: endpoint URL (null = api.openai.com)", default=None)
+    api_key_env: str = _help(
+        "openai: the environment variable holding the API key (never the key)", default="OPENAI_API_KEY"
+    )
+    chat: bool = _help("use the chat form (chat template / chat completions) when available", default=True)
+
+
+@dataclass(frozen=True)
 class Registry:
     languages: dict[str, Language]
     models: dict[str, Model]
     adapters: dict[str, AdapterSetting]
+    llms: dict[str, LLM] = field(default_factory=dict)
 
 
 def read_yaml(path: Path) -> Any:
@@ -273,7 +294,17 @@ def load_registry() -> Registry:
         languages=_registry_file("languages.yaml", "languages", Language),
         models=_registry_file("models.yaml", "models", Model),
         adapters=_registry_file("adapters.yaml", "adapters", AdapterSetting),
+        llms=_registry_file("llms.yaml", "llms", LLM),
     )
+    for name, llm in reg.llms.items():
+        wanted = {"transformers": ("hub_id", "tiny"), "openai": ("model",)}[llm.backend]
+        given = [k for k in ("hub_id", "tiny", "model") if getattr(llm, k) is not None]
+        if len(given) != 1 or given[0] not in wanted:
+            raise ParamError(
+                f"params/llms.yaml: `llms.{name}`: a {llm.backend} LLM needs exactly one of {' or '.join(wanted)}"
+            )
+        if llm.tiny is not None:
+            check_name(llm.tiny, reg.models, "params/llms.yaml", f"llms.{name}.tiny", "model")
     file = "params/models.yaml"
     for name, m in reg.models.items():
         if (m.hub_id is None) == (m.tiny is None):

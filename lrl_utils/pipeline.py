@@ -28,6 +28,7 @@ KEY_PARAMS: dict[str, tuple[str, ...]] = {
     "adapt": ("model", "language", "source", "adapter"),
     "pppl": ("model", "language", "source", "adapter"),
     "finetune": ("model", "language", "task", "source", "adapter", "seed"),
+    "llm": ("llm", "language", "task", "shots"),
     "report": ("kind",),
 }
 

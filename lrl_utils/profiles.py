@@ -76,6 +76,21 @@ class CausalLMSettings:
 
 
 @dataclass(frozen=True)
+class LLMBaselineSettings:
+    """Prompted LLM baselines: which LLMs, tasks and languages, zero- or k-shot."""
+
+    llms: tuple[str, ...] = _help("LLMs from params/llms.yaml")
+    tasks: tuple[Literal["tc", "sa", "ner"], ...] = _help("tasks to prompt")
+    languages: tuple[str, ...] = _help("languages (empty = the profile's languages)", default=())
+    shots: tuple[int, ...] = _help("k of k-shot prompting, one run each (0 = zero-shot)", default=(0,))
+    template: str = _help("prompt template of params/prompts.yaml", default="default")
+    shot_seed: int = _help("seed of the shot draw", default=0)
+    max_items: int | None = _help("the first N test items per run (null = all)", default=None)
+    max_new_tokens: int = _help("generation budget per answer", default=100)
+    batch_size: int = _help("prompts per generation batch (local models)", default=8)
+
+
+@dataclass(frozen=True)
 class PPPLSettings:
     max_sentences: int | None = _help("first N devtest sentences (null = all)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
@@ -105,6 +120,7 @@ class Profile:
         default_factory=dict,
     )
     causal_lm: CausalLMSettings | None = _help("causal-LM language adapters of decoder models", default=None)
+    llm_baselines: LLMBaselineSettings | None = _help("prompted LLM baselines", default=None)
     fusion: tuple[str, ...] = _help(
         "NER only: adapter methods whose ConceptNet and GlotCC adapters are fused (paper: seq_bn, seq_bn_inv)",
         default=(),
@@ -155,6 +171,19 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:
         _check_causal_lm(prof.causal_lm, reg, file)
+    if prof.llm_baselines is not None:
+        b = prof.llm_baselines
+        for i, llm in enumerate(b.llms):
+            check_name(llm, reg.llms, file, f"llm_baselines.llms[{i}]", "LLM")
+            tiny = reg.llms[llm].tiny
+            if tiny is not None and prof.base_model is None:
+                raise ParamError(f"{file}: missing key `base_model` (needed to build {tiny} for {llm})")
+        for i, code in enumerate(b.languages):
+            check_name(code, reg.languages, file, f"llm_baselines.languages[{i}]", "language")
+        if any(k < 0 for k in b.shots) or b.max_new_tokens < 1 or b.batch_size < 1:
+            raise ParamError(
+                f"{file}: `llm_baselines`: shots must be >= 0, max_new_tokens and batch_size >= 1"
+            )
     for task in prof.tasks:
         if task not in prof.finetune:
             raise ParamError(f"{file}: missing key `finetune.{task}` (training settings for task {task})")

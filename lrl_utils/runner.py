@@ -31,6 +31,7 @@ NOTEBOOKS = {
     "adapt": "03_adapt.py",
     "pppl": "04_pppl.py",
     "finetune": "05_finetune.py",
+    "llm": "08_llm_baseline.py",
     "report": {"tables": "06_tables.py", "figures": "07_figures.py"},
 }
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from .params import from_dict, to_dict
 
-STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "report")
+STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "llm", "report")
 SOURCES = ("conceptnet", "glotcc")
 SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
 FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole model trains)
@@ -246,6 +246,38 @@ class FinetuneSpec(Spec):
 
 
 @dataclass(frozen=True)
+class LLMSpec(Spec):
+    """Prompt an LLM on the test set of one language and task (zero- or k-shot) and score its answers."""
+
+    stage: ClassVar[str] = "llm"
+    llm: str = _help("LLM name from params/llms.yaml")
+    backend: Literal["transformers", "openai"] = _help("transformers | openai")
+    model_ref: str = _help("hub id, base_model run folder (tiny models), or the endpoint's model name")
+    language: str = _help("language code")
+    task: Literal["tc", "sa", "ner"] = _help("tc | sa | ner")
+    flores_code: str = _help(
+        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
+    )
+    dataset: str = _help("`hub` or a local folder of the task's data")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    base_url: str | None = _help("openai: endpoint URL", default=None)
+    api_key_env: str | None = _help("openai: name of the environment variable with the key", default=None)
+    chat: bool = _help("chat form when available", default=True)
+    template: str = _help("prompt template of params/prompts.yaml", default="default")
+    shots: int = _help("k examples from train in the prompt (0 = zero-shot)", default=0)
+    shot_seed: int = _help("seed of the shot draw", default=0)
+    max_items: int | None = _help("the first N test items (null = all)", default=None)
+    max_new_tokens: int = _help("generation budget per answer", default=100)
+    batch_size: int = _help("prompts per generation batch (local models)", default=8)
+
+    def slug(self) -> str:
+        return f"{self.llm}.{self.language}.{self.task}.{self.shots}shot"
+
+    def deps(self) -> tuple[str, ...]:
+        return (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+
+
+@dataclass(frozen=True)
 class ReportSpec(Spec):
     """Tables or figures rebuilt from the result.json files of the evaluation runs."""
 
@@ -261,5 +293,6 @@ class ReportSpec(Spec):
 
 
 SPEC_CLASSES: dict[str, type[Spec]] = {
-    cls.stage: cls for cls in (PreprocessSpec, BaseModelSpec, AdaptSpec, PPPLSpec, FinetuneSpec, ReportSpec)
+    cls.stage: cls
+    for cls in (PreprocessSpec, BaseModelSpec, AdaptSpec, PPPLSpec, FinetuneSpec, LLMSpec, ReportSpec)
 }

@@ -19,8 +19,16 @@ def test_paper_grid_counts():
     # 30 languages × 2 sources; × 2 models × (3 adapters × 2 sources + Glot FFT) + LLaMA-3-8B CLM adapters for 5
     # languages; pppl: base + 7 configs; tc, sa, ner: 8 configs × 3 seeds, ner also 2 fusions × 3 seeds
     finetune = 60 * (3 * 8 * 3 + 2 * 3)
-    assert counts == {"preprocess": 60, "adapt": 360 + 60 + 5, "pppl": 480, "finetune": finetune, "report": 2}
-    assert len({s.folder() for s in specs}) == len(specs) == 5647
+    llm = 30 * 2  # two DeepSeek-R1 distilled models, zero-shot TC
+    assert counts == {
+        "preprocess": 60,
+        "adapt": 360 + 60 + 5,
+        "pppl": 480,
+        "finetune": finetune,
+        "llm": llm,
+        "report": 2,
+    }
+    assert len({s.folder() for s in specs}) == len(specs) == 5707
     adapt = next(s for s in specs if s.stage == "adapt" and s.source == "glotcc")
     assert (
         adapt.train.max_steps == 100_000
@@ -55,9 +63,9 @@ def test_paper_grid_has_the_fft_baseline_and_llama_clm_adapters():
 def test_dry_run_lists_runs_and_ends_with_total(capsys):
     assert main(["--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1] == "5647 runs"
+    assert out[-1] == "5707 runs"
     assert "   finetune: 4680" in out
-    assert sum(line.startswith(("todo", "done")) for line in out) == 5647
+    assert sum(line.startswith(("todo", "done")) for line in out) == 5707
 
 
 def test_dependencies_come_first_and_exist():
@@ -113,7 +121,9 @@ def test_demo_grid_shape():
     # 2 languages × 2 models × (3 adapters × 2 sources + Glot FFT) = 28, + 2 tiny-Llama CLM adapters;
     # base models: tiny mBERT, XLM-R, Llama; preprocess: qab, qac × 2 + qen glotcc
     assert counts["adapt"] == 28 + 2 and counts["base_model"] == 3 and counts["preprocess"] == 5
-    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (3 * 8 + 1)  # 3 tasks, + NER fusion
+    assert (
+        counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (3 * 8 + 1) and counts["llm"] == 12
+    )  # + NER fusion
     llama = g.base_model("tiny-llama")
     assert llama.architecture == "llama" and llama.train.objective == "clm"
     assert g.base_model("tiny-mbert").train.objective == "mlm"
@@ -136,3 +146,25 @@ def test_task_datasets_and_fusion_specs():
     assert set(fused.deps()) == {fused.adapter_run, fused.fusion_run}
     demo = Grid("demo").finetune("tiny-mbert", "qab", "sa")
     assert demo.flores_code == "qab" and demo.dataset.endswith("/sentiment")
+
+
+def test_llm_baseline_specs():
+    g = Grid("paper")
+    spec = g.llm("deepseek-r1-distill-qwen-7b", "mlt", "tc")
+    assert (spec.backend, spec.model_ref, spec.template) == (
+        "transformers",
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+        "deepseek_tc",
+    )
+    assert spec.flores_code == "mlt_Latn" and spec.api_key_env is None and spec.deps() == ()
+    demo = Grid("demo")
+    tiny = demo.llm("tiny-llama", "qab", "ner", 3)
+    assert tiny.model_ref == demo.base_model("tiny-llama").folder() and tiny.deps() == (tiny.model_ref,)
+    assert tiny.flores_code == "qab" and tiny.shots == 3 and tiny.max_items == 40
+    api = Grid("paper").llm("deepseek-chat", "mlt", "sa")
+    assert (
+        api.backend == "openai" and api.api_key_env == "DEEPSEEK_API_KEY" and api.base_url.startswith("https")
+    )
+    assert "key" not in json.dumps(api.to_dict()).replace("api_key_env", "")
+    report = next(s for s in demo.expand() if s.stage == "report")
+    assert tiny.folder() in report.inputs

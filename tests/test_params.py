@@ -214,3 +214,19 @@ def test_language_statistics_are_validated(project, old, new, message):
         load_registry()
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("params/languages.yaml: ") and message in msg
+
+
+def test_llm_registry_and_baseline_section_are_checked(project):
+    llms = project.root / "params" / "llms.yaml"
+    text = llms.read_text()
+    project.edit_yaml("params/llms.yaml", text + "  broken: {backend: openai, display: x, hub_id: a/b}\n")
+    with pytest.raises(ParamError, match=r"`llms.broken`: a openai LLM needs exactly one of model"):
+        load_registry()
+    project.edit_yaml("params/llms.yaml", text)
+    msg = error_of(project, "l1", tiny_profile(llm_baselines={"llms": ["gpt-5"], "tasks": ["tc"]}))
+    assert "`llm_baselines.llms[0]`: unknown LLM 'gpt-5'" in msg
+    msg = error_of(
+        project, "l2", tiny_profile(llm_baselines={"llms": ["tiny-llama"], "tasks": ["tc"], "shots": [-1]})
+    )
+    assert "shots must be >= 0" in msg
+    assert load_registry().llms["deepseek-chat"].api_key_env == "DEEPSEEK_API_KEY"

@@ -1,0 +1,117 @@
+"""Prompted LLM baselines (SPEC §6): a task's test items → prompts → cached generations → parsed answers → scores.
+
+The pieces live in their own modules: `llm_prompts` (templates of params/prompts.yaml, k-shot draws),
+`llm_backends` (local `transformers` models, OpenAI-compatible endpoints, the response cache) and `llm_scoring`
+(parsers; macro-F1 / seqeval F1 over all items, invalid answers counted as wrong, and the paper's valid-only F1 as
+`f1_paper_compat`). This module joins them for one run (`LLMSpec`), which is what the baseline notebook calls.
+
+The response cache of a run lives outside its run folder (`runs/_llm_cache/<stage>/<run>.jsonl`) and is kept
+after the run: a killed run resumes without asking the model again, and a forced re-run does not pay twice.
+The API key of an OpenAI-compatible endpoint is read by the backend from the environment variable the LLM
+registry names; it never enters a spec, a parameter, a result or a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import data_sources, llm_backends, llm_prompts, llm_scoring, paths, task_data
+
+CACHE_DIR = "_llm_cache"
+
+
+def cache_path(spec) -> Path:
+    """Where the responses of run `spec` are cached (kept across kills and re-runs)."""
+    return paths.runs_dir() / CACHE_DIR / f"{spec.folder()}.jsonl"
+
+
+def load_items(
+    task: str, location: str | Path, config: str, language: str
+) -> tuple[list[dict], list[dict], tuple[str, ...]]:
+    """(test items, train items, label names) of a task: tc/sa items {"id", "text", "label"}, ner items
+    {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`."""
+    if task == "tc":
+        data, labels = data_sources.load_sib200(location, config), tuple(data_sources.SIB_LABELS)
+    elif task == "sa":
+        data = task_data.load_sentiment(location, config, iso3=language)
+        labels = tuple(task_data.SENTIMENT_LABELS)
+    elif task == "ner":
+        data, labels = task_data.load_wikiann(location, config, iso3=language), tuple(task_data.NER_TAGS)
+    else:
+        raise ValueError(f"task must be tc, sa or ner, got {task!r}")
+    columns = ("tokens", "ner_tags") if task == "ner" else ("text", "label")
+
+    def items(split: str) -> list[dict]:
+        rows = data[split]
+        return [{"id": f"{split}-{i}", **{c: rows[i][c] for c in columns}} for i in range(len(rows))]
+
+    return items("test"), items("train"), labels
+
+
+def make_backend(spec, model_path: str | Path):
+    """The backend of an `LLMSpec`: a local transformers model (from `model_path`) or an OpenAI-compatible API."""
+    if spec.backend == "transformers":
+        return llm_backends.TransformersBackend(
+            str(model_path),
+            max_new_tokens=spec.max_new_tokens,
+            batch_size=spec.batch_size,
+            use_chat_template="auto" if spec.chat else False,
+        )
+    return llm_backends.OpenAIBackend(
+        spec.model_ref,
+        base_url=spec.base_url,
+        api_key_env=spec.api_key_env or "OPENAI_API_KEY",
+        max_new_tokens=spec.max_new_tokens,
+        chat=spec.chat,
+    )
+
+
+def parse(
+    task: str, answer: str, item: dict, prompt, template: str, labels: Sequence[str], numbered: bool
+) -> llm_scoring.Parsed:
+    """The parsed answer of one item (the DeepSeek template is parsed as the paper did: prompt + output)."""
+    if task == "ner":
+        return llm_scoring.parse_ner(answer, item["tokens"])
+    if task == "sa":
+        return llm_scoring.parse_sa(answer)
+    if template == "deepseek_tc":
+        return llm_scoring.parse_tc_deepseek(prompt.text + answer, labels)
+    return llm_scoring.parse_tc(answer, labels, numbered=numbered)
+
+
+def run_baseline(spec, model_path: str | Path, location: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Prompt, generate (cached), parse and score one run on the task data at `location`; returns metrics,
+    token usage, per-item rows and the first prompt."""
+    test, train, labels = load_items(spec.task, location, spec.flores_code, spec.language)
+    if spec.max_items is not None:
+        test = test[: spec.max_items]
+    label_names = None if spec.task == "ner" else labels
+    prompts = llm_prompts.build_prompts(
+        spec.task, test, train, spec.template, spec.shots, spec.shot_seed, label_names
+    )
+    backend = make_backend(spec, model_path)
+    cache = llm_backends.ResponseCache(cache_path(spec))
+    generation = {"max_new_tokens": spec.max_new_tokens}
+    gens = llm_backends.generate_all(backend, prompts, cache, spec.llm, generation, progress=progress)
+    numbered = llm_prompts.load_templates()[spec.task][spec.template].numbered
+    parsed = [
+        parse(spec.task, g.text, item, p, spec.template, labels, numbered)
+        for g, item, p in zip(gens, test, prompts, strict=True)
+    ]
+    golds = [item["ner_tags"] if spec.task == "ner" else item["label"] for item in test]
+    metrics = llm_scoring.score(spec.task, golds, parsed, label_names)
+    rows = [
+        {
+            "id": item["id"],
+            "answer": g.text,
+            "valid": p.valid,
+            "reason": p.reason,
+            "gold": llm_prompts.tag_names(item["ner_tags"]) if spec.task == "ner" else int(item["label"]),
+            "pred": list(p.value) if isinstance(p.value, (list, tuple)) else p.value,
+            "cached": g.cached,
+        }
+        for g, p, item in zip(gens, parsed, test, strict=True)
+    ]
+    return {"metrics": metrics, "usage": llm_backends.usage(gens), "rows": rows, "prompt_example": prompts[0]}
