@@ -74,3 +74,31 @@ def test_adapter_training_benchmark_smoke(tmp_path: Path) -> None:
     assert provenance["machine"]["cpu_count"] >= 1 and provenance["versions"]["adapters"]
     assert provenance["device"]["kind"] in ("cpu", "cuda") and provenance["date"]
     assert "| mbert |" in bench.markdown_table(result)
+
+
+def test_pppl_benchmark_smoke(tmp_path: Path) -> None:
+    """benchmarks/pppl.py at --shape tiny, one model, 10 sentences, reference on the first 3 (~25 s: 3 processes)."""
+    bench = _load("pppl")
+    out = tmp_path / "pppl.json"
+    argv = ["--shape", "tiny", "--models", "xlmr", "--sentences", "10", "--subset", "3", "--precisions", "no"]
+    argv += ["--threads", "1"]
+    assert bench.main([*argv, "--out", str(out)]) == 0  # the demo world: benchmarks/.cache (made if absent)
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["benchmark"] == "pppl" and result["settings"]["shape"] == "tiny"
+    sentences = result["settings"]["sentences"]
+    assert sentences["count"] == 10 and sentences["subset_count"] == 3
+    runs = result["runs"]["xlmr"]
+    assert set(runs) == {"batched_no/all", "batched_no/subset", "reference_no/subset"}
+    assert not any("error" in r for r in runs.values())
+    for key, run in runs.items():
+        assert run["precision"] == "no" and run["sentences"] == (10 if key.endswith("/all") else 3)
+        assert run["seconds"] > 0 and run["sentences_per_second"] > 0 and run["tokens_per_second"] > 0
+        assert run["tokens"] >= 3 * run["sentences"] and run["peak_memory_mb"] > 0 and run["pppl"] > 1
+    assert runs["batched_no/subset"]["tokens"] == runs["reference_no/subset"]["tokens"]
+    comparison = result["comparisons"]["xlmr"]
+    assert comparison["speedup_subset_no"] > 0 and len(comparison["speedup_subset_no_per_round"]) == 1
+    assert comparison["pppl_max_relative_difference_subset_fp32"] < 1e-5  # same PPPL in fp32
+    provenance = result["provenance"]
+    assert provenance["machine"]["cpu_count"] >= 1 and provenance["git"] and provenance["date"]
+    assert provenance["versions"]["transformers"] and provenance["device"]["kind"] in ("cpu", "cuda")
+    assert "| xlmr |" in bench.markdown_table(result)

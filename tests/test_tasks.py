@@ -302,3 +302,22 @@ def test_sentiment_on_real_samples_stacked_on_a_language_adapter(shared, tmp_pat
         tasks.train_text_classifier(
             str(base), data, SENTIMENT_LABELS, None, config, progress=False, task="ner"
         )
+
+
+def test_topic_classification_on_real_sib200_samples(shared, tmp_path):
+    """One small end-to-end TC fine-tune on the real SIB-200 samples of Maltese: best epoch by validation loss,
+    saved metrics equal an independent scikit-learn call on the saved predictions."""
+    from conftest import save_tiny_base
+
+    from lrl_utils.data_sources import SIB_LABELS, load_sib200
+
+    data = load_sib200(shared / "sib200", "mlt_Latn")
+    assert set(data) == {"train", "validation", "test"} and len(data["test"]) > 0
+    base = save_tiny_base("bert", tmp_path / "base", list(data["train"]["text"]))
+    config = TaskTrainConfig(epochs=3, batch_size=32, learning_rate=1e-3, max_length=48)
+    result = tasks.train_text_classifier(str(base), data, SIB_LABELS, None, config, progress=False, task="tc")
+    assert result["best_epoch"] == 1 + int(np.argmin(result["val_loss"]))
+    gold = [row["label"] for row in result["predictions"]]
+    pred = [row["pred"] for row in result["predictions"]]
+    assert len(gold) == len(data["test"]) and set(gold) <= set(range(7))
+    assert result["test_macro_f1"] == f1_score(gold, pred, average="macro", zero_division=0)
