@@ -230,7 +230,14 @@ class Grid:
     def report(self, kind: str) -> ReportSpec:
         runs = [*self._evaluations(), *self._causal_adapts(), *self._llm_runs()]
         inputs = tuple(s.folder() for s in runs)
-        return ReportSpec(kind=kind, profile=self.name, inputs=inputs)
+        tolerances = self.profile.report
+        return ReportSpec(
+            kind=kind,
+            profile=self.name,
+            inputs=inputs,
+            f1_tolerance=tolerances.f1_tolerance,
+            pppl_tolerance=tolerances.pppl_tolerance,
+        )
 
     # -- the whole grid --------------------------------------------------------------------------
     def _configs(self) -> list[tuple[str, str]]:

@@ -91,6 +91,20 @@ class LLMBaselineSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """How the report compares reproduced numbers with the paper's (params/reference/)."""
+
+    f1_tolerance: float = _help(
+        "a reproduced F1 (0-1 scale) within this absolute distance of the paper's counts as reproduced",
+        default=0.02,
+    )
+    pppl_tolerance: float = _help(
+        "a reproduced pseudo-perplexity within this relative distance of the paper's counts as reproduced",
+        default=0.10,
+    )
+
+
+@dataclass(frozen=True)
 class PPPLSettings:
     max_sentences: int | None = _help("first N devtest sentences (null = all)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
@@ -130,6 +144,7 @@ class Profile:
         default="inverse",
     )
     jobs: int = _help("runs executed in parallel by default", default=1)
+    report: ReportSettings = _help("reproduced-vs-reported comparison", default_factory=ReportSettings)
 
 
 def profile_path(name: str):
@@ -171,6 +186,9 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:
         _check_causal_lm(prof.causal_lm, reg, file)
+    for key in ("f1_tolerance", "pppl_tolerance"):
+        if not getattr(prof.report, key) >= 0:
+            raise ParamError(f"{file}: `report.{key}` must be >= 0, not {getattr(prof.report, key)!r}")
     if prof.llm_baselines is not None:
         b = prof.llm_baselines
         for i, llm in enumerate(b.llms):

@@ -25,15 +25,11 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import LogFormatter
 
 SOURCE_LABELS = {"conceptnet": "CN", "glotcc": "Glot"}
 ADAPTER_LABELS = {"seq_bn": "Seq_bn", "seq_bn_inv": "Seq_bn_inv", "lora": "LoRA", "mosa": "MoSA"}
@@ -76,7 +72,6 @@ DEFAULT_SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("finetune", "ner", "test_f1"),
 )
 UNSEEN_MARK, INCOMPLETE_MARK, MISSING_MARK = "†", "*", "–"
-_BAR_STYLE: dict = {"edgecolor": "black", "linewidth": 0.3, "error_kw": {"elinewidth": 0.6, "capsize": 1.2}}
 
 
 def _norm(value: object) -> str:
@@ -253,7 +248,7 @@ def format_table(
     return "\n".join(parts) + "\n"
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_output(path: Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp)`` on a temporary file next to ``path``, then move it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -269,19 +264,19 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def _write_text(path: Path, text: str) -> Path:
-    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def write_text(path: Path, text: str) -> Path:
+    return atomic_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _with_suffix(stem: Path, suffix: str) -> Path:
+def with_suffix(stem: Path, suffix: str) -> Path:
     """``stem`` + suffix, keeping dots inside the stem (``with_suffix`` would cut them)."""
     return stem.with_name(stem.name + suffix)
 
 
-def _write_sidecar(path_stem: Path, runs: Sequence[str], outputs: Sequence[Path], **extra: object) -> Path:
+def write_sidecar(path_stem: Path, runs: Sequence[str], outputs: Sequence[Path], **extra: object) -> Path:
     record = {**extra, "runs": sorted({str(r) for r in runs}), "outputs": [p.name for p in outputs]}
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
-    return _write_text(_with_suffix(path_stem, ".runs.json"), text)
+    return write_text(with_suffix(path_stem, ".runs.json"), text)
 
 
 def write_table(
@@ -300,8 +295,8 @@ def write_table(
         text = format_table(
             table, lower_is_better=lower_is_better, decimals=decimals, fmt=fmt, caption=caption
         )
-        written.append(_write_text(_with_suffix(path_stem, f".{ext}"), text))
-    return written + [_write_sidecar(path_stem, runs, written, caption=caption)]
+        written.append(write_text(with_suffix(path_stem, f".{ext}"), text))
+    return written + [write_sidecar(path_stem, runs, written, caption=caption)]
 
 
 def metric_label(task: str, metric: str) -> str:
@@ -349,78 +344,27 @@ def summary_table(
     return out
 
 
-def plot_metric_bars(
-    df: pd.DataFrame,
+def write_frame(
+    frame: pd.DataFrame,
+    path_stem: Path,
     *,
-    stage: str,
-    metric: str,
-    model: str,
-    task: str = "",
-    log_y: bool = False,
-    title: str = "",
-) -> Figure:
-    """Grouped bars (x = language, hue = configuration) with std-over-seeds error bars where n > 1.
-
-    Unseen languages come last, get a † and a red tick label, and hatched bars; missing cells draw no bar.
-    The figure is built without pyplot (no backend, no window, nothing to close); pass
-    :func:`selected_runs` with the same arguments to :func:`save_figure`.
-    """
-    table = results_table(df, stage=stage, metric=metric, model=model, task=task)
-    languages = [row for row in table.index if row not in SUMMARY_ROWS]
-    unseen = set(table.attrs["unseen"])
-    means, stds, ns = (table.xs(stat, axis=1, level="stat").loc[languages] for stat in STATS)
-    configs = list(means.columns)
-
-    fig = Figure(figsize=(7, 3), layout="constrained")
-    ax = fig.add_subplot()
-    x = np.arange(len(languages))
-    width = 0.8 / len(configs)
-    palette = iter(["#e377c2", "#17becf", "#bcbd22", "#8c564b", "#d62728"] * 4)
-    for i, config in enumerate(configs):
-        height = means[config].to_numpy(float)
-        err = np.where(ns[config].to_numpy() > 1, stds[config].to_numpy(float), np.nan)
-        yerr = np.vstack([np.minimum(err, 0.9 * height), err]) if log_y else err
-        color = CONFIG_COLORS.get(config) or next(palette)
-        bars = ax.bar(
-            x - 0.4 + width * (i + 0.5), height, width, yerr=yerr, label=config, color=color, **_BAR_STYLE
-        )
-        for bar, language in zip(bars, languages, strict=True):
-            if language in unseen:
-                bar.set_hatch("///")
-    tick_labels = [f"{lang}{UNSEEN_MARK}" if lang in unseen else lang for lang in languages]
-    ax.set_xticks(x, tick_labels, fontsize=8 if len(languages) <= 20 else 7)
-    for tick, language in zip(ax.get_xticklabels(), languages, strict=True):
-        if language in unseen:
-            tick.set_color("#b2182b")
-    n_seen = len(languages) - len(unseen)
-    if unseen and n_seen:
-        ax.axvline(n_seen - 0.5, color="grey", linestyle="--", linewidth=0.7)
-    if log_y:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(LogFormatter())
-        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    ax.set_xlim(-0.5, len(languages) - 0.5)
-    ax.set_ylabel(metric_label(task, metric) + (" (log)" if log_y else ""), fontsize=8)
-    ax.tick_params(axis="y", which="both", labelsize=7)
-    ax.grid(axis="y", linewidth=0.3, alpha=0.6)
-    ax.set_axisbelow(True)
-    handles, _ = ax.get_legend_handles_labels()
-    if unseen:
-        handles.append(
-            Patch(facecolor="white", edgecolor="black", hatch="///", label=f"{UNSEEN_MARK} unseen")
-        )
-    ncols = min(len(handles), 6)
-    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return fig
-
-
-def save_figure(fig: Figure, path_stem: Path, runs: Sequence[str]) -> list[Path]:
-    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths."""
+    caption: str,
+    runs: Sequence[str],
+    floatfmt: str = ".4g",
+    **extra: object,
+) -> list[Path]:
+    """A plain tidy table as ``<stem>.csv``, ``.md`` and ``.tex`` plus the ``.runs.json`` sidecar (``extra``
+    goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–"."""
     path_stem = Path(path_stem)
+    shown = frame.astype(object).where(frame.notna(), MISSING_MARK)
+    markdown = (f"{caption}\n\n" if caption else "") + frame.to_markdown(index=False, floatfmt=floatfmt)
+    markdown = markdown.replace(" nan ", f" {MISSING_MARK} ")
+    latex = shown.to_latex(
+        index=False, caption=caption or None, escape=True, float_format=lambda v: f"{v:{floatfmt}}"
+    )
     written = [
-        _atomic(_with_suffix(path_stem, f".{fmt}"), partial(fig.savefig, format=fmt, dpi=200))
-        for fmt in ("png", "pdf")
+        write_text(with_suffix(path_stem, ".csv"), frame.to_csv(index=False)),
+        write_text(with_suffix(path_stem, ".md"), markdown + "\n"),
+        write_text(with_suffix(path_stem, ".tex"), latex),
     ]
-    return written + [_write_sidecar(path_stem, runs, written, title=fig.get_suptitle())]
+    return written + [write_sidecar(path_stem, runs, written, caption=caption, **extra)]

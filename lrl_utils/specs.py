@@ -287,6 +287,10 @@ class ReportSpec(Spec):
     inputs: tuple[str, ...] = _help(
         "evaluation run folders the report reads (missing ones are shown as missing)"
     )
+    f1_tolerance: float = _help("reproduced-vs-reported: absolute F1 tolerance (0-1 scale)", default=0.02)
+    pppl_tolerance: float = _help(
+        "reproduced-vs-reported: relative pseudo-perplexity tolerance", default=0.10
+    )
 
     def slug(self) -> str:
         return f"{self.profile}.{self.kind}"

@@ -11,9 +11,16 @@
 # %% [markdown]
 # # 7. Figures
 #
-# Grouped bars per language and configuration, rebuilt only from the runs' `result.json` files:
-# pseudo-perplexity on a log axis, and topic-classification macro-F1 with the chance level (1/7) marked.
-# Unseen languages are marked. Each figure is written as PNG and PDF with a sidecar listing its runs.
+# Rebuilt only from the runs' saved results (`result.json`, and the adapters' TensorBoard logs):
+#
+# 1. grouped bars per language and configuration for each task and model (the paper's Figs. 7-12):
+#    pseudo-perplexity on a log axis, F1 for TC, SA and NER; unseen languages marked (†, hatched);
+# 2. correlation scatter plots (Figs. 2-6): PPPL and task F1 against pre-training data size (Wikipedia for
+#    mBERT, CC100 for XLM-R; for a tiny demo model, what its pre-training read) before and after adaptation,
+#    and PPPL against F1, with Pearson and Spearman coefficients (`lrl_utils.correlations`);
+# 3. the language adapters' training and validation loss curves, read from their TensorBoard logs.
+#
+# Each figure is written as PNG and PDF with a sidecar listing the runs it was built from.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
@@ -22,9 +29,10 @@ spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
+import pandas as pd
 from IPython.display import display
 
-from lrl_utils import paths, pipeline, reporting, results
+from lrl_utils import comparison, correlations, figures, paths, pipeline, results
 
 run = pipeline.start("report", globals())
 spec = run.spec
@@ -47,7 +55,7 @@ for model in sorted(records["model"].unique()):
         )
         if subset.empty:
             continue
-        fig = reporting.plot_metric_bars(
+        fig = figures.plot_metric_bars(
             records,
             stage=stage,
             metric=metric,
@@ -60,8 +68,58 @@ for model in sorted(records["model"].unique()):
             fig.axes[0].axhline(1 / 7, ls="--", c="grey", lw=0.8, label="chance")
         runs = sorted(subset["run"].unique())
         for folder in (run.out_dir, paths.figures_dir()):
-            written += reporting.save_figure(fig, folder / f"fig_{name}_{model}", runs=runs)
+            written += figures.save_figure(fig, folder / f"fig_{name}_{model}", runs=runs)
         display(fig)
+
+# %% [markdown]
+# ## Correlations with data size (before and after adaptation)
+# Languages a model did not see in pre-training are left out, before the coefficients are computed.
+
+# %%
+sizes = correlations.data_sizes(spec.inputs)
+tasks = sorted(set(records["task"].dropna()) & set(correlations.TASK_METRICS))
+for model in sorted(records["model"].unique()):
+    for analysis, phases in correlations.analyses(tasks).items():
+        points = {
+            phase: correlations.correlation_points(
+                records, sizes, model=model, analysis=analysis, phase=phase
+            )
+            for phase in phases
+        }
+        points = {phase: p for phase, p in points.items() if not p.empty}
+        if not points:
+            continue
+        fig = figures.plot_correlation(
+            points,
+            title=f"{analysis.replace('_', ' ')}; {model}",
+            log_x=True,  # data size, or PPPL
+            log_y=analysis == "pppl_vs_size",
+        )
+        languages = {lang for p in points.values() for lang in p["language"]}
+        mine = records[(records["model"] == model) & records["language"].isin(languages)]
+        runs = sorted(mine["run"].unique())
+        for folder in (run.out_dir, paths.figures_dir()):
+            written += figures.save_figure(fig, folder / f"fig_cor_{analysis}_{model}", runs=runs)
+        display(fig)
+
+# %% [markdown]
+# ## Language-adapter training curves (from the TensorBoard logs)
+
+# %%
+adapts = comparison.load_adapt_records(spec.inputs)
+for (model, source), group in adapts.groupby(["model", "source"]):
+    curves = []
+    for row in group.itertuples():
+        curve = figures.read_loss_curves(row.tensorboard)
+        curves.append(curve.assign(language=row.language, config=row.config, run=row.run))
+    curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    if curves.empty:
+        print(f"{model} {source}: no TensorBoard logs")
+        continue
+    fig = figures.plot_loss_curves(curves, title=f"Language-adapter training; {model}; {source}")
+    for folder in (run.out_dir, paths.figures_dir()):
+        written += figures.save_figure(fig, folder / f"fig_loss_{model}_{source}", runs=sorted(group["run"]))
+    display(fig)
 
 # %%
 run.finish(

@@ -207,14 +207,16 @@ def test_errors(tidy: pd.DataFrame) -> None:
 @pytest.mark.parametrize("stage", ["pppl", "finetune"])
 def test_figures_written(tidy: pd.DataFrame, tmp_path, stage: str) -> None:
     metric, task = ("pppl", "") if stage == "pppl" else ("test_macro_f1", "tc")
-    fig = rep.plot_metric_bars(
+    from lrl_utils import figures
+
+    fig = figures.plot_metric_bars(
         tidy, stage=stage, metric=metric, model="tiny-mbert", task=task, log_y=stage == "pppl", title="t"
     )
-    assert tuple(fig.get_size_inches()) == (7, 3)
+    assert tuple(fig.get_size_inches()) == (figures.PAGE_WIDTH, 2.8)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["qaa", "qab", "qac†"]
     runs = rep.selected_runs(tidy, stage=stage, metric=metric, model="tiny-mbert", task=task)
-    png, pdf, sidecar = rep.save_figure(fig, tmp_path / f"{stage}_bars", runs)
+    png, pdf, sidecar = figures.save_figure(fig, tmp_path / f"{stage}_bars", runs)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1024
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1024
     assert json.loads(sidecar.read_text())["runs"] == runs
