@@ -92,7 +92,7 @@ def data_sizes(run_folders: Iterable[str], registry=None) -> pd.DataFrame:
         ref = str(spec.get("model_ref", ""))
         if ref.startswith("base_model/"):
             sizes = tiny_cache.setdefault(ref, _tiny_pretraining_gb(ref))
-            row["pretrain_gb"], row["proxy"] = sizes.get(language, 0.0), "base_model run"
+            row["pretrain_gb"], row["proxy"] = sizes.get(language, 0.0), "pre-training (base_model run)"
         elif lang is not None and column and getattr(lang, column, None) is not None:
             row["pretrain_gb"], row["proxy"] = float(getattr(lang, column)), proxy
         adapt_folder = spec.get("adapter_run")

@@ -13,6 +13,7 @@ Figures are built without pyplot (no backend, no window, nothing to close).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -107,14 +108,24 @@ def plot_metric_bars(
     return fig
 
 
-def save_figure(fig: Figure, path_stem: Path, runs: Sequence[str]) -> list[Path]:
-    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths."""
+def save_figure(
+    fig: Figure, path_stem: Path, runs: Sequence[str], also_to: Sequence[Path] = ()
+) -> list[Path]:
+    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths.
+
+    ``also_to``: further folders that get copies of the three files (rendered once, copied atomically)."""
     path_stem = Path(path_stem)
     written = [
         atomic_output(with_suffix(path_stem, f".{fmt}"), partial(fig.savefig, format=fmt, dpi=200))
         for fmt in ("png", "pdf")
     ]
-    return written + [write_sidecar(path_stem, runs, written, title=fig.get_suptitle())]
+    written.append(write_sidecar(path_stem, runs, written, title=fig.get_suptitle()))
+    copies = [
+        atomic_output(Path(folder) / path.name, partial(shutil.copyfile, path))
+        for folder in also_to
+        for path in written
+    ]
+    return written + copies
 
 
 _PHASE_STYLE = {  # phase → (label, colour, marker)
@@ -143,7 +154,8 @@ def plot_correlation(
 
     fig = Figure(figsize=(COLUMN_WIDTH + 0.6, 3.0), layout="constrained")
     ax = fig.add_subplot()
-    x_label = y_label = ""
+    x_labels: list[str] = []
+    y_labels: list[str] = []
     for phase, points in phases.items():
         if points.empty:
             continue
@@ -162,15 +174,15 @@ def plot_correlation(
             grid = np.linspace(fx[usable].min(), fx[usable].max(), 50)
             line = slope * grid + intercept
             ax.plot(10**grid if log_x else grid, 10**line if log_y else line, color=color, linewidth=0.8)
-        x_label = x_label or points.attrs.get("x_label", "x")
-        y_label = " / ".join(filter(None, [y_label, points.attrs.get("y_label", "y")]))
+        x_labels.append(points.attrs.get("x_label", "x"))
+        y_labels.append(points.attrs.get("y_label", "y"))
     if log_x:
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    ax.set_xlabel(x_label, fontsize=7)
-    ax.set_ylabel(y_label, fontsize=7)
-    ax.tick_params(labelsize=6.5)
+    ax.set_xlabel(" / ".join(dict.fromkeys(x_labels)), fontsize=6.5)
+    ax.set_ylabel(" / ".join(dict.fromkeys(y_labels)), fontsize=6.5)
+    ax.tick_params(which="both", labelsize=6)
     ax.grid(linewidth=0.3, alpha=0.6)
     if ax.collections:
         fig.legend(loc="outside lower center", fontsize=5.5, frameon=False)

@@ -67,8 +67,9 @@ for model in sorted(records["model"].unique()):
         if name == "tc":
             fig.axes[0].axhline(1 / 7, ls="--", c="grey", lw=0.8, label="chance")
         runs = sorted(subset["run"].unique())
-        for folder in (run.out_dir, paths.figures_dir()):
-            written += figures.save_figure(fig, folder / f"fig_{name}_{model}", runs=runs)
+        written += figures.save_figure(
+            fig, run.out_dir / f"fig_{name}_{model}", runs, also_to=[paths.figures_dir()]
+        )
         display(fig)
 
 # %% [markdown]
@@ -98,8 +99,8 @@ for model in sorted(records["model"].unique()):
         languages = {lang for p in points.values() for lang in p["language"]}
         mine = records[(records["model"] == model) & records["language"].isin(languages)]
         runs = sorted(mine["run"].unique())
-        for folder in (run.out_dir, paths.figures_dir()):
-            written += figures.save_figure(fig, folder / f"fig_cor_{analysis}_{model}", runs=runs)
+        stem = run.out_dir / f"fig_cor_{analysis}_{model}"
+        written += figures.save_figure(fig, stem, runs, also_to=[paths.figures_dir()])
         display(fig)
 
 # %% [markdown]
@@ -117,8 +118,8 @@ for (model, source), group in adapts.groupby(["model", "source"]):
         print(f"{model} {source}: no TensorBoard logs")
         continue
     fig = figures.plot_loss_curves(curves, title=f"Language-adapter training; {model}; {source}")
-    for folder in (run.out_dir, paths.figures_dir()):
-        written += figures.save_figure(fig, folder / f"fig_loss_{model}_{source}", runs=sorted(group["run"]))
+    stem = run.out_dir / f"fig_loss_{model}_{source}"
+    written += figures.save_figure(fig, stem, sorted(group["run"]), also_to=[paths.figures_dir()])
     display(fig)
 
 # %%
