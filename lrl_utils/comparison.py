@@ -67,12 +67,13 @@ def reproduced_vs_reported(
     *,
     f1_tolerance: float,
     pppl_tolerance: float,
+    loss_tolerance: float = 0.1,
     registry=None,
 ) -> pd.DataFrame:
     """One row per reported cell (see module doc); ``reported`` is :func:`reference.reported_results`.
 
-    Values are on the project's scale (F1 in 0-1, PPPL raw). ``tolerance`` is absolute for F1 and relative for
-    PPPL (``difference`` is then relative too: reproduced / reported - 1). ``status``: ``within tolerance``,
+    Values are on the project's scale (F1 in 0-1, PPPL raw, losses in nats). ``tolerance`` is absolute for F1
+    and MLM losses and relative for PPPL (``difference`` is then relative too: reproduced / reported - 1). ``status``: ``within tolerance``,
     ``outside tolerance``, ``not run``, or ``incomplete (k/N languages)`` for an average row.
     """
     from .params import load_registry
@@ -82,7 +83,8 @@ def reproduced_vs_reported(
     rows = []
     for cell in reported.itertuples(index=False):
         task, is_pppl = _task_of(cell.task), cell.metric == "pppl"
-        tolerance = pppl_tolerance if is_pppl else f1_tolerance
+        is_loss = "loss" in cell.metric
+        tolerance = pppl_tolerance if is_pppl else loss_tolerance if is_loss else f1_tolerance
         mean = std = np.nan
         seeds, runs, status = 0, "", "not run"
         if cell.group == "language":
@@ -158,6 +160,35 @@ def comparison_summary(comparison: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, pd.DataFrame([{"table": "all", **total}])], ignore_index=True)
 
 
+def reported_adapter_losses(table8: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 8 (``reference.load_table("table08_adapter_losses")``) in the shape of
+    :func:`reference.reported_results`: task ``mlm``, metric ``final_val_loss``, one cell per language."""
+    return table8.assign(
+        task="mlm", group="language", metric="final_val_loss", value_scaled=table8["value"].astype(float)
+    )
+
+
+def adapter_loss_records(adapt_records: pd.DataFrame) -> pd.DataFrame:
+    """The masked-LM adapt runs as tidy records (stage ``adapt``, task ``mlm``, metric ``final_val_loss``: the
+    validation loss at the end of training, as the paper's Table 8), to pass to :func:`reproduced_vs_reported`."""
+    mlm = adapt_records[(adapt_records["objective"] != "clm") & adapt_records["final_val_loss"].notna()]
+    return pd.DataFrame(
+        {
+            "run": mlm["run"],
+            "stage": "adapt",
+            "model": mlm["model"],
+            "language": mlm["language"],
+            "seen": None,
+            "source": mlm["source"],
+            "adapter": mlm["adapter"],
+            "task": "mlm",
+            "seed": np.nan,
+            "metric": "final_val_loss",
+            "value": mlm["final_val_loss"].astype(float),
+        }
+    )
+
+
 # -- adapt runs: parameter counts and loss curves ------------------------------------------------------------
 def _read(folder: str) -> dict | None:
     from .results import read_result
@@ -222,7 +253,8 @@ def load_adapt_records(run_folders: Iterable[str]) -> pd.DataFrame:
         "config",
         "objective",
     ]
-    columns += ["adapter_params", "trainable_params", "initial_val_loss", "best_val_loss", "best_step"]
+    columns += ["adapter_params", "trainable_params", "initial_val_loss", "best_val_loss", "final_val_loss"]
+    columns += ["best_step"]
     return pd.DataFrame(rows, columns=columns)
 
 

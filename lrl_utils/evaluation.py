@@ -26,6 +26,12 @@ in float64. Precision (``precision`` of :func:`pseudo_perplexity`): ``auto`` (de
 under bf16 autocast on a CUDA device that supports bf16 and in the model's own dtype anywhere else (float32 for
 the pipeline on a CPU, as the paper ran); ``no`` always uses the model's dtype; ``bf16`` forces bf16 autocast
 (also on a CPU). The model may sit on any device: the batches go to the device of its parameters.
+
+Device and precision helpers shared with the task fine-tuning (`tasks.py`, `ner.py`): :func:`select_device`
+(``cuda`` when available, else ``cpu``), :func:`resolve_precision` (``auto`` follows
+``training.resolve_precision`` on a CUDA device and is ``no`` elsewhere), :func:`device_and_precision`,
+:func:`autocast`, :func:`to_device` and :func:`model_device`. :func:`devtest_sentences` is the ``pppl``
+stage's choice of sentences, the Thai rule included.
 """
 
 from __future__ import annotations
@@ -57,6 +63,21 @@ def thai_long_words(sentence: str, max_len: int = THAI_MAX_WORD_CHARS) -> str:
     for word in sentence.split():
         pieces.extend(word[i : i + max_len] for i in range(0, len(word), max_len))
     return " ".join(pieces)
+
+
+def devtest_sentences(
+    sentences: Sequence[str], flores_code: str, max_sentences: int | None = None
+) -> list[str]:
+    """The sentences that pseudo-perplexity scores for one FLORES-200 language (the ``pppl`` stage's path).
+
+    The first ``max_sentences`` (all when None or 0), and for Thai (a ``tha_*`` code, e.g. ``tha_Thai``)
+    each passed through :func:`thai_long_words`, the paper's rule for Thai's long unsegmented "words".
+    Other languages are left as they are.
+    """
+    chosen = list(sentences[:max_sentences] if max_sentences else sentences)
+    if flores_code.startswith("tha_"):
+        chosen = [thai_long_words(s) for s in chosen]
+    return chosen
 
 
 def encode_sentence(tokenizer: Any, sentence: str, max_length: int = 512) -> list[int]:
@@ -119,14 +140,52 @@ def _batches(lengths: Sequence[int], max_batch_tokens: int) -> Iterator[list[tup
 PRECISIONS: tuple[str, ...] = ("auto", "no", "bf16")
 
 
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to run on: ``device`` as given, else ``cuda`` when a CUDA GPU is available, else ``cpu``."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def resolve_precision(setting: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on a CUDA device that supports it, else ``no`` (the model's dtype)."""
+    """``auto`` -> ``bf16`` on a CUDA device that supports it, else ``no`` (the model's dtype).
+
+    On a CUDA device the rule is `training.resolve_precision`'s (the one of the language-model training);
+    ``auto`` on any other device is ``no``. ``no`` and ``bf16`` are returned as they are.
+    """
     if setting not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {setting!r}")
-    if setting != "auto":
-        return setting
-    cuda = device.type == "cuda" and torch.cuda.is_available()
-    return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    if setting == "auto" and torch.device(device).type != "cuda":
+        return "no"
+    from .training import resolve_precision as training_precision  # lazy: `training` imports accelerate
+
+    return training_precision(setting)
+
+
+def device_and_precision(
+    precision: str = "auto", device: str | torch.device | None = None
+) -> tuple[torch.device, str]:
+    """Where and how to run: (:func:`select_device`, :func:`resolve_precision`); ``(cuda, "bf16")`` on a GPU
+    with bf16 support, ``(cuda, "no")`` on an older GPU, ``(cpu, "no")`` (float32) without a GPU."""
+    chosen = select_device(device)
+    return chosen, resolve_precision(precision, chosen)
+
+
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast on ``device`` for a resolved precision ``bf16``; a no-op context for ``no``."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch with its tensors moved to ``device`` (a no-op for tensors already there)."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (``cpu`` for a model without parameters)."""
+    return _model_device_and_dtype(model)[0]
 
 
 def _model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -156,8 +215,7 @@ def _masked_log_probs(
     taken in float32 (or the logits' dtype if wider).
     """
     rows = torch.arange(input_ids.shape[0], device=input_ids.device)
-    autocast = torch.autocast(input_ids.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    with autocast:
+    with autocast("bf16" if bf16 else "no", input_ids.device):
         if split is not None:
             encoder, head = split
             hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -46,8 +46,11 @@ Training is the loop of `tasks.py`: AdamW (no decay on bias/LayerNorm), linear w
 clipping, batches padded to their longest member (``DataCollatorForTokenClassification``), per-epoch
 validation loss (mean token cross-entropy over the labelled positions), the trainable state of the epoch
 with the lowest validation loss restored and evaluated on test. Metrics (seqeval): ``test_f1`` is the
-default-mode (conlleval) entity micro-F1, the paper's ``overall_f1``; ``test_f1_strict`` uses
-``mode="strict", scheme=IOB2``; precision, recall and token accuracy are default-mode.
+default-mode (conlleval) entity micro-F1, the paper's ``overall_f1``; ``test_f1_strict``,
+``test_precision_strict`` and ``test_recall_strict`` use ``mode="strict", scheme=IOB2``; ``test_precision``,
+``test_recall`` and the token accuracy ``test_accuracy`` are default-mode. Device and precision as
+in `tasks.py`: ``cuda`` when available (model and batches), bf16 autocast there when the GPU supports it
+(``precision: auto``), float32 on a CPU.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, get_linear_schedule_with_warmup
 
+from .evaluation import autocast, device_and_precision, model_device, resolve_precision, to_device
 from .task_data import NER_TAGS, SPLITS
 from .tasks import (
     LANG_ADAPTER_NAME,
@@ -189,14 +193,19 @@ def _tag_names(ids: Sequence[int]) -> list[str]:
 
 
 def recompute_metrics(predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """seqeval metrics of ``[{"gold": [tags], "pred": [tags], ...}]`` (tag strings, one per word)."""
+    """seqeval metrics of ``[{"gold": [tags], "pred": [tags], ...}]`` (tag strings, one per word): entity
+    F1, precision and recall in the default (conlleval) mode and in strict IOB2 mode (``*_strict``), and token
+    accuracy."""
     gold = [list(row["gold"]) for row in predictions]
     pred = [list(row["pred"]) for row in predictions]
+    strict = {"mode": "strict", "scheme": IOB2}
     return {
         "f1": float(f1_score(gold, pred, zero_division=0)),
-        "f1_strict": float(f1_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0)),
+        "f1_strict": float(f1_score(gold, pred, zero_division=0, **strict)),
         "precision": float(precision_score(gold, pred, zero_division=0)),
+        "precision_strict": float(precision_score(gold, pred, zero_division=0, **strict)),
         "recall": float(recall_score(gold, pred, zero_division=0)),
+        "recall_strict": float(recall_score(gold, pred, zero_division=0, **strict)),
         "accuracy": float(accuracy_score(gold, pred)),
     }
 
@@ -226,15 +235,18 @@ def _evaluate(
     """Mean token cross-entropy over the labelled positions, and per sentence the predicted tag of each word
     (read at its first sub-token; ``O`` for a word without one)."""
     model.eval()
+    device = model_device(model)
+    precision = resolve_precision(config.precision, device)
     examples = split["examples"]
     total, count, preds = 0.0, 0, []
     with torch.inference_mode():
         for start in range(0, len(examples), config.batch_size):
             chunk = examples[start : start + config.batch_size]
-            batch = _batch(collator, chunk)
+            batch = to_device(_batch(collator, chunk), device)
             labels = batch.pop("labels")
-            logits = model(**batch).logits
-            loss, n = _token_loss(logits, labels)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            loss, n = _token_loss(logits.float(), labels)
             total, count = total + loss.item(), count + n
             best = logits.argmax(dim=-1).tolist()
             for row, ex in zip(best, chunk, strict=True):
@@ -249,6 +261,7 @@ def train_ner_tagger(
     config: TaskTrainConfig,
     label_alignment: str = "first",
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Train the ``ner`` adapter (+ tagging head, + fusion) on a frozen base; evaluate the best epoch on test.
 
@@ -261,19 +274,27 @@ def train_ner_tagger(
         config: hyperparameters (``ner_config()`` gives the paper's).
         label_alignment: ``first`` or ``paper_compat`` (``all``); see the module docstring.
         progress: show a tqdm bar over epochs.
+        device: where to train and evaluate; None: ``cuda`` when available, else ``cpu`` (model and batches
+            go there; ``config.precision`` ``auto`` = bf16 autocast on a CUDA GPU that supports it, as in
+            ``tasks.train_text_classifier``).
 
     Returns:
         A JSON-serialisable dict: ``test_f1`` (seqeval default mode, the paper's ``overall_f1``),
-        ``test_f1_strict``, ``test_precision``, ``test_recall``, ``test_accuracy``, ``best_epoch`` (1-based,
-        lowest validation loss), per-epoch ``train_loss``, ``val_loss``, ``val_f1``, test ``predictions``
-        ``[{"tokens", "gold", "pred"}]``, ``test_words_without_position`` (predicted ``O``),
-        ``trainable_params``, ``seconds``, ``config``, ``label_alignment`` and ``lang_adapter`` (the kind).
+        ``test_f1_strict``, ``test_precision`` (and ``_strict``), ``test_recall`` (and ``_strict``),
+        ``test_accuracy``, ``best_epoch`` (1-based, lowest validation loss), per-epoch ``train_loss``,
+        ``val_loss``, ``val_f1``, test ``predictions`` ``[{"tokens", "gold", "pred"}]``,
+        ``words_without_position`` (test words predicted ``O``: cut off by truncation or without a sub-token;
+        not a ``test_`` metric: it does not follow from the predictions),
+        ``trainable_params``, ``seconds``, ``config``, ``label_alignment``, ``lang_adapter`` (the kind),
+        ``device`` and ``precision`` (the resolved setting: ``no`` or ``bf16``).
     """
     started = time.perf_counter()
     mode = _alignment(label_alignment)
     kind = adapter_kind(lang_adapter)
     set_seed(config.seed)
+    device, precision = device_and_precision(config.precision, device)
     model, tokenizer = build_ner_model(base_path, lang_adapter)
+    model.to(device)
     collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt")
     train, val, test = (_encode_split(tokenizer, data, s, mode, config.max_length) for s in SPLITS)
 
@@ -293,9 +314,12 @@ def train_ner_tagger(
         epoch_loss, epoch_count = 0.0, 0
         order = torch.randperm(n_train, generator=generator).tolist()
         for start in range(0, n_train, config.batch_size):
-            batch = _batch(collator, [train["examples"][i] for i in order[start : start + config.batch_size]])
+            chunk = [train["examples"][i] for i in order[start : start + config.batch_size]]
+            batch = to_device(_batch(collator, chunk), device)
             labels = batch.pop("labels")
-            summed, count = _token_loss(model(**batch).logits, labels)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            summed, count = _token_loss(logits.float(), labels)
             loss = summed / max(count, 1)
             objective = loss
             if kind == "fusion":
@@ -326,10 +350,12 @@ def train_ner_tagger(
         "best_epoch": best_epoch,
         **history,
         "predictions": predictions,
-        "test_words_without_position": sum(s is None for ex in test["examples"] for s in ex["word_starts"]),
+        "words_without_position": sum(s is None for ex in test["examples"] for s in ex["word_starts"]),
         "trainable_params": sum(p.numel() for p in trainable),
         "seconds": time.perf_counter() - started,
         "config": asdict(config),
         "label_alignment": mode,
         "lang_adapter": kind,
+        "device": str(device),
+        "precision": precision,
     }

@@ -23,6 +23,11 @@ After every epoch the validation loss is computed. The state of the trainable pa
 the **lowest validation loss** is restored and evaluated on test (``load_best_model_at_end`` without a
 ``metric_for_best_model``: the paper's intent; the original code's final test call evaluated the last
 epoch). Metrics: macro-F1 and accuracy on test.
+
+Device: the model and every batch sit on ``cuda`` when a GPU is available (else the CPU, or the ``device``
+argument); ``precision`` ``auto`` runs the forward passes under bf16 autocast on a CUDA GPU that supports
+bf16 (the rule of ``training.resolve_precision``) and in float32 anywhere else; losses are taken in float32.
+On a CPU nothing changes with respect to a device-unaware loop.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from .evaluation import autocast, device_and_precision, model_device, resolve_precision, to_device
 
 TASK_NAME = "topic_classification"
 TASK_NAMES = {"tc": "topic_classification", "sa": "sentiment_classification"}  # adapter + head names
@@ -69,6 +76,12 @@ class TaskTrainConfig:
     pooling: str = field(
         default="cls",
         metadata={"help": "head input: `cls` (first token; the paper) or `mean` (mean of the token states)"},
+    )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "`auto` (bf16 autocast on a CUDA GPU that supports it, else fp32), `no` (fp32) or `bf16`"
+        },
     )
 
 
@@ -169,15 +182,20 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, 
 def _evaluate(
     model: nn.Module, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], config: TaskTrainConfig
 ) -> tuple[float, list[int]]:
-    """Mean cross-entropy per example and the predicted label ids."""
+    """Mean cross-entropy per example and the predicted label ids (batches on the model's device, autocast as
+    ``config.precision`` resolves there; the loss in float32)."""
     model.eval()
+    device = model_device(model)
+    precision = resolve_precision(config.precision, device)
     total_loss, preds = 0.0, []
     with torch.inference_mode():
         for start in range(0, len(texts), config.batch_size):
-            batch = _encode(tokenizer, texts[start : start + config.batch_size], config.max_length)
-            gold = torch.tensor(labels[start : start + config.batch_size])
-            logits = model(**batch).logits
-            total_loss += nn.functional.cross_entropy(logits, gold, reduction="sum").item()
+            chunk = texts[start : start + config.batch_size]
+            batch = to_device(_encode(tokenizer, chunk, config.max_length), device)
+            gold = torch.tensor(labels[start : start + config.batch_size], device=device)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            total_loss += nn.functional.cross_entropy(logits.float(), gold, reduction="sum").item()
             preds.extend(logits.argmax(dim=-1).tolist())
     return total_loss / max(len(texts), 1), preds
 
@@ -194,6 +212,7 @@ def train_text_classifier(
     config: TaskTrainConfig,
     progress: bool = True,
     task: str = "tc",
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Train a task adapter (+ head) on a frozen base (+ frozen language adapter); evaluate on test.
 
@@ -207,20 +226,26 @@ def train_text_classifier(
         config: hyperparameters.
         progress: show a tqdm bar over epochs.
         task: ``tc`` (topic classification) or ``sa`` (sentiment): names the task adapter and head.
+        device: where to train and evaluate; None: ``cuda`` when available, else ``cpu``. The model and every
+            batch go there; ``config.precision`` ``auto`` means bf16 autocast on a CUDA GPU that supports it
+            (``evaluation.device_and_precision``), float32 elsewhere.
 
     Returns:
         A JSON-serialisable dict: ``test_macro_f1``, ``test_accuracy``, ``best_epoch`` (1-based, the epoch
         with the lowest validation loss, whose parameters were evaluated on test), per-epoch ``val_loss``,
         ``train_loss`` and ``val_macro_f1``, test ``predictions`` ``[{"text", "label", "pred"}]``,
-        ``trainable_params`` and ``seconds``.
+        ``trainable_params``, ``seconds``, ``device`` and ``precision`` (the resolved setting: ``no``
+        or ``bf16``).
     """
     started = time.perf_counter()
     set_seed(config.seed)
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {sorted(TASK_NAMES)}, got {task!r}")
+    device, precision = device_and_precision(config.precision, device)
     model, tokenizer = build_task_model(
         base_path, label_names, lang_adapter_dir, config.pooling, TASK_NAMES[task]
     )
+    model.to(device)
     train_texts, train_labels = _split(data, "train")
     val_texts, val_labels = _split(data, "validation")
     test_texts, test_labels = _split(data, "test")
@@ -242,9 +267,11 @@ def train_text_classifier(
         order = torch.randperm(len(train_texts), generator=generator).tolist()
         for start in range(0, len(order), config.batch_size):
             idx = order[start : start + config.batch_size]
-            batch = _encode(tokenizer, [train_texts[i] for i in idx], config.max_length)
-            logits = model(**batch).logits
-            loss = nn.functional.cross_entropy(logits, torch.tensor([train_labels[i] for i in idx]))
+            batch = to_device(_encode(tokenizer, [train_texts[i] for i in idx], config.max_length), device)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            gold = torch.tensor([train_labels[i] for i in idx], device=device)
+            loss = nn.functional.cross_entropy(logits.float(), gold)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()
@@ -276,6 +303,8 @@ def train_text_classifier(
         "label_names": list(label_names),
         "lang_adapter": lang_adapter_dir is not None,
         "task": task,
+        "device": str(device),
+        "precision": precision,
     }
 
 

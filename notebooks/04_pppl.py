@@ -15,7 +15,8 @@
 # turn and scored by the model; a sentence's pseudo-perplexity is exp(−mean log p), and the corpus score is
 # the **mean of sentence scores** (the token-weighted variant is reported too). All masked copies of a
 # sentence go through the model in one batch, and the vocabulary projection is computed only at the masked
-# positions.
+# positions. The model runs on the GPU when there is one (bf16 autocast where it supports bf16), else on the
+# CPU in float32, as the paper ran; the result records `device` and `precision`.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
@@ -41,18 +42,20 @@ model_path, adapter_dir = run.language_model()  # base (+ adapter), or the fully
 mlm, tokenizer = language_adapters.load_mlm_model(model_path)
 if adapter_dir is not None:  # with the head path it was trained with
     language_adapters.load_language_adapter(mlm, adapter_dir, name="mlm")
+device = evaluation.select_device()  # cuda when available, else cpu
+mlm.to(device)
 devtest = data_sources.load_flores_devtest(run.data(spec.devtest), spec.flores_code)
-sentences = devtest["sentence"][: spec.max_sentences] if spec.max_sentences else devtest["sentence"]
-if spec.flores_code.startswith("tha_"):  # the paper's rule for Thai's long unsegmented "words"
-    sentences = [evaluation.thai_long_words(s) for s in sentences]
-print(f"{len(sentences)} devtest sentences, e.g. {sentences[0]!r}")
+# the first max_sentences; for tha_* the paper's rule for Thai's long unsegmented "words"
+sentences = evaluation.devtest_sentences(devtest["sentence"], spec.flores_code, spec.max_sentences)
+print(f"{len(sentences)} devtest sentences on {device}, e.g. {sentences[0]!r}")
 
 # %%
-scores = evaluation.pseudo_perplexity(mlm, tokenizer, sentences, max_length=spec.max_length)
+scores = evaluation.pseudo_perplexity(mlm, tokenizer, sentences, max_length=spec.max_length)  # precision auto
 per_sentence = pd.DataFrame(scores["per_sentence"])
 per_sentence.to_csv(run.out_dir / "per_sentence.csv", index=False)
 print(
     f"PPPL (mean of sentences) = {scores['pppl']:.3f}; token-weighted = {scores['pppl_token_weighted']:.3f}"
+    f" ({device}, precision {scores['precision']})"
 )
 
 # %%
@@ -62,4 +65,5 @@ ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter
 plt.show()
 
 # %%
-run.finish({k: scores[k] for k in ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision")})
+keys = ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision", "dtype")
+run.finish({**{k: scores[k] for k in keys}, "device": str(device)})

@@ -16,7 +16,9 @@
 # SIB-200 (7 topics, macro-F1), binary sentiment analysis (macro-F1) or NER on WikiANN (seqeval entity
 # F1). The baseline trains the task adapter on the bare model, the FFT baseline on the fully fine-tuned
 # model; for NER, the ConceptNet and GlotCC adapters can also be fused (`Stack(Fuse(CN, Glot), task)`).
-# The epoch with the lowest validation loss is evaluated on test.
+# The epoch with the lowest validation loss is evaluated on test. Training and evaluation run on the GPU when
+# there is one (bf16 autocast where it supports bf16, `precision: auto`), else on the CPU in float32; the
+# result records `device` and `precision`.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
@@ -73,6 +75,7 @@ else:
 predictions = pd.DataFrame(res["predictions"])
 predictions.to_json(run.out_dir / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
 print(f"test {metric} {res[metric]:.3f}, best epoch {res['best_epoch']} of {config.epochs}")
+print(f"trained on {res['device']}, precision {res['precision']}")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -89,6 +92,10 @@ ConfusionMatrixDisplay.from_predictions(gold, pred, ax=ax2, colorbar=False, xtic
 plt.show()
 
 # %%
+# every test_* key is a test metric that follows from predictions.jsonl (the end-to-end test recomputes each)
 metrics = [k for k in res if k.startswith("test_")] + ["best_epoch", "trainable_params"]
+metrics += ["device", "precision"]
+if "words_without_position" in res:  # NER: test words cut off by truncation (predicted O)
+    metrics.append("words_without_position")
 history = {k: res[k] for k in ("train_loss", "val_loss", "val_macro_f1", "val_f1") if k in res}
 run.finish({k: res[k] for k in metrics}, history=history)

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from conftest import tiny_profile
 
+from lrl_utils.evaluation import device_and_precision
 from lrl_utils.runner import main
+
+
+def recompute_from_predictions(task: str, rows: list[dict]) -> dict[str, float]:
+    """Every test metric of a finetune run from its `predictions.jsonl`, by direct scikit-learn / seqeval
+    calls (independent of the project's `recompute_metrics`)."""
+    if task == "ner":
+        from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+        from seqeval.scheme import IOB2
+
+        gold, pred = [r["gold"] for r in rows], [r["pred"] for r in rows]
+        strict = {"mode": "strict", "scheme": IOB2}
+        return {
+            "test_f1": f1_score(gold, pred, zero_division=0),
+            "test_f1_strict": f1_score(gold, pred, zero_division=0, **strict),
+            "test_precision": precision_score(gold, pred, zero_division=0),
+            "test_precision_strict": precision_score(gold, pred, zero_division=0, **strict),
+            "test_recall": recall_score(gold, pred, zero_division=0),
+            "test_recall_strict": recall_score(gold, pred, zero_division=0, **strict),
+            "test_accuracy": accuracy_score(gold, pred),
+        }
+    from sklearn.metrics import accuracy_score, f1_score
+
+    gold, pred = [r["label"] for r in rows], [r["pred"] for r in rows]
+    return {
+        "test_macro_f1": f1_score(gold, pred, average="macro", zero_division=0),
+        "test_accuracy": accuracy_score(gold, pred),
+    }
 
 
 @pytest.mark.slow
@@ -37,6 +66,9 @@ def test_minimal_profile_end_to_end(project, capsys):
     adapted = result("pppl/tiny-xlmr.qac.glotcc.seq_bn--*")["metrics"]
     assert base["n_sentences"] == adapted["n_sentences"] == 10 and base["pppl"] > 1 and adapted["pppl"] > 1
     assert (runs / result("pppl/tiny-xlmr.qac.none.none--*")["label"] / "per_sentence.csv").exists()
+    chosen, precision = device_and_precision()  # (cpu, "no") without a GPU
+    device = str(chosen)
+    assert (base["device"], base["precision"], base["dtype"]) == (device, precision, "float32")
     tc = result("finetune/tiny-xlmr.qac.tc.glotcc.seq_bn.s1--*")
     assert 0.0 <= tc["metrics"]["test_macro_f1"] <= 1.0 and tc["spec"]["adapter_run"] == adapt["label"]
     tables = runs / result("report/mini.tables--*")["label"]
@@ -48,26 +80,27 @@ def test_minimal_profile_end_to_end(project, capsys):
     sidecar = json.loads((figures / "fig_tc_tiny-xlmr.runs.json").read_text())
     assert sidecar["runs"] == sorted([tc["run"], result("finetune/tiny-xlmr.qac.tc.none.none.s1--*")["run"]])
     assert (project.root / "figures" / "table_summary_tiny-xlmr.md").exists()
+    # the paper's cells are all reported as not run (tiny model, demo language), never as 0
+    versus = pd.read_csv(tables / "table_reproduced_vs_reported.csv")
+    assert len(versus) > 2000 and (versus["status"] == "not run").all() and versus["reproduced"].isna().all()
+    assert "seq_bn" in (tables / "table_adapter_parameters.md").read_text()
+    loss = json.loads((figures / "fig_loss_tiny-xlmr_glotcc.runs.json").read_text())
+    assert (
+        loss["runs"] == [adapt["run"]]
+        and (project.root / "figures" / "fig_loss_tiny-xlmr_glotcc.pdf").exists()
+    )
     # every saved task metric follows from the saved predictions by an independent library call
     finetunes = sorted(runs.glob("finetune/*/result.json"))
     assert {json.loads(p.read_text())["spec"]["task"] for p in finetunes} == {"tc", "sa", "ner"}
     for path in finetunes:
         saved = json.loads(path.read_text())
         rows = [json.loads(line) for line in (path.parent / "predictions.jsonl").read_text().splitlines()]
-        if saved["spec"]["task"] == "ner":
-            from seqeval.metrics import f1_score as entity_f1
-            from seqeval.scheme import IOB2
-
-            gold, pred = [r["gold"] for r in rows], [r["pred"] for r in rows]
-            assert saved["metrics"]["test_f1"] == pytest.approx(entity_f1(gold, pred), abs=1e-12)
-            strict = entity_f1(gold, pred, mode="strict", scheme=IOB2)
-            assert saved["metrics"]["test_f1_strict"] == pytest.approx(strict, abs=1e-12)
-        else:
-            from sklearn.metrics import f1_score
-
-            gold, pred = [r["label"] for r in rows], [r["pred"] for r in rows]
-            macro = f1_score(gold, pred, average="macro", zero_division=0)
-            assert saved["metrics"]["test_macro_f1"] == pytest.approx(macro, abs=1e-12)
+        assert rows and (saved["metrics"]["device"], saved["metrics"]["precision"]) == (device, precision)
+        recomputed = recompute_from_predictions(saved["spec"]["task"], rows)
+        test_metrics = sorted(k for k in saved["metrics"] if k.startswith("test_"))
+        assert test_metrics == sorted(recomputed), f"{path}: saved test metrics that are not recomputed"
+        for key in test_metrics:
+            assert saved["metrics"][key] == pytest.approx(recomputed[key], abs=1e-12), (path, key)
     # every executed notebook is kept next to its result; a second call does no work
     assert all((p.parent / "notebook.ipynb").exists() for p in runs.glob("*/*/result.json"))
     assert main(["--profile", "mini"]) == 0

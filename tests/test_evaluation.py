@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import adapters
@@ -22,6 +23,7 @@ from transformers import (
 
 from lrl_utils.evaluation import (
     _batches,
+    devtest_sentences,
     encode_sentence,
     pseudo_perplexity,
     pseudo_perplexity_reference,
@@ -250,6 +252,24 @@ def test_thai_rule():
     assert thai_long_words("") == ""
     with pytest.raises(ValueError):
         thai_long_words("abc", max_len=0)
+
+
+def test_pppl_stage_applies_the_thai_rule_to_tha_codes_only():
+    long_word = "ก" * 250
+    devtest = [f"x {long_word} y", "ข  ค", "z"]
+    thai = devtest_sentences(devtest, "tha_Thai")
+    assert thai == [thai_long_words(s) for s in devtest]
+    assert thai[0].split() == ["x", "ก" * 99, "ก" * 99, "ก" * 52, "y"] and thai[1] == "ข ค"
+    assert devtest_sentences(devtest, "tha_Thai", max_sentences=2) == thai[:2]
+    assert devtest_sentences(devtest, "tha_Thai", max_sentences=0) == thai  # 0 / None: all sentences
+    # any other language keeps its sentences as they are (a 250-character "word" included)
+    for code in ("mlt_Latn", "lao_Laoo", "tha", "ltha_Thai"):
+        assert devtest_sentences(devtest, code) == devtest
+    assert devtest_sentences(devtest, "mlt_Latn", max_sentences=1) == devtest[:1]
+    # ... and this is the function the pppl notebook scores the FLORES devtest sentences through
+    notebook = (Path(__file__).resolve().parent.parent / "notebooks" / "04_pppl.py").read_text()
+    call = r"sentences = evaluation\.devtest_sentences\(\s*devtest\[\"sentence\"\],\s*spec\.flores_code,"
+    assert re.search(call, notebook) and "thai_long_words" not in notebook  # no second rule there
 
 
 def test_bf16_autocast_on_cpu_close_to_fp32(arch_and_tokenizer):

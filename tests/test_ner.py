@@ -31,6 +31,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LANGS = {"mt": "mlt", "he": "heb"}  # WikiANN samples with all three splits
 ARCHS = ("bert", "xlm-roberta")
+TEST_METRICS = (
+    "test_f1",
+    "test_f1_strict",
+    "test_precision",
+    "test_precision_strict",
+    "test_recall",
+    "test_recall_strict",
+    "test_accuracy",
+)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +152,7 @@ def test_recompute_metrics_hand_computed():
     assert got["precision"] == pytest.approx(2 / 3) and got["recall"] == pytest.approx(2 / 3)
     assert got["f1"] == pytest.approx(2 / 3)
     # strict IOB2: a span starting with I- is no entity; 1 of 2 predicted, 1 of 3 gold correct
+    assert got["precision_strict"] == pytest.approx(1 / 2) and got["recall_strict"] == pytest.approx(1 / 3)
     assert got["f1_strict"] == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
     assert got["accuracy"] == pytest.approx(4 / 6)
 
@@ -222,7 +232,8 @@ def test_fine_tune_on_real_samples(world, monkeypatch, arch, kind, alignment):
     assert len(result["train_loss"]) == len(result["val_loss"]) == len(result["val_f1"]) == 3
     assert result["best_epoch"] == int(np.argmin(result["val_loss"])) + 1
     assert result["train_loss"][-1] < result["train_loss"][0]
-    for key in ("test_f1", "test_f1_strict", "test_precision", "test_recall", "test_accuracy"):
+    assert sorted(k for k in result if k.startswith("test_")) == sorted(TEST_METRICS)
+    for key in TEST_METRICS:
         assert 0.0 <= result[key] <= 1.0
     assert all(0.0 <= f <= 1.0 for f in result["val_f1"])
 
@@ -236,7 +247,7 @@ def test_fine_tune_on_real_samples(world, monkeypatch, arch, kind, alignment):
         # with every sub-token labelled, O dominates even more and it predicts next to none in 3 epochs)
         assert any(tag != "O" for row in pred for tag in row)
     assert {f"test_{k}": v for k, v in recompute_metrics(preds).items()} == {
-        k: result[k] for k in ("test_f1", "test_f1_strict", "test_precision", "test_recall", "test_accuracy")
+        k: result[k] for k in TEST_METRICS
     }
     assert result["test_f1"] == pytest.approx(seqeval_f1(gold, pred))
     assert result["test_f1_strict"] == pytest.approx(seqeval_f1(gold, pred, mode="strict", scheme=IOB2))
@@ -291,7 +302,7 @@ def test_fine_tune_on_real_samples(world, monkeypatch, arch, kind, alignment):
     redo = [decode_independently(model, tokenizer, p["tokens"], config.max_length) for p in preds]
     assert [tags for tags, _ in redo] == pred
     # max_length 64 cuts some test sentences: their last words have no position and are predicted O
-    assert result["test_words_without_position"] == sum(cut for _, cut in redo) > 0
+    assert result["words_without_position"] == sum(cut for _, cut in redo) > 0
 
 
 def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):

@@ -285,3 +285,29 @@ def test_parameter_and_llm_tables(project) -> None:
     assert "tiny-llama (3-shot)" in written[1].read_text() and json.loads(written[3].read_text())[
         "reference"
     ] == ["t2"]
+
+
+def test_adapter_losses_compared_with_table_8() -> None:
+    from lrl_utils import reference
+
+    table8 = comparison.reported_adapter_losses(reference.load_table("table08_adapter_losses"))
+    assert len(table8) == 360 and set(table8["metric"]) == {"final_val_loss"}
+    adapts = pd.DataFrame(
+        [
+            {"run": "a1", "model": "mbert", "language": "tha", "source": "conceptnet", "adapter": "seq_bn"},
+            {"run": "a2", "model": "mbert", "language": "tha", "source": "glotcc", "adapter": "lora"},
+            {"run": "a3", "model": "llama3", "language": "mlt", "source": "glotcc", "adapter": "seq_bn_inv"},
+        ]
+    ).assign(objective=["mlm", "mlm", "clm"], final_val_loss=[1.25, 9.0, 1.0])
+    loss_records = comparison.adapter_loss_records(adapts)
+    assert list(loss_records["run"]) == ["a1", "a2"]  # causal-LM adapters are not in Table 8
+    out = comparison.reproduced_vs_reported(
+        loss_records, table8, f1_tolerance=0.02, pppl_tolerance=0.1, loss_tolerance=0.1, registry=REG
+    ).set_index(["model", "language", "config"])
+    reported = table8.set_index(["model", "language", "config"])["value"]
+    cn = out.loc[("mbert", "tha", "CN Seq_bn")]
+    assert cn["reported"] == reported.loc[("mbert", "tha", "CN Seq_bn")]
+    assert cn["difference"] == pytest.approx(1.25 - cn["reported"]) and cn["tolerance"] == 0.1
+    assert cn["status"] == ("within tolerance" if abs(cn["difference"]) <= 0.1 else "outside tolerance")
+    assert out.loc[("mbert", "tha", "Glot LoRA"), "status"] == "outside tolerance"
+    assert (out["status"] == "not run").sum() == 358
