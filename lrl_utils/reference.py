@@ -18,21 +18,12 @@ import pandas as pd
 
 from . import paths
 from .params import ParamError, Registry, check_name, load_registry
+from .reporting import CONFIG_ORDER
 
 REFERENCE_DIR = paths.params_dir() / "reference"
 
-CONFIGS = (
-    "Base",
-    "CN Seq_bn",
-    "CN LoRA",
-    "CN Seq_bn_inv",
-    "Glot Seq_bn",
-    "Glot LoRA",
-    "Glot Seq_bn_inv",
-    "FFT",
-    "Fusion Seq_bn",
-    "Fusion Seq_bn_inv",
-)
+#: The configurations of the paper's tables (the project's labels, without its own additions MoSA and Fusion).
+CONFIGS = tuple(c for c in CONFIG_ORDER if "MoSA" not in c and c != "Fusion")
 TASKS = ("pppl", "tc", "sa", "ner")
 GROUPS = ("language", "seen", "unseen", "total")
 METRICS = {"pppl": "pppl", "tc": "test_macro_f1", "sa": "test_macro_f1", "ner": "test_f1"}
