@@ -356,7 +356,7 @@ def write_frame(
     """A plain tidy table as ``<stem>.csv``, ``.md`` and ``.tex`` plus the ``.runs.json`` sidecar (``extra``
     goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–"."""
     path_stem = Path(path_stem)
-    shown = frame.astype(object).where(frame.notna(), MISSING_MARK)
+    shown = frame.astype(object).where(frame.notna(), "--")  # LaTeX's en dash
     markdown = (f"{caption}\n\n" if caption else "") + frame.to_markdown(index=False, floatfmt=floatfmt)
     markdown = markdown.replace(" nan ", f" {MISSING_MARK} ")
     latex = shown.to_latex(
