@@ -11,9 +11,11 @@ mBERT or XLM-R, with the `adapters` library (SPEC §4.2). The three methods, wit
 | `lora`       | `LoRAConfig`      | r 8, alpha 8 on the self-attention query and value matrices         | 294,912                   |
 
 `mosa` (not in the paper) is `seq_bn` trained with MoSA's split & merge sparse training (`mosa.py`, MOSA.md): N = 4
-disjoint up-projection modules, one active per layer and step; `save_language_adapter` merges them into one plain
-`seq_bn` adapter (its overrides may also set `num_modules` and `consistency_weight`). Before the merge, the counts
-of `count_parameters` include the N module copies.
+disjoint up-projection modules, one active per layer and step, plus the two-pass consistency loss (λ = 1), as in
+MoSA's released scripts; `save_language_adapter` merges them into one plain `seq_bn` adapter. Its overrides may
+set `num_modules` and `consistency_weight` (`params/adapters.yaml` spells both out); the masks and module draws
+are seeded with `add_language_adapter`'s `seed` (the pipeline's `train.seed`). Before the merge, the counts of
+`count_parameters` include the N module copies.
 
 The tiny demo models override the sizes through `overrides` (e.g. `{"reduction_factor": 4}`).
 
@@ -138,7 +140,7 @@ register_adapter_method(
     "seq_bn",
     {"reduction_factor": 16},
     "seq_bn trained sparsely as N disjoint up-projection modules, merged into one seq_bn adapter (MoSA)",
-    sparse={"num_modules": 4, "consistency_weight": 0.0},
+    sparse={"num_modules": 4, "consistency_weight": 1.0},  # MOSA.md §4 (params/adapters.yaml repeats them)
 )
 
 
@@ -220,7 +222,8 @@ def add_language_adapter(
     """Add a language adapter of `method` to an LM model and make it the only trainable part.
 
     `seed` seeds the global torch RNG first, so the adapter's random initialisation is reproducible (the paper's
-    `run_mlm.py` seeds with 42 before it builds the model and the adapter).
+    `run_mlm.py` seeds with 42 before it builds the model and the adapter); for `mosa` it also seeds the module
+    masks and draws (`MoSAConfig.seed`; 0 when `seed` is None).
 
     `train_adapter(name)` freezes the encoder, unfreezes and activates the adapter; it leaves the static MLM head's
     transform (dense + LayerNorm) trainable, so everything else that still requires grad is frozen here.
@@ -247,9 +250,10 @@ def add_language_adapter(
     if spec.sparse is not None:  # MoSA: merged into a plain adapter by save_language_adapter
         from .mosa import MoSA, MoSAConfig
 
-        model._lrl_mosa = MoSA(
-            model, name, MoSAConfig(**{**spec.sparse, **_split_overrides(spec, overrides)[1]})
-        )
+        settings = {**spec.sparse, **_split_overrides(spec, overrides)[1]}
+        if seed is not None:
+            settings["seed"] = seed
+        MoSA(model, name, MoSAConfig(**settings))  # registers itself as model._lrl_mosa
     return count_parameters(model, name)
 
 
@@ -283,3 +287,67 @@ def load_language_adapter(model: PreTrainedModel, adapter_dir: str | Path, name:
     model.set_active_adapters(loaded)
     set_head_path(model, read_head_path(adapter_dir))
     return loaded
+
+
+def run_adaptation(run, progress: bool = True) -> dict[str, Any]:
+    """The adapt stage of the pipeline: what `notebooks/03_adapt.py` and `python -m lrl_utils.launch adapt` run.
+
+    `run` is the stage's `pipeline.RunContext` (an `AdaptSpec`, the output folder, where upstream runs are): load
+    the base model, add the spec's adapter (method, overrides, head path; initial weights and MoSA's draws seeded
+    with `train.seed`), or make every weight trainable (`fft`), train it on the corpus run's train split with
+    `training.train_lm` (validation split; resumable checkpoints in `run.checkpoint_dir()`, TensorBoard logs in
+    `<out_dir>/tensorboard`), and save the best adapter to `<out_dir>/adapter` (the whole model to
+    `<out_dir>/model` for `fft`).
+
+    Under `accelerate launch` every process calls this with the same spec; only the main process writes into
+    `out_dir` (checkpoints and logs too). It does not write `result.json`: the caller passes `metrics` and
+    `history` to `run.finish` (main process only). Returns {"counts", "history", "metrics", "saved"}
+    (`saved`: the adapter or model folder, None on the other processes). For `mosa`, `adapter_params` is the size
+    of the saved (merged) `seq_bn` adapter and `trainable_params` what trained (the N module copies included).
+    """
+    from accelerate import PartialState
+
+    from . import data_sources, training
+    from .params import to_dict
+
+    spec = run.spec
+    objective = spec.train.objective  # mlm | clm (decoders)
+    name = None if spec.adapter == FULL_FINETUNING else objective  # as in the paper: "mlm" / "clm"
+    model, tokenizer = load_lm_model(run.model_path(), objective)
+    counts = add_language_adapter(
+        model,
+        spec.adapter,
+        name=name,
+        overrides=spec.adapter_overrides,
+        head_path=spec.head_path,
+        seed=spec.train.seed,  # the adapter's initial weights (and MoSA's masks and module draws)
+    )
+    splits = data_sources.load_text_splits(run.input(spec.corpus))
+    history = training.train_lm(
+        model,
+        tokenizer,
+        splits["train"]["text"],
+        splits["validation"]["text"],
+        training.TrainConfig(**to_dict(spec.train)),
+        progress=progress,
+        checkpoint_dir=run.checkpoint_dir(),
+        log_dir=Path(run.out_dir) / "tensorboard",
+    )
+    saved = None
+    if PartialState().is_main_process:
+        folder = Path(run.out_dir) / ("model" if name is None else "adapter")
+        saved = save_language_adapter(model, folder, name=name, tokenizer=tokenizer)
+        if getattr(model, "_lrl_mosa", None) is not None:  # the saved (merged) adapter's size, not N copies
+            counts = {**counts, "adapter_params": count_parameters(model, name)["adapter_params"]}
+    metrics = {
+        "initial_val_loss": history["val_loss"][0][1],  # the fresh adapter: (nearly) the base model
+        "best_val_loss": history["best_val_loss"],
+        "final_val_loss": history["final_val_loss"],
+        "best_step": history["best_step"],
+        "adapter_params": counts["adapter_params"],
+        "trainable_params": counts["trainable_params"],
+        "tokens_per_second": history["tokens_seen"] / max(history["seconds"], 1e-9),
+        "precision": history["precision"],
+        "num_processes": history["num_processes"],
+    }
+    return {"counts": counts, "history": history, "metrics": metrics, "saved": saved}

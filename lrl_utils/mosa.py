@@ -21,14 +21,16 @@ modules and merges them into one plain adapter afterwards. This module follows t
 - **Merge** (§1.4, §5.4): `MoSA.merge()` writes that W and b into a fresh `nn.Linear` put back as the adapter's
   `adapter_up`, so the model holds an ordinary `seq_bn` adapter: the library's parameter names and count, its
   inference cost, no hooks; `language_adapters.save_language_adapter` / `load_language_adapter` work as usual.
-- **Consistency loss** (§1.3, optional, off by default here; λ = 1 in the released scripts): a forward hook on the
-  model runs a second training forward (fresh module draws and dropout, no CE) and adds
-  λ · ½ [KL(sg p₂ ‖ p₁) + KL(sg p₁ ‖ p₂)] over the vocabulary, averaged over the masked (label) tokens.
+- **Consistency loss** (§1.3; on in every released script, λ = 1, and λ = 1 by default here; 0 turns it off): a
+  forward hook on the model runs a second training forward (fresh module draws and dropout, no CE) and adds
+  λ · ½ [KL(sg p₂ ‖ p₁) + KL(sg p₁ ‖ p₂)] over the vocabulary, averaged over the masked (label) tokens. It doubles
+  the training compute; `training.train_lm` then runs the model's own forward (every position's logits).
 
-No training-loop change is needed: `training.train_lm` works unchanged between `MoSA(model)` and `merge()`::
+No training-loop change is needed: `training.train_lm` works unchanged between `MoSA(model)` and `merge()` (it finds
+the MoSA as `model._lrl_mosa`)::
 
     add_language_adapter(model, "seq_bn")
-    mosa = MoSA(model, "mlm", MoSAConfig(num_modules=4, seed=42))
+    mosa = MoSA(model, "mlm", MoSAConfig(num_modules=4, consistency_weight=1.0, seed=42))
     history = train_lm(model, tokenizer, train_texts, val_texts, config)   # val loss = merged adapter
     mosa.merge()
     save_language_adapter(model, out_dir)
@@ -52,13 +54,19 @@ from transformers import PreTrainedModel
 
 @dataclass(frozen=True)
 class MoSAConfig:
-    """MoSA settings (MOSA.md §4: N = 4, consistency λ = 1 in the released scripts; here λ defaults to off)."""
+    """MoSA settings; the defaults are the released scripts' (MOSA.md §4: N = 4, consistency λ = 1).
+
+    In the pipeline, N and λ come from `params/adapters.yaml` (the `mosa` entry's overrides, which profiles may
+    override in `adapter_overrides.mosa`), and the seed is the run's training seed (`train.seed`).
+    """
 
     num_modules: int = field(default=4, metadata={"help": "N sparse modules the up-projection is split into"})
     consistency_weight: float = field(
-        default=0.0, metadata={"help": "λ of the two-pass symmetric-KL consistency loss; 0 = one pass"}
+        default=1.0, metadata={"help": "λ of the two-pass symmetric-KL consistency loss; 0 = one pass"}
     )
-    seed: int = field(default=0, metadata={"help": "seed of the masks and of the module draws"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of the masks and of the module draws (pipeline: train.seed)"}
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_modules, int) or self.num_modules < 2:
@@ -174,6 +182,9 @@ class MoSA:
         if self.config.consistency_weight > 0:
             self._hook = model.register_forward_hook(self._consistency_hook, with_kwargs=True)
         self.is_merged = False
+        # how `training.train_lm` (DDP settings, the model's own forward for the consistency loss) and `checkpoints`
+        # (the module-draw generators) find the MoSA of a model, however it was set up
+        model._lrl_mosa = self
 
     @property
     def up_projections(self) -> list[MoSAUpProjection]:

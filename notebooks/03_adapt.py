@@ -32,48 +32,27 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lrl_utils import data_sources, language_adapters, pipeline, training
-from lrl_utils.params import to_dict
+from lrl_utils import language_adapters, pipeline
 
 run = pipeline.start("adapt", globals())
 spec = run.spec
 run.describe()
 
 # %% [markdown]
-# ## Base model and adapter
+# ## Base model, adapter and training
+#
+# `language_adapters.run_adaptation` loads the base model, adds the adapter (its initial weights seeded with
+# `train.seed`), trains it (checkpoints in `run.checkpoint_dir()`, TensorBoard logs in `tensorboard/`) and saves
+# the best step to `adapter/` (`model/` for full fine-tuning). `python -m lrl_utils.launch adapt` runs the same
+# function on several GPUs or nodes (`accelerate launch`).
 
 # %%
-objective = spec.train.objective  # mlm | clm (decoders)
-name = None if spec.adapter == "fft" else objective  # the adapter's name, as in the paper: "mlm" / "clm"
-lm, tokenizer = language_adapters.load_lm_model(run.model_path(), objective)
-counts = language_adapters.add_language_adapter(
-    lm,
-    spec.adapter,
-    name=name,
-    overrides=spec.adapter_overrides,
-    head_path=spec.head_path,
-    seed=spec.train.seed,  # the adapter's initial weights
+adapted = language_adapters.run_adaptation(run)
+history, metrics = adapted["history"], adapted["metrics"]
+print(
+    f"best step {history['best_step']} (validation loss {history['best_val_loss']:.3f}) saved to {adapted['saved']}"
 )
-pd.Series(counts, name="parameters").to_frame()
-
-# %% [markdown]
-# ## Training (checkpoints in `run.checkpoint_dir()`, TensorBoard logs in `tensorboard/`)
-
-# %%
-splits = data_sources.load_text_splits(run.input(spec.corpus))
-history = training.train_lm(
-    lm,
-    tokenizer,
-    splits["train"]["text"],
-    splits["validation"]["text"],
-    training.TrainConfig(**to_dict(spec.train)),
-    checkpoint_dir=run.checkpoint_dir(),
-    log_dir=run.out_dir / "tensorboard",
-)
-saved = language_adapters.save_language_adapter(
-    lm, run.out_dir / ("model" if name is None else "adapter"), name=name, tokenizer=tokenizer
-)
-print(f"best step {history['best_step']} (validation loss {history['best_val_loss']:.3f}) saved to {saved}")
+pd.Series(adapted["counts"], name="parameters").to_frame()
 
 # %%
 curve = pd.DataFrame(history["train_loss"], columns=["step", "train loss"]).set_index("step")
@@ -85,16 +64,4 @@ ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter
 plt.show()
 
 # %%
-run.finish(
-    {
-        "initial_val_loss": history["val_loss"][0][1],  # the fresh adapter: (nearly) the base model
-        "best_val_loss": history["best_val_loss"],
-        "final_val_loss": history["final_val_loss"],
-        "best_step": history["best_step"],
-        "adapter_params": counts["adapter_params"],
-        "trainable_params": counts["trainable_params"],
-        "tokens_per_second": history["tokens_seen"] / max(history["seconds"], 1e-9),
-        "precision": history["precision"],
-    },
-    history=history,
-)
+run.finish(metrics, history=history)

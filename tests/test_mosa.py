@@ -37,10 +37,11 @@ def base_dir(request, tmp_path_factory):
 
 
 def mosa_model(path, **config):
+    """A tiny model with MoSA on a seq_bn adapter; one pass (no consistency loss) unless `consistency_weight`."""
     model, tokenizer = load_mlm_model(path)
     torch.manual_seed(0)  # the library draws the adapter's initial weights from the global RNG
     add_language_adapter(model, "seq_bn", overrides=OVERRIDES)
-    return model, tokenizer, MoSA(model, "mlm", MoSAConfig(**config))
+    return model, tokenizer, MoSA(model, "mlm", MoSAConfig(**{"consistency_weight": 0.0, **config}))
 
 
 def masked_batch(tokenizer, texts, seed=0):
@@ -256,3 +257,63 @@ def test_seq_bn_inv_splits_only_its_bottleneck(base_dir):
     assert len(mosa.up_projections) == 2
     mosa.merge()
     assert count_parameters(model) == plain_counts
+
+
+def test_defaults_and_settings_come_from_params_and_the_training_seed(base_dir):
+    """N = 4 and λ = 1 (MOSA.md §4) by default and in params/adapters.yaml, where profiles see and change them;
+    the masks and module draws follow the seed given to add_language_adapter (the pipeline's train.seed)."""
+    from lrl_utils.params import load_registry
+
+    assert (MoSAConfig().num_modules, MoSAConfig().consistency_weight) == (4, 1.0)
+    assert load_registry().adapters["mosa"].overrides == {"num_modules": 4, "consistency_weight": 1.0}
+
+    def mosa_of(overrides, seed=None):
+        model, _ = load_mlm_model(base_dir)
+        add_language_adapter(model, "mosa", overrides={**OVERRIDES, **overrides}, seed=seed)
+        ups = model._lrl_mosa.up_projections
+        return model._lrl_mosa, [up.owner for up in ups], [up.generator.get_state() for up in ups]
+
+    mosa, masks, draws = mosa_of({"num_modules": 2, "consistency_weight": 0.25}, seed=42)
+    assert (mosa.config.num_modules, mosa.config.consistency_weight, mosa.config.seed) == (2, 0.25, 42)
+    assert mosa._hook is not None and int(masks[0].max()) == 1
+    assert mosa_of({})[0].config == MoSAConfig(num_modules=4, consistency_weight=1.0, seed=0)  # no seed: 0
+    _, same_masks, same_draws = mosa_of({"num_modules": 2}, seed=42)
+    _, other_masks, other_draws = mosa_of({"num_modules": 2}, seed=43)
+    assert all(torch.equal(a, b) for a, b in zip(masks, same_masks, strict=True))  # same seed: same masks
+    assert all(torch.equal(a, b) for a, b in zip(draws, same_draws, strict=True))  # and module draws
+    assert not any(torch.equal(a, b) for a, b in zip(masks, other_masks, strict=True))  # another seed: others
+    assert not torch.equal(draws[0], other_draws[0])
+
+
+def test_train_lm_uses_the_consistency_loss_when_its_weight_is_positive(base_dir):
+    """With λ > 0, every training step of train_lm runs the second pass and adds λ · the symmetric KL: the
+    consistency term is set, the encoder runs twice per training step, and the first step's loss is exactly the
+    λ = 0 loss plus the term (same batch, masks, module draws and dropout); the weights differ."""
+    config = TrainConfig(
+        max_steps=4, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=4, log_every=1,
+        mixed_precision="no",
+    )  # fmt: skip
+    runs = {}
+    for weight in (0.0, 1.0):
+        model, tokenizer, mosa = mosa_model(base_dir, num_modules=4, seed=3, consistency_weight=weight)
+        terms, forwards = [], [0]
+
+        def count(module, args, output, forwards=forwards):
+            forwards[0] += module.training
+
+        def record(module, args, kwargs, output, terms=terms, mosa=mosa):  # after MoSA's own hook
+            if module.training and not mosa._in_second_pass and mosa.last_consistency is not None:
+                terms.append(float(mosa.last_consistency))
+
+        model.base_model.register_forward_hook(count)  # the encoder runs in both objective paths
+        model.register_forward_hook(record, with_kwargs=True)
+        history = train_lm(model, tokenizer, TRAIN, VAL, config, progress=False)
+        weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        runs[weight] = (history, terms, forwards[0], weights, mosa)
+    (h0, terms0, fw0, w0, m0), (h1, terms1, fw1, w1, m1) = runs[0.0], runs[1.0]
+    assert m0.last_consistency is None and terms0 == [] and fw0 == 4  # λ = 0: one pass per step, no term
+    assert m1.last_consistency is not None and len(terms1) == 4 and all(t > 0 for t in terms1)
+    assert fw1 == 8  # λ = 1: two passes per step
+    assert [s for s, _ in h1["train_loss"]] == [1, 2, 3, 4]
+    assert h1["train_loss"][0][1] == pytest.approx(h0["train_loss"][0][1] + terms1[0], rel=1e-5)
+    assert any(not torch.equal(w0[n], w1[n]) for n in w0)

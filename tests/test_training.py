@@ -614,3 +614,73 @@ def test_gradient_accumulation_counts_optimizer_steps(bert_dir, monkeypatch):
     generator = torch.Generator().manual_seed(training._derived_seed(config.seed, 0))
     batches = training.length_grouped_batches(lengths, 4, generator)[:12]
     assert history["tokens_seen"] == sum(lengths[i] for batch in batches for i in batch)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 9. the paper's defaults, and the precision `auto` picks
+
+
+PAPER = {  # SPEC §4.2: run_mlm.py + AdapterTrainer settings of the paper's language adapters
+    "objective": "mlm", "seed": 42, "mlm_probability": 0.15, "max_length": 512, "batch_size": 16,
+    "learning_rate": 1e-4, "max_steps": 25_000, "eval_every": 500, "weight_decay": 0.0, "warmup_steps": 0,
+    "gradient_accumulation_steps": 1, "mixed_precision": "auto",
+}  # fmt: skip
+
+
+def test_defaults_are_the_papers_settings():
+    from dataclasses import fields
+
+    from lrl_utils.grid import Grid
+    from lrl_utils.params import to_dict
+    from lrl_utils.specs import MLMSettings
+
+    assert {k: getattr(TrainConfig(), k) for k in PAPER} == PAPER
+    assert {k: getattr(MLMSettings(), k) for k in PAPER} == PAPER
+    assert TrainConfig().max_grad_norm == 1.0 and TrainConfig().checkpoint_every is None
+    for f in fields(MLMSettings):  # the profile's settings reach train_lm one to one, with the same defaults
+        assert getattr(TrainConfig(), f.name) == getattr(MLMSettings(), f.name), f.name
+
+    # params/profiles/paper.yaml: 25k steps on ConceptNet, 100k on GlotCC, eval every 500
+    grid = Grid("paper")
+    for model in ("mbert", "xlmr"):
+        for source, steps in (("conceptnet", 25_000), ("glotcc", 100_000)):
+            for adapter in ("seq_bn", "seq_bn_inv", "lora"):
+                train = grid.adapt(model, "tha", source, adapter).train
+                assert TrainConfig(**to_dict(train)) == TrainConfig(max_steps=steps), (model, source, adapter)
+        fft = grid.adapt(model, "tha", "glotcc", "fft").train
+        assert TrainConfig(**to_dict(fft)) == TrainConfig(max_steps=100_000)
+
+
+@pytest.mark.parametrize(
+    "cuda, bf16, expected",
+    [
+        (False, False, "no"),  # CPU: fp32
+        (True, True, "bf16"),  # a GPU with bf16 (Ampere and newer): bf16 autocast
+        (True, False, "no"),  # an older GPU (V100, T4): fp32 as the paper ran, not fp16 (it may overflow)
+    ],
+)
+def test_auto_precision_is_bf16_only_on_gpus_that_support_it(monkeypatch, cuda, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert training.resolve_precision("auto") == expected
+    for explicit in ("no", "bf16", "fp16"):  # an explicit setting is used as it is
+        assert training.resolve_precision(explicit) == explicit
+
+
+def test_auto_precision_on_this_cpu_trains_in_fp32(bert_dir, monkeypatch, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CPU-only check")
+    seen = []
+    original = training.Accelerator
+
+    def accelerator(*args, **kwargs):
+        seen.append(kwargs.get("mixed_precision"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "Accelerator", accelerator)
+    model, tokenizer = build(bert_dir, "seq_bn")
+    config = TrainConfig(max_steps=1, batch_size=8, max_length=32, eval_every=1)
+    assert config.mixed_precision == "auto"
+    history = train_lm(model, tokenizer, TRAIN, VAL[:8], config, progress=False, checkpoint_dir=tmp_path)
+    assert seen == ["no"] and history["precision"] == "no"
+    assert checkpoints.load(tmp_path / checkpoints.LAST)["settings"]["precision"] == "no"
