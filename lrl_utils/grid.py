@@ -187,10 +187,14 @@ class Grid:
         config, location = self._task_data(task, language)
         if m.backend == "openai":
             ref = m.model
-        elif m.tiny is not None:
-            ref = self.base_model(m.tiny).folder()
+            # how the endpoint is reached: request timeout, retries and backoff, parallel requests
+            run_with = {
+                k: getattr(m, k)
+                for k in ("timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency")
+            }
         else:
-            ref = m.hub_id
+            ref = m.hub_id if m.tiny is None else self.base_model(m.tiny).folder()
+            run_with = {"device_map": m.device_map, "dtype": m.dtype}  # how the local model is loaded
         return LLMSpec(
             llm=llm,
             backend=m.backend,
@@ -198,6 +202,7 @@ class Grid:
             base_url=m.base_url,
             api_key_env=m.api_key_env if m.backend == "openai" else None,
             chat=m.chat,
+            **run_with,
             language=language,
             task=task,
             flores_code=config,
@@ -237,6 +242,7 @@ class Grid:
             inputs=inputs,
             f1_tolerance=tolerances.f1_tolerance,
             pppl_tolerance=tolerances.pppl_tolerance,
+            loss_tolerance=tolerances.loss_tolerance,
         )
 
     # -- the whole grid --------------------------------------------------------------------------

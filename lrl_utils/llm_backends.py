@@ -340,6 +340,7 @@ class OpenAIBackend:
         raise TypeError("OpenAIBackend holds an API key and is not picklable")
 
     def _redact(self, text: str) -> str:
+        """`text` with every occurrence of the API key replaced by `***`."""
         return text.replace(self._client.api_key, "***")
 
     def _request(self, prompt: PromptLike) -> Generation:
@@ -367,8 +368,8 @@ class OpenAIBackend:
                 status, reason, retry_after = None, f"timed out after {self.timeout}s", None
             except openai.APIConnectionError as exc:
                 status, reason, retry_after = None, f"connection error ({type(exc).__name__})", None
-            except openai.APIStatusError as exc:
-                status, reason = exc.status_code, f"HTTP {exc.status_code}: {exc.message[:300]}"
+            except openai.APIStatusError as exc:  # the body may quote the key: redact before cutting it short
+                status, reason = exc.status_code, f"HTTP {exc.status_code}: {self._redact(exc.message)[:300]}"
                 retry_after = exc.response.headers.get("retry-after")
                 if status not in _RETRYABLE_STATUS and status < 500:
                     raise LLMRequestError(

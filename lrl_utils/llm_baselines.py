@@ -7,12 +7,14 @@ The pieces live in their own modules: `llm_prompts` (templates of params/prompts
 
 The response cache of a run lives outside its run folder (`runs/_llm_cache/<stage>/<run>.jsonl`) and is kept
 after the run: a killed run resumes without asking the model again, and a forced re-run does not pay twice.
+Its name leaves out how the model is reached or placed (timeout, retries, backoff, concurrency, device_map).
 The API key of an OpenAI-compatible endpoint is read by the backend from the environment variable the LLM
 registry names; it never enters a spec, a parameter, a result or a log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,13 @@ CACHE_DIR = "_llm_cache"
 
 
 def cache_path(spec) -> Path:
-    """Where the responses of run `spec` are cached (kept across kills and re-runs)."""
-    return paths.runs_dir() / CACHE_DIR / f"{spec.folder()}.jsonl"
+    """Where the responses of run `spec` are cached (kept across kills and re-runs).
+
+    Named like the run folder, but with the settings of how the model is reached or placed (`LLMSpec.TRANSPORT`:
+    device_map, timeout, retries, backoff, concurrency) left out: they do not change what is asked, so a run
+    re-done with a longer timeout or another device_map resumes from the responses already paid for."""
+    what = dataclasses.replace(spec, **{k: None for k in spec.TRANSPORT})
+    return paths.runs_dir() / CACHE_DIR / f"{what.folder()}.jsonl"
 
 
 def load_items(
@@ -58,13 +65,18 @@ def make_backend(spec, model_path: str | Path):
             max_new_tokens=spec.max_new_tokens,
             batch_size=spec.batch_size,
             use_chat_template="auto" if spec.chat else False,
+            dtype=spec.dtype or "auto",
+            device_map=spec.device_map,
         )
+    # null in a spec written before these settings existed: the backend's defaults
+    reach = ("timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency")
     return llm_backends.OpenAIBackend(
         spec.model_ref,
         base_url=spec.base_url,
         api_key_env=spec.api_key_env or "OPENAI_API_KEY",
         max_new_tokens=spec.max_new_tokens,
         chat=spec.chat,
+        **{k: getattr(spec, k) for k in reach if getattr(spec, k) is not None},
     )
 
 
@@ -110,7 +122,10 @@ def run_baseline(spec, model_path: str | Path, location: str | Path, progress: b
             "reason": p.reason,
             "gold": llm_prompts.tag_names(item["ner_tags"]) if spec.task == "ner" else int(item["label"]),
             "pred": list(p.value) if isinstance(p.value, (list, tuple)) else p.value,
+            "dropped": p.dropped,
             "cached": g.cached,
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": g.completion_tokens,
         }
         for g, p, item in zip(gens, parsed, test, strict=True)
     ]

@@ -256,6 +256,76 @@ class LLM:
         "openai: the environment variable holding the API key (never the key)", default="OPENAI_API_KEY"
     )
     chat: bool = _help("use the chat form (chat template / chat completions) when available", default=True)
+    # How a model is run or reached (part of the run spec; not of the response-cache identity, see llm_baselines).
+    device_map: str | None = _help(
+        "transformers: `device_map` of from_pretrained. null = the whole model on one device (the GPU if there "
+        "is one, else the CPU); auto = spread a large model (32B/70B) over all GPUs, then CPU RAM (the paper's "
+        "DeepSeek runs); also balanced, balanced_low_0, sequential, or one device (cpu, cuda, cuda:N, mps)",
+        default=None,
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = _help(
+        "transformers: weight dtype; auto = bf16 on a GPU that supports it, else float32", default="auto"
+    )
+    timeout: float = _help("openai: seconds per request before it is abandoned (and retried)", default=60.0)
+    max_retries: int = _help(
+        "openai: retries of a request after a 429, 408/409, 5xx, connection error or timeout",
+        minimum=0,
+        default=5,
+    )
+    initial_backoff: float = _help(
+        "openai: seconds before the first retry, doubled per retry (x a random factor in [0.5, 1]; a server's "
+        "Retry-After is honoured up to max_backoff)",
+        minimum=0,
+        default=1.0,
+    )
+    max_backoff: float = _help(
+        "openai: the longest wait between two attempts, seconds", minimum=0, default=60.0
+    )
+    concurrency: int = _help("openai: requests in flight at once (parallel threads)", minimum=1, default=1)
+
+
+# Fields of an LLM registry entry that only one backend reads: set on the other backend, they are an error.
+LLM_BACKEND_FIELDS = {
+    "transformers": ("hub_id", "tiny", "device_map", "dtype"),
+    "openai": (
+        "model", "base_url", "api_key_env", "timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency"
+    ),
+}  # fmt: skip
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _check_llm(name: str, llm: LLM, models: dict) -> None:
+    """Cross-field checks of one params/llms.yaml entry (types and bounds are checked by `from_dict`)."""
+    import re
+
+    file, where = "params/llms.yaml", f"llms.{name}"
+    wanted = {"transformers": ("hub_id", "tiny"), "openai": ("model",)}[llm.backend]
+    given = [k for k in ("hub_id", "tiny", "model") if getattr(llm, k) is not None]
+    if len(given) != 1 or given[0] not in wanted:
+        raise ParamError(f"{file}: `{where}`: a {llm.backend} LLM needs exactly one of {' or '.join(wanted)}")
+    defaults = {f.name: f.default for f in dataclasses.fields(LLM)}
+    for backend, names in LLM_BACKEND_FIELDS.items():
+        for key in names:
+            if backend != llm.backend and getattr(llm, key) != defaults[key]:
+                raise ParamError(
+                    f"{file}: `{where}.{key}`: only for {backend} LLMs, this one is {llm.backend}"
+                )
+    if llm.device_map is not None and not (
+        llm.device_map in DEVICE_MAPS or re.fullmatch(r"cpu|mps|cuda(:\d+)?", llm.device_map)
+    ):
+        raise ParamError(
+            f"{file}: `{where}.device_map`: expected null, {', '.join(DEVICE_MAPS)} or a device "
+            f"(cpu, cuda, cuda:N, mps), got {llm.device_map!r}"
+        )
+    if not llm.timeout > 0:
+        raise ParamError(f"{file}: `{where}.timeout`: must be > 0, got {llm.timeout!r}")
+    if llm.max_backoff < llm.initial_backoff:
+        raise ParamError(
+            f"{file}: `{where}.max_backoff`: must be >= initial_backoff "
+            f"({llm.initial_backoff}), got {llm.max_backoff}"
+        )
+    if llm.tiny is not None:
+        check_name(llm.tiny, models, file, f"{where}.tiny", "model")
 
 
 @dataclass(frozen=True)
@@ -297,14 +367,7 @@ def load_registry() -> Registry:
         llms=_registry_file("llms.yaml", "llms", LLM),
     )
     for name, llm in reg.llms.items():
-        wanted = {"transformers": ("hub_id", "tiny"), "openai": ("model",)}[llm.backend]
-        given = [k for k in ("hub_id", "tiny", "model") if getattr(llm, k) is not None]
-        if len(given) != 1 or given[0] not in wanted:
-            raise ParamError(
-                f"params/llms.yaml: `llms.{name}`: a {llm.backend} LLM needs exactly one of {' or '.join(wanted)}"
-            )
-        if llm.tiny is not None:
-            check_name(llm.tiny, reg.models, "params/llms.yaml", f"llms.{name}.tiny", "model")
+        _check_llm(name, llm, reg.models)
     file = "params/models.yaml"
     for name, m in reg.models.items():
         if (m.hub_id is None) == (m.tiny is None):

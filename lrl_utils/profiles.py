@@ -102,6 +102,9 @@ class ReportSettings:
         "a reproduced pseudo-perplexity within this relative distance of the paper's counts as reproduced",
         default=0.10,
     )
+    loss_tolerance: float = _help(
+        "a reproduced adapter validation loss (nats) within this absolute distance of Table 8's", default=0.1
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:
         _check_causal_lm(prof.causal_lm, reg, file)
-    for key in ("f1_tolerance", "pppl_tolerance"):
+    for key in ("f1_tolerance", "pppl_tolerance", "loss_tolerance"):
         if not getattr(prof.report, key) >= 0:
             raise ParamError(f"{file}: `report.{key}` must be >= 0, not {getattr(prof.report, key)!r}")
     if prof.llm_baselines is not None:

@@ -269,6 +269,27 @@ class LLMSpec(Spec):
     max_items: int | None = _help("the first N test items (null = all)", default=None)
     max_new_tokens: int = _help("generation budget per answer", default=100)
     batch_size: int = _help("prompts per generation batch (local models)", default=8)
+    # How the model is run or reached (params/llms.yaml); null for the other backend's fields. They name the run
+    # (a changed timeout is a new run) but not its response cache (`llm_baselines.cache_path`): a re-run with a
+    # longer timeout or another device_map resumes from the responses already paid for.
+    device_map: str | None = _help(
+        "transformers: `device_map` of from_pretrained (null = one device, the GPU if any; auto = spread)",
+        default=None,
+    )
+    dtype: str | None = _help("transformers: weight dtype (auto = bf16 on a GPU that has it)", default=None)
+    timeout: float | None = _help("openai: seconds per request", default=None)
+    max_retries: int | None = _help(
+        "openai: retries after 429 / 5xx / timeouts / connection errors", default=None
+    )
+    initial_backoff: float | None = _help(
+        "openai: seconds before the first retry (doubled per retry)", default=None
+    )
+    max_backoff: float | None = _help("openai: the longest wait between attempts, seconds", default=None)
+    concurrency: int | None = _help("openai: requests in flight at once", default=None)
+
+    TRANSPORT: ClassVar[tuple[str, ...]] = (
+        "device_map", "timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency"
+    )  # fmt: skip
 
     def slug(self) -> str:
         return f"{self.llm}.{self.language}.{self.task}.{self.shots}shot"
@@ -290,6 +311,9 @@ class ReportSpec(Spec):
     f1_tolerance: float = _help("reproduced-vs-reported: absolute F1 tolerance (0-1 scale)", default=0.02)
     pppl_tolerance: float = _help(
         "reproduced-vs-reported: relative pseudo-perplexity tolerance", default=0.10
+    )
+    loss_tolerance: float = _help(
+        "reproduced-vs-reported: absolute adapter validation-loss tolerance (nats)", default=0.1
     )
 
     def slug(self) -> str:

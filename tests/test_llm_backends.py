@@ -1,16 +1,21 @@
-"""LLM backends: an OpenAI-compatible client against a local fake server, the response cache, a tiny local Llama."""
+"""LLM backends: an OpenAI-compatible client against a local fake server, the response cache, a tiny local Llama,
+and the run settings of params/llms.yaml (device_map, dtype, timeout, retries, backoff, concurrency)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+import yaml
 
 from lrl_utils.llm_backends import (
     Generation,
@@ -22,7 +27,10 @@ from lrl_utils.llm_backends import (
     response_key,
     usage,
 )
-from tests.conftest import toy_corpus
+from lrl_utils.llm_baselines import cache_path, make_backend
+from lrl_utils.params import ParamError, load_registry
+from lrl_utils.specs import LLMSpec
+from tests.conftest import tiny_profile, toy_corpus
 
 SECRET = "sk-test-Zq81SECRETvalue"
 KEY_ENV = "LRL_TEST_LLM_KEY"
@@ -47,21 +55,37 @@ def answer_for(content: str) -> str:
 
 
 class FakeAPI:
-    """What the server does: a script of actions consumed one per request, then `default`; every request logged."""
+    """What the server does: a script of actions consumed one per request, then `default`; every request logged.
+
+    `by_model` overrides the action for requests naming a model (e.g. one registry entry whose key is rejected);
+    `reply(question) -> text` writes the answers (default `answer_for`). Actions: ok, slow:<seconds> (then ok),
+    429, 500, 400, 401-echo and 500-echo (quote the Authorization header it got), 401-echo-long (the same, the key ~300
+    characters into the message)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.reset()
 
-    def reset(self, script: list[str] | None = None, default: str = "ok") -> None:
+    def reset(
+        self,
+        script: list[str] | None = None,
+        default: str = "ok",
+        reply: Callable[[str], str] = answer_for,
+        by_model: dict[str, str] | None = None,
+    ) -> None:
         with self.lock:
             self.requests: list[dict] = []
+            self.answered: list[dict] = []  # what was answered, with the usage reported
             self.script = list(script or [])
             self.default = default
+            self.reply = reply
+            self.by_model = dict(by_model or {})
 
     def next_action(self, record: dict) -> str:
         with self.lock:
             self.requests.append(record)
+            if record["body"].get("model") in self.by_model:
+                return self.by_model[record["body"]["model"]]
             return self.script.pop(0) if self.script else self.default
 
 
@@ -95,6 +119,11 @@ def make_handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 return self.send_json(400, {"error": {"message": "bad request", **error}})
             if action == "401-echo":  # a server that quotes the key it was sent
                 return self.send_json(401, {"error": {"message": f"invalid key {auth}", **error}})
+            if action == "500-echo":  # a retryable error that quotes the key
+                return self.send_json(500, {"error": {"message": f"failed for {auth}", **error}})
+            if action == "401-echo-long":  # ... where a message cut at 300 characters cuts the key in two
+                message = f"invalid key {'.' * 240} {auth} (check your account settings)"
+                return self.send_json(401, {"error": {"message": message, **error}})
             if action.startswith("slow"):
                 time.sleep(float(action.split(":")[1]))
             try:
@@ -105,7 +134,7 @@ def make_handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
         def answer(self, body: dict) -> None:
             if self.path == "/v1/chat/completions":
                 question = body["messages"][-1]["content"]
-                text = answer_for(question)
+                text = api.reply(question)
                 choice = {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
@@ -114,13 +143,15 @@ def make_handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 kind = "chat.completion"
             elif self.path == "/v1/completions":
                 question = body["prompt"]
-                text = " " + answer_for(question)
+                text = " " + api.reply(question)
                 choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
                 kind = "text_completion"
             else:
                 return self.send_json(404, {"error": {"message": "no such route"}})
             n_in, n_out = len(question.split()), len(text.split())
             usage_ = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+            with api.lock:
+                api.answered.append({"question": question, "text": text, **usage_})
             payload = {"id": "x", "object": kind, "created": 0, "model": body["model"], "choices": [choice]}
             self.send_json(200, {**payload, "usage": usage_})
 
@@ -233,6 +264,28 @@ def test_key_never_shown(api):
     assert "HTTP 401" in str(err.value) and "***" in str(err.value)
     assert SECRET not in str(err.value) and SECRET not in repr(err.value)
     assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def leaks(text: str) -> bool:
+    """Whether `text` holds the key or a piece of it (6 characters or more, from its start)."""
+    return any(SECRET[:k] in text for k in range(6, len(SECRET) + 1))
+
+
+@pytest.mark.parametrize(
+    ("script", "retries", "words"),
+    [
+        (["401-echo"], 2, "HTTP 401"),
+        (["401-echo-long"], 2, "HTTP 401"),  # the key straddles the 300-character cut of the message
+        (["500-echo", "500-echo"], 1, "failed after 2 attempts: HTTP 500"),
+    ],
+)
+def test_a_key_quoted_in_an_error_is_redacted(api, script, retries, words):
+    api.reset(script)
+    with pytest.raises(LLMRequestError) as err:
+        backend(api, max_retries=retries).generate([make_prompt(0)])
+    assert len(api.requests) == len(script) and SECRET in json.dumps(api.requests[0]["auth"])
+    shown = "".join(traceback.format_exception(err.value)) + repr(err.value)
+    assert words in shown and "***" in shown and not leaks(shown)
 
 
 # ---------------------------------------------------------------- cache and generate_all
@@ -430,3 +483,164 @@ def test_transformers_chat_template_or_raw_text(tiny_llama, tmp_path):
     again = generate_all(chat, prompts, ResponseCache(path), "tiny", settings, progress=False)
     assert [g.cached for g in again] == [True] * 3
     assert [(g.text, g.completion_tokens) for g in again] == [(g.text, g.completion_tokens) for g in first]
+
+
+# ---------------------------------------------------------------- run settings from params/llms.yaml
+
+
+def add_llm(project, name: str, **entry) -> None:
+    path = project.root / "params" / "llms.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["llms"][name] = entry
+    path.write_text(yaml.safe_dump(data))
+
+
+def llm_specs(project, *names: str, task: str = "sa") -> list:
+    """The run specs the grid builds for `names` (one zero-shot run each, language qac)."""
+    from lrl_utils.grid import Grid
+
+    project.add_profile("llmp", tiny_profile(llm_baselines={"llms": list(names), "tasks": [task]}))
+    grid = Grid("llmp")
+    return [grid.llm(name, "qac", task) for name in names]
+
+
+def test_device_map_and_dtype_from_params_reach_from_pretrained(project, tiny_llama, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    root, texts = tiny_llama
+    add_llm(
+        project,
+        "big",
+        backend="transformers",
+        display="big",
+        hub_id="org/big",
+        device_map="auto",
+        dtype="float32",
+    )
+    add_llm(project, "small", backend="transformers", display="small", hub_id="org/small")
+    big, small = llm_specs(project, "big", "small")
+    assert (big.device_map, big.dtype, small.device_map, small.dtype) == ("auto", "float32", None, "auto")
+    assert big.timeout is big.max_retries is big.concurrency is None  # the other backend's settings: null
+    assert big.folder() != dataclasses.replace(big, device_map=None).folder()  # part of the run hash
+
+    calls = []
+    real = AutoModelForCausalLM.from_pretrained
+
+    def spy(path, **kw):
+        calls.append(kw)
+        return real(path, **kw)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    b = make_backend(big, root / "raw")
+    assert calls[-1]["device_map"] == "auto" and calls[-1]["dtype"] is torch.float32
+    assert b.model.device.type == "cpu" and len(b.generate(text_prompts(texts, 2))) == 2  # dispatched, usable
+    make_backend(small, root / "raw")
+    assert calls[-1]["device_map"] is None  # one device: the model is moved to the GPU if there is one
+    assert calls[-1]["dtype"] is (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+
+
+def test_openai_settings_from_params_reach_the_backend(project, api):
+    common = dict(
+        backend="openai", display="x", model="fake-model", base_url=api.base_url, api_key_env=KEY_ENV
+    )
+    add_llm(project, "strict", **common, timeout=0.2, max_retries=1, initial_backoff=0.01, max_backoff=0.02)
+    add_llm(project, "parallel", **common, concurrency=3)
+    add_llm(project, "plain", **common)
+    strict, parallel, plain = llm_specs(project, "strict", "parallel", "plain")
+    assert (strict.timeout, strict.max_retries, strict.initial_backoff, strict.max_backoff) == (
+        0.2,
+        1,
+        0.01,
+        0.02,
+    )
+    assert strict.device_map is strict.dtype is None and parallel.concurrency == 3
+    b = make_backend(strict, strict.model_ref)
+    assert (b.timeout, b.max_retries, b.initial_backoff, b.max_backoff, b.concurrency) == (
+        0.2,
+        1,
+        0.01,
+        0.02,
+        1,
+    )
+    assert b._client.timeout == 0.2 and b._client.max_retries == 0  # ours are the only retries
+
+    api.reset(default="slow:1.5")  # the timeout and the retry count of params are the ones in force
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError, match=r"failed after 2 attempts: timed out after 0.2s"):
+        b.generate([make_prompt(0)])
+    assert len(api.requests) == 2 and time.monotonic() - start < 1.2
+
+    api.reset(default="slow:0.4")  # three requests in flight at once
+    gens = make_backend(parallel, parallel.model_ref).generate([make_prompt(i) for i in range(3)])
+    starts = sorted(r["time"] for r in api.requests)
+    assert len(gens) == 3 and len(starts) == 3 and starts[-1] - starts[0] < 0.3
+
+    defaults = make_backend(plain, plain.model_ref)
+    assert (defaults.timeout, defaults.max_retries, defaults.concurrency) == (60.0, 5, 1)
+    old = dataclasses.replace(
+        strict, **{k: None for k in LLMSpec.TRANSPORT}
+    )  # a spec from before these fields
+    assert make_backend(old, old.model_ref).timeout == 60.0
+
+
+def test_cache_is_named_by_what_is_asked_not_how_it_is_reached(project, api):
+    add_llm(
+        project, "e", backend="openai", display="x", model="m", base_url=api.base_url, api_key_env=KEY_ENV
+    )
+    (spec,) = llm_specs(project, "e")
+    patient = dataclasses.replace(spec, timeout=600.0, max_retries=10, concurrency=8)
+    assert patient.folder() != spec.folder() and cache_path(patient) == cache_path(spec)
+    assert cache_path(dataclasses.replace(spec, max_new_tokens=7)) != cache_path(spec)
+    assert cache_path(dataclasses.replace(spec, shots=2)) != cache_path(spec)
+    assert cache_path(spec).name.startswith("e.qac.sa.0shot--")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"backend": "openai", "model": "m", "device_map": "auto"},
+            "`llms.bad.device_map`: only for transformers",
+        ),
+        ({"backend": "openai", "model": "m", "dtype": "float16"}, "`llms.bad.dtype`: only for transformers"),
+        ({"backend": "transformers", "hub_id": "a/b", "timeout": 5}, "`llms.bad.timeout`: only for openai"),
+        (
+            {"backend": "transformers", "hub_id": "a/b", "concurrency": 2},
+            "`llms.bad.concurrency`: only for openai",
+        ),
+        (
+            {"backend": "transformers", "hub_id": "a/b", "device_map": "all"},
+            "`llms.bad.device_map`: expected null",
+        ),
+        (
+            {"backend": "transformers", "hub_id": "a/b", "device_map": 0},
+            "`llms.bad.device_map`: expected str | null",
+        ),
+        ({"backend": "transformers", "hub_id": "a/b", "dtype": "fp8"}, "`llms.bad.dtype`: expected 'auto'"),
+        ({"backend": "openai", "model": "m", "timeout": 0}, "`llms.bad.timeout`: must be > 0"),
+        ({"backend": "openai", "model": "m", "timeout": "soon"}, "`llms.bad.timeout`: expected float"),
+        ({"backend": "openai", "model": "m", "max_retries": -1}, "`llms.bad.max_retries`: must be >= 0"),
+        ({"backend": "openai", "model": "m", "max_retries": 1.5}, "`llms.bad.max_retries`: expected int"),
+        ({"backend": "openai", "model": "m", "concurrency": 0}, "`llms.bad.concurrency`: must be >= 1"),
+        (
+            {"backend": "openai", "model": "m", "initial_backoff": -1},
+            "`llms.bad.initial_backoff`: must be >= 0",
+        ),
+        (
+            {"backend": "openai", "model": "m", "initial_backoff": 5, "max_backoff": 1},
+            "must be >= initial_backoff",
+        ),
+    ],
+)
+def test_llm_run_settings_are_validated(project, entry, message):
+    add_llm(project, "bad", display="x", **entry)
+    with pytest.raises(ParamError) as err:
+        load_registry()
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("params/llms.yaml: ") and message in msg
+
+
+def test_shipped_llms_validate():
+    reg = load_registry()
+    assert reg.llms["deepseek-r1-distill-llama-70b"].device_map == "auto"  # the paper's DeepSeek runs
+    assert reg.llms["tiny-llama"].device_map is None and reg.llms["local-vllm"].timeout == 300
