@@ -276,6 +276,8 @@ class Grid:
                 specs += [self.pppl(model, lang, s, a) for s, a in self._configs()]
                 for task in p.tasks:
                     configs = self._configs() + ([("fusion", a) for a in p.fusion] if task == "ner" else [])
+                    if task in p.task_configs:  # a subset of the configurations for this task
+                        configs = [(s, a) for s, a in configs if f"{s}/{a}" in p.task_configs[task]]
                     for s, a in configs:
                         specs += [self.finetune(model, lang, task, s, a, seed) for seed in p.seeds]
         return specs

@@ -142,6 +142,11 @@ class Profile:
         "NER only: adapter methods whose ConceptNet and GlotCC adapters are fused (paper: seq_bn, seq_bn_inv)",
         default=(),
     )
+    task_configs: dict[str, tuple[str, ...]] = _help(
+        "per task: only these configurations are fine-tuned, as `source/adapter` (none/none = the base model, "
+        "glotcc/seq_bn_inv, glotcc/fft, fusion/seq_bn, ...); a task not listed gets every configuration (the paper)",
+        default_factory=dict,
+    )
     head_path: Literal["inverse", "paper_compat"] = _help(
         "LM head of language-adapter training and PPPL: with the invertible adapter's inverse, or the original's",
         default="inverse",
@@ -185,6 +190,13 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(adapter, prof.adapters, file, f"fusion[{i}]", "adapter of this profile")
     if prof.fusion and ("ner" not in prof.tasks or set(prof.sources) != {"conceptnet", "glotcc"}):
         raise ParamError(f"{file}: `fusion`: needs task ner and both sources conceptnet and glotcc")
+    for task, configs in prof.task_configs.items():
+        check_name(task, prof.tasks, file, f"task_configs.{task}", "task of this profile")
+        known = ["none/none", *(f"{s}/{a}" for s in prof.sources for a in prof.adapters)]
+        known += [f"{s}/fft" for s in prof.full_finetuning]
+        known += [f"fusion/{a}" for a in prof.fusion] if task == "ner" else []
+        for i, config in enumerate(configs):
+            check_name(config, known, file, f"task_configs.{task}[{i}]", "configuration of this profile")
     for key in prof.full_finetuning:
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:

@@ -123,7 +123,7 @@ def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
 
     project.use_real_notebooks()
     prof = tiny_profile()
-    prof["adapt"]["glotcc"].update(max_steps=300, eval_every=100, checkpoint_every=5)
+    prof["adapt"]["glotcc"].update(max_steps=120, eval_every=40, checkpoint_every=5)
     project.add_profile("mini", prof)
     grid = Grid("mini")
     adapt = grid.adapt("tiny-xlmr", "qac", "glotcc", "seq_bn").folder()
@@ -151,10 +151,10 @@ def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
             break
         stable = stamp
     saved_step = torch.load(last, weights_only=False)["state"]["step"]
-    assert 0 < saved_step < 300 and not (project.runs / adapt / "result.json").exists()
+    assert 0 < saved_step < 120 and not (project.runs / adapt / "result.json").exists()
 
     assert main(["--profile", "mini", "--target", adapt]) == 0
-    assert f"at step {saved_step} of 300" in (project.runs / adapt / "log.txt").read_text() + "".join(
+    assert f"at step {saved_step} of 120" in (project.runs / adapt / "log.txt").read_text() + "".join(
         json.dumps(c.get("outputs", ""))
         for c in json.loads((project.runs / adapt / "notebook.ipynb").read_text())["cells"]
     )

@@ -121,9 +121,10 @@ def test_demo_grid_shape():
     # 2 languages × 2 models × (3 adapters × 2 sources + Glot FFT) = 28, + 2 tiny-Llama CLM adapters;
     # base models: tiny mBERT, XLM-R, Llama; preprocess: qab, qac × 2 + qen glotcc
     assert counts["adapt"] == 28 + 2 and counts["base_model"] == 3 and counts["preprocess"] == 5
-    assert (
-        counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (3 * 8 + 1) and counts["llm"] == 12
-    )  # + NER fusion
+    # pppl: 8 configurations; tc: 6 of them; sa: base + Glot Seq_bn_inv; ner: those + the fusion (task_configs)
+    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (6 + 2 + 3) and counts["llm"] == 12
+    sa = {(s.source, s.adapter) for s in g.expand() if s.stage == "finetune" and s.task == "sa"}
+    assert sa == {("none", "none"), ("glotcc", "seq_bn_inv")}
     llama = g.base_model("tiny-llama")
     assert llama.architecture == "llama" and llama.train.objective == "clm"
     assert g.base_model("tiny-mbert").train.objective == "mlm"
@@ -168,3 +169,22 @@ def test_llm_baseline_specs():
     assert "key" not in json.dumps(api.to_dict()).replace("api_key_env", "")
     report = next(s for s in demo.expand() if s.stage == "report")
     assert tiny.folder() in report.inputs
+
+
+def test_task_configs_select_configurations_and_are_validated(project):
+    import pytest
+
+    from lrl_utils.params import ParamError
+
+    prof = tiny_profile(tasks=["tc", "sa"], adapters=["seq_bn", "lora"])
+    prof["finetune"]["sa"] = prof["finetune"]["tc"]
+    project.add_profile("sub", {**prof, "task_configs": {"sa": ["none/none", "glotcc/lora"]}})
+    tuned = [(s.task, s.source, s.adapter) for s in Grid("sub").expand() if s.stage == "finetune"]
+    assert sorted(t for t in tuned if t[0] == "sa") == [("sa", "glotcc", "lora"), ("sa", "none", "none")]
+    assert len([t for t in tuned if t[0] == "tc"]) == 3  # not listed: every configuration
+    project.add_profile("bad", {**prof, "task_configs": {"sa": ["glotcc/seq_bn_iv"]}})
+    with pytest.raises(ParamError, match=r"bad\.yaml: `task_configs\.sa\[0\]`: unknown configuration"):
+        Grid("bad")
+    project.add_profile("bad2", {**prof, "task_configs": {"ner": ["none/none"]}})
+    with pytest.raises(ParamError, match=r"`task_configs\.ner`: unknown task of this profile"):
+        Grid("bad2")
