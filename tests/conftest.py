@@ -47,6 +47,32 @@ def save_tiny_base(architecture: str, out_dir: Path, texts: list[str], bias_std:
     return out_dir
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for the main process of a launched multi-process run)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL process `pid` and all its descendants (collected first: orphans would be lost; launched workers
+    run in sessions of their own)."""
+    import contextlib
+
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread; two OpenMP threads on a shared 2-core machine can be 10x slower.

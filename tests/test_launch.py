@@ -3,16 +3,14 @@ by two `accelerate launch` CPU processes that lands in the runner's folder, wher
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import save_tiny_base, tiny_profile, toy_corpus
+from conftest import free_port, kill_tree, save_tiny_base, tiny_profile, toy_corpus
 
 from lrl_utils import launch
 from lrl_utils.grid import Grid
@@ -27,26 +25,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def mini(project, **changes) -> Grid:
     project.add_profile("mini", tiny_profile(**changes))
     return Grid("mini")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL process `pid` and its descendants (the launched workers run in sessions of their own)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
 
 
 def fake_upstream(project, spec) -> None:

@@ -4,13 +4,11 @@ gradient accumulation. Tiny models on CPU."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_tiny_base, toy_corpus
+from conftest import free_port, kill_tree, save_tiny_base, toy_corpus
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lrl_utils import checkpoints, lm_heads, training
@@ -301,26 +299,6 @@ rank = PartialState().process_index
 torch.save(checkpoints.trainable_state(model), out / f"weights-{rank}.pt")
 (out / f"history-{rank}.json").write_text(json.dumps(history))
 """
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL process `pid` and all its descendants (collected first: orphans would be lost)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_accelerate_launch_with_two_cpu_processes(bert_dir, tmp_path):
