@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .reporting import config_label
+from .results import read_result
 
 COMPARISON_COLUMNS = [
     "table",
@@ -190,17 +191,12 @@ def adapter_loss_records(adapt_records: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- adapt runs: parameter counts and loss curves ------------------------------------------------------------
-def _read(folder: str) -> dict | None:
-    from .results import read_result
-
-    return read_result(folder)
-
-
 def adapt_runs_behind(run_folders: Iterable[str]) -> list[str]:
     """The adapt run folders that evaluation runs read (and adapt runs listed directly), sorted."""
+    run_folders = list(run_folders)
     found = {f for f in run_folders if str(f).startswith("adapt/")}
     for folder in run_folders:
-        result = _read(folder)
+        result = read_result(folder)
         if result:
             found.update(
                 f for f in (result["spec"].get("adapter_run"), result["spec"].get("fusion_run")) if f
@@ -215,7 +211,7 @@ def load_adapt_records(run_folders: Iterable[str]) -> pd.DataFrame:
 
     rows = []
     for folder in adapt_runs_behind(run_folders):
-        result = _read(folder)
+        result = read_result(folder)
         if result is None:
             continue
         spec, metrics = result["spec"], result["metrics"]
@@ -296,7 +292,7 @@ def load_llm_records(run_folders: Iterable[str]) -> pd.DataFrame:
     """The tidy frame of LLM-baseline results: one row per (run, scalar metric)."""
     rows = []
     for folder in run_folders:
-        result = _read(folder)
+        result = read_result(folder)
         if result is None or result.get("stage") != "llm":
             continue
         spec = result["spec"]

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .reporting import config_label
+from .results import read_result
 
 #: The pre-training size proxy of each architecture (SPEC §7.3): Wikipedia for mBERT, CC100 for XLM-R.
 PRETRAINING_PROXY = {"bert": ("wiki_gb", "Wikipedia"), "xlm-roberta": ("cc100_gb", "CC100")}
@@ -45,22 +46,16 @@ CORRELATION_COLUMNS = [
 ]
 
 
-def _read(folder: str) -> dict | None:
-    from .results import read_result
-
-    return read_result(folder)
-
-
 def _tiny_pretraining_gb(base_run: str) -> dict[str, float]:
     """Per language: GB of train text a tiny model's ``base_model`` run read (the share of each corpus)."""
-    result = _read(base_run)
+    result = read_result(base_run)
     if result is None:
         return {}
     spec = result["spec"]
     shares = spec.get("shares") or [1.0] * len(spec["corpora"])
     sizes: dict[str, float] = {}
     for corpus, share in zip(spec["corpora"], shares, strict=True):
-        pre = _read(corpus)
+        pre = read_result(corpus)
         if pre is not None and "train_mb" in pre["metrics"]:
             language = pre["spec"]["language"]
             sizes[language] = sizes.get(language, 0.0) + share * pre["metrics"]["train_mb"] / 1e3
@@ -80,7 +75,7 @@ def data_sizes(run_folders: Iterable[str], registry=None) -> pd.DataFrame:
     rows: dict[tuple[str, str], dict] = {}
     tiny_cache: dict[str, dict[str, float]] = {}
     for folder in run_folders:
-        result = _read(folder)
+        result = read_result(folder)
         if result is None or result["stage"] not in ("pppl", "finetune"):
             continue
         spec = result["spec"]
@@ -101,8 +96,8 @@ def data_sizes(run_folders: Iterable[str], registry=None) -> pd.DataFrame:
             registry_mb = getattr(lang, f"{source}_mb", None) if lang is not None else None
             if registry_mb is not None and not ref.startswith("base_model/"):
                 row[f"{source}_gb"] = float(registry_mb) / 1024
-            elif adapt_folder and (adapt := _read(adapt_folder)) is not None:
-                pre = _read(adapt["spec"]["corpus"])
+            elif adapt_folder and (adapt := read_result(adapt_folder)) is not None:
+                pre = read_result(adapt["spec"]["corpus"])
                 if pre is not None and "train_mb" in pre["metrics"]:
                     row[f"{source}_gb"] = pre["metrics"]["train_mb"] / 1e3
     columns = ["model", "language", "proxy", "pretrain_gb", "glotcc_gb", "conceptnet_gb"]

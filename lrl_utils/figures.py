@@ -13,7 +13,6 @@ Figures are built without pyplot (no backend, no window, nothing to close).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -30,6 +29,7 @@ from .reporting import (
     SUMMARY_ROWS,
     UNSEEN_MARK,
     atomic_output,
+    copy_outputs,
     metric_label,
     results_table,
     with_suffix,
@@ -120,12 +120,7 @@ def save_figure(
         for fmt in ("png", "pdf")
     ]
     written.append(write_sidecar(path_stem, runs, written, title=fig.get_suptitle()))
-    copies = [
-        atomic_output(Path(folder) / path.name, partial(shutil.copyfile, path))
-        for folder in also_to
-        for path in written
-    ]
-    return written + copies
+    return written + copy_outputs(written, also_to)
 
 
 _PHASE_STYLE = {  # phase → (label, colour, marker)

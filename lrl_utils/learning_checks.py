@@ -88,17 +88,11 @@ def adapter_checks(evaluation_runs: list[str]) -> pd.DataFrame:
     adapt runs listed there directly, such as causal-LM adapters) ends with a lower LM loss on held-out text of its
     own source than it started with (the fresh adapter: nearly the base model; for FFT, the base model itself).
     Required: this is learning on the data each adapter was trained on."""
+    from .comparison import adapt_runs_behind
     from .results import read_result
 
-    adapt_runs = {
-        folder for folder in evaluation_runs if folder.startswith("adapt/")
-    }  # e.g. causal-LM adapters
-    for folder in evaluation_runs:
-        result = read_result(folder)
-        if result and result["spec"].get("adapter_run"):
-            adapt_runs.add(result["spec"]["adapter_run"])
     rows = []
-    for folder in sorted(adapt_runs):
+    for folder in adapt_runs_behind(evaluation_runs):  # incl. adapt runs listed directly (causal-LM adapters)
         result = read_result(folder)
         if result is None or "initial_val_loss" not in result["metrics"]:
             continue

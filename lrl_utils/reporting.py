@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -344,6 +346,15 @@ def summary_table(
     return out
 
 
+def copy_outputs(written: Sequence[Path], also_to: Sequence[Path]) -> list[Path]:
+    """Atomic copies of the files ``written`` into each folder of ``also_to`` (e.g. ``figures/``)."""
+    return [
+        atomic_output(Path(folder) / path.name, partial(shutil.copyfile, path))
+        for folder in also_to
+        for path in written
+    ]
+
+
 def write_frame(
     frame: pd.DataFrame,
     path_stem: Path,
@@ -351,10 +362,12 @@ def write_frame(
     caption: str,
     runs: Sequence[str],
     floatfmt: str = ".4g",
+    also_to: Sequence[Path] = (),
     **extra: object,
 ) -> list[Path]:
     """A plain tidy table as ``<stem>.csv``, ``.md`` and ``.tex`` plus the ``.runs.json`` sidecar (``extra``
-    goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–"."""
+    goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–".
+    ``also_to``: further folders that get copies of the four files."""
     path_stem = Path(path_stem)
     shown = frame.astype(object).where(frame.notna(), "--")  # LaTeX's en dash
     markdown = (f"{caption}\n\n" if caption else "") + frame.to_markdown(index=False, floatfmt=floatfmt)
@@ -367,4 +380,5 @@ def write_frame(
         write_text(with_suffix(path_stem, ".md"), markdown + "\n"),
         write_text(with_suffix(path_stem, ".tex"), latex),
     ]
-    return written + [write_sidecar(path_stem, runs, written, caption=caption, **extra)]
+    written.append(write_sidecar(path_stem, runs, written, caption=caption, **extra))
+    return written + copy_outputs(written, also_to)

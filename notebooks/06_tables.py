@@ -118,10 +118,8 @@ for model in sorted(records["model"].unique()):
 
 # %%
 def write_plain(frame, name, caption, runs, **extra):
-    out = []
-    for folder in (run.out_dir, paths.figures_dir()):
-        out += reporting.write_frame(frame, folder / name, caption=caption, runs=runs, **extra)
-    return out
+    stem, copies = run.out_dir / name, [paths.figures_dir()]
+    return reporting.write_frame(frame, stem, caption=caption, runs=runs, also_to=copies, **extra)
 
 
 adapts = comparison.load_adapt_records(spec.inputs)  # the language adapters behind the evaluations
