@@ -14,8 +14,11 @@ Two implementations give the same numbers:
   MLM head (``model.cls`` / ``model.lm_head``) to those vectors only. The vocabulary projection, the most
   expensive part for mBERT/XLM-R vocabularies, is computed once per masked token instead of N times.
   Adapters stay active: the encoder of an ``adapters.init`` model opens its own adapter ``ForwardContext``
-  when it is called directly (``ForwardContext.wrap_base``), and the head follows the model's head path
-  (``lm_heads``: with ``inverse``, the invertible adapter's inverse runs before the output projection).
+  when it is called directly (``ForwardContext.wrap_base``), and the head is the model's head path's
+  *evaluation* forward (``lm_heads.evaluation_head``): under both ``inverse`` and ``paper_compat`` the
+  invertible adapter's inverse runs before the output projection (for ``paper_compat``, as the original's
+  ``AutoAdapterModel`` flex head ran it, although it trained without it). The result records the model's
+  ``head_path`` (None for a model that was never given one: a base model or a fully fine-tuned one).
   Models without a recognised encoder/head split fall back to a full forward pass, gathering the logits.
 * :func:`pseudo_perplexity_reference` is the paper's loop (one forward pass per masked copy, full logits,
   softmax over the vocabulary); it is the test oracle.
@@ -45,7 +48,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .lm_heads import encoder_and_head
+from .lm_heads import encoder_and_head, evaluation_head, head_path
 
 THAI_MAX_WORD_CHARS = 99
 
@@ -195,6 +198,15 @@ def _model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype
     return param.device, param.dtype
 
 
+def _record(model: nn.Module, precision: str, dtype: torch.dtype) -> dict[str, Any]:
+    """How the scores were computed: resolved precision, parameter dtype and the LM head path."""
+    return {
+        "precision": precision,
+        "dtype": str(dtype).removeprefix("torch."),
+        "head_path": head_path(model, None),
+    }
+
+
 def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """log_softmax over the vocabulary in float32 at least (float64 logits stay float64)."""
     return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
@@ -252,7 +264,8 @@ def pseudo_perplexity(
     Returns:
         ``{"pppl": mean sentence PPPL (the paper's corpus score), "pppl_token_weighted": exp(total NLL /
         total tokens), "n_sentences", "n_tokens", "precision": "no" or "bf16" (the resolved setting),
-        "dtype": the model's parameter dtype, "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``, with
+        "dtype": the model's parameter dtype, "head_path": the model's LM head path (``inverse`` or
+        ``paper_compat``; None when it has none), "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``, with
         ``per_sentence`` in input order and N counting special tokens.
     """
     mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
@@ -273,7 +286,7 @@ def pseudo_perplexity(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), evaluation_head(model):
             for batch in tqdm(batches, desc="PPPL", unit="batch", disable=not progress):
                 width = max(lengths[idx] for idx, _ in batch)
                 sentence = torch.tensor([idx for idx, _ in batch], dtype=torch.long)
@@ -296,7 +309,7 @@ def pseudo_perplexity(
                     nll[idx] -= value
     finally:
         model.train(was_training)
-    return _summary(sentences, lengths, nll) | {"precision": used, "dtype": str(dtype).removeprefix("torch.")}
+    return _summary(sentences, lengths, nll) | _record(model, used, dtype)
 
 
 def pseudo_perplexity_reference(
@@ -304,8 +317,8 @@ def pseudo_perplexity_reference(
 ) -> dict[str, Any]:
     """The paper's per-token loop: one forward pass (batch size 1) per masked copy, full logits.
 
-    Slow; kept as the oracle that :func:`pseudo_perplexity` is tested against. Same return value; always in
-    the model's dtype (``precision`` "no").
+    Slow; kept as the oracle that :func:`pseudo_perplexity` is tested against. Same return value, the same
+    evaluation head (``lm_heads.evaluation_head``); always in the model's dtype (``precision`` "no").
     """
     mask_id = _mask_token_id(tokenizer)
     device, dtype = _model_device_and_dtype(model)
@@ -314,7 +327,7 @@ def pseudo_perplexity_reference(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), evaluation_head(model):
             for sentence in sentences:
                 ids = torch.tensor([encode_sentence(tokenizer, sentence, max_length)], device=device)
                 total = 0.0
@@ -327,4 +340,4 @@ def pseudo_perplexity_reference(
                 nll.append(total)
     finally:
         model.train(was_training)
-    return _summary(sentences, lengths, nll) | {"precision": "no", "dtype": str(dtype).removeprefix("torch.")}
+    return _summary(sentences, lengths, nll) | _record(model, "no", dtype)

@@ -31,9 +31,11 @@ parameters at 768-d) trainable; `add_language_adapter` freezes it too, so exactl
 states ("all base weights, including the MLM head, are frozen").
 
 The LM head path (`lm_heads`): `add_language_adapter` sets `head_path` (`inverse`, the default: the pretrained
-static head, bias included, with the invertible adapter's inverse before the output projection; `paper_compat`:
-the original's static head without the inverse). `save_language_adapter` records it next to the adapter and
-`load_language_adapter` restores it, so training, pseudo-perplexity and reloading use one path.
+static head, bias included, with the invertible adapter's inverse before the output projection, in training and
+pseudo-perplexity; `paper_compat`: the original's mixed path, trained on the static head without the inverse and
+scored with it, as its `AutoAdapterModel` evaluation did). `save_language_adapter` records it next to the adapter
+(under `paper_compat` with the static MLM head, as the original saved it) and `load_language_adapter` restores it
+(under `paper_compat` with the saved head), so training, pseudo-perplexity and reloading use one path.
 
 Two more ways to adapt a model to a language, handled by the same functions:
 
@@ -63,7 +65,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .lm_heads import head_path, read_head_path, set_head_path, write_head_path
+from .lm_heads import head_path, read_head_path, saves_head, set_head_path, write_head_path
 
 
 @dataclass(frozen=True)
@@ -263,8 +265,12 @@ def save_language_adapter(
     name: str | None = "mlm",
     tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> Path:
-    """Write adapter `name` (config, weights and head path; without the static head, which belongs to the base)
-    to `out_dir`; with `name=None` (full fine-tuning) the whole model (and `tokenizer`), loadable as a base model."""
+    """Write adapter `name` (config, weights and head path) to `out_dir`; with `name=None` (full fine-tuning) the
+    whole model (and `tokenizer`), loadable as a base model.
+
+    The static MLM head belongs to the base model and is not written, except under head path `paper_compat`
+    (`lm_heads.saves_head`): the original's `AdapterTrainer` saved it into the adapter folder and its
+    pseudo-perplexity loaded it from there (`AutoAdapterModel` + `load_adapter(..., with_head=True)`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if name is None:
@@ -275,17 +281,23 @@ def save_language_adapter(
     mosa = getattr(model, "_lrl_mosa", None)
     if mosa is not None and not mosa.is_merged:  # MoSA modules become one ordinary seq_bn adapter
         mosa.merge()
-    model.save_adapter(str(out_dir), name, with_head=False)
-    write_head_path(out_dir, head_path(model))
+    path = head_path(model)
+    model.save_adapter(str(out_dir), name, with_head=saves_head(model, path))
+    write_head_path(out_dir, path)
     return out_dir
 
 
 def load_language_adapter(model: PreTrainedModel, adapter_dir: str | Path, name: str = "mlm") -> str:
     """Load a saved language adapter into an `adapters.init`-ed model as `name`, activate it and restore the head
-    path it was trained with; returns the name."""
-    loaded = model.load_adapter(str(adapter_dir), load_as=name, with_head=False)
+    path it was trained with; returns the name.
+
+    Under `paper_compat` (also a folder without `head_path.json`, e.g. one the original code wrote) a static head
+    saved in the folder is loaded over the model's, bias included, as the original's evaluation loaded it
+    (`with_head=True`); a folder without one keeps the model's head. `inverse` never loads a head."""
+    path = read_head_path(adapter_dir)
+    loaded = model.load_adapter(str(adapter_dir), load_as=name, with_head=path == "paper_compat")
     model.set_active_adapters(loaded)
-    set_head_path(model, read_head_path(adapter_dir))
+    set_head_path(model, path)
     return loaded
 
 

@@ -16,7 +16,10 @@
 # the **mean of sentence scores** (the token-weighted variant is reported too). All masked copies of a
 # sentence go through the model in one batch, and the vocabulary projection is computed only at the masked
 # positions. The model runs on the GPU when there is one (bf16 autocast where it supports bf16), else on the
-# CPU in float32, as the paper ran; the result records `device` and `precision`.
+# CPU in float32, as the paper ran; the result records `device` and `precision`. With a language adapter the
+# scores use its head path's evaluation forward (`lm_heads`): the invertible adapter's inverse runs before the
+# output projection under `inverse` and under `paper_compat` (the original's `AutoAdapterModel` evaluation of
+# adapters it trained without the inverse); the result records `head_path`.
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
@@ -40,7 +43,7 @@ run.describe()
 # %%
 model_path, adapter_dir = run.language_model()  # base (+ adapter), or the fully fine-tuned model
 mlm, tokenizer = language_adapters.load_mlm_model(model_path)
-if adapter_dir is not None:  # with the head path it was trained with
+if adapter_dir is not None:  # with the head path it was trained with (`head_path` in the result)
     language_adapters.load_language_adapter(mlm, adapter_dir, name="mlm")
 device = evaluation.select_device()  # cuda when available, else cpu
 mlm.to(device)
@@ -65,5 +68,5 @@ ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter
 plt.show()
 
 # %%
-keys = ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision", "dtype")
+keys = ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision", "dtype", "head_path")
 run.finish({**{k: scores[k] for k in keys}, "device": str(device)})

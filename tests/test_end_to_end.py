@@ -65,6 +65,7 @@ def test_minimal_profile_end_to_end(project, capsys):
     base = result("pppl/tiny-xlmr.qac.none.none--*")["metrics"]
     adapted = result("pppl/tiny-xlmr.qac.glotcc.seq_bn--*")["metrics"]
     assert base["n_sentences"] == adapted["n_sentences"] == 10 and base["pppl"] > 1 and adapted["pppl"] > 1
+    assert base["head_path"] is None and adapted["head_path"] == "inverse"  # the adapter's LM head path
     assert (runs / result("pppl/tiny-xlmr.qac.none.none--*")["label"] / "per_sentence.csv").exists()
     chosen, precision = device_and_precision()  # (cpu, "no") without a GPU
     device = str(chosen)

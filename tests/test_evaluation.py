@@ -156,20 +156,25 @@ def test_batched_equals_reference(arch_and_tokenizer, adapter, path):
     want = pseudo_perplexity_reference(model, tokenizer, SENTENCES)
     got = pseudo_perplexity(model, tokenizer, SENTENCES, max_batch_tokens=REFERENCE_BUDGET, progress=False)
     assert got["dtype"] == want["dtype"] == "float64" and got["precision"] == "no"
+    assert got["head_path"] == want["head_path"] == (path if adapter else None)
     assert_same_scores(got, want, tol=1e-6)
     assert all(math.isfinite(row["pppl"]) and row["pppl"] > 1.0 for row in got["per_sentence"])
 
 
-def test_inverse_head_path_changes_scores(arch_and_tokenizer):
-    """With `seq_bn_inv`, the inverse before the output projection matters (so the case above tests something)."""
+def test_both_head_paths_score_with_the_inverse_and_it_matters(arch_and_tokenizer, monkeypatch):
+    """With `seq_bn_inv` both head paths score with the inverse before the output projection (`paper_compat`: as the
+    original's `AutoAdapterModel` did, although it trained without it): the same weights give the same scores, and
+    without the inverse they change (so the cases above test something)."""
     arch, tokenizer = arch_and_tokenizer
-    scores = {
-        path: pseudo_perplexity(
-            tiny_model(arch, tokenizer, "seq_bn_inv", path), tokenizer, SENTENCES, progress=False
-        )["pppl"]
-        for path in ("inverse", "paper_compat")
-    }
-    assert abs(scores["inverse"] / scores["paper_compat"] - 1) > 1e-3
+    models = {path: tiny_model(arch, tokenizer, "seq_bn_inv", path) for path in ("inverse", "paper_compat")}
+    scores = {path: pseudo_perplexity(m, tokenizer, SENTENCES, progress=False) for path, m in models.items()}
+    assert scores["inverse"]["pppl"] == scores["paper_compat"]["pppl"]
+    assert [scores[p]["head_path"] for p in scores] == ["inverse", "paper_compat"]
+    base = models["paper_compat"].base_model
+    forward = base.invertible_adapters_forward
+    monkeypatch.setattr(base, "invertible_adapters_forward", lambda h, rev=False: h if rev else forward(h))
+    without = pseudo_perplexity(models["paper_compat"], tokenizer, SENTENCES, progress=False)["pppl"]
+    assert abs(without / scores["paper_compat"]["pppl"] - 1) > 1e-3
 
 
 def test_adapter_changes_scores_and_submodule_path_keeps_it(arch_and_tokenizer):

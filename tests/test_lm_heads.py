@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from adapters import AutoAdapterModel
 from conftest import save_tiny_base
 from conftest import toy_corpus as make_corpus
@@ -66,19 +68,21 @@ def perturb(model, name: str = "mlm") -> None:
 
 
 @pytest.mark.parametrize("path", ["inverse", "paper_compat"])
-def test_the_inverse_runs_in_training_and_pppl_only_on_the_inverse_path(base_dir, path):
+def test_the_inverse_runs_in_training_only_on_the_inverse_path_and_in_pppl_on_both(base_dir, path):
     _, base = base_dir
     model, tokenizer = load_mlm_model(base)
     add_language_adapter(model, "seq_bn_inv", overrides={"reduction_factor": 4}, head_path=path)
     assert lm_heads.head_path(model) == path
     calls = count_directions(model)
-    train_lm(model, tokenizer, TRAIN, VAL, SHORT, progress=False)
+    train_lm(model, tokenizer, TRAIN, VAL, SHORT, progress=False)  # training steps and validation losses
     assert calls["forward"] > 0
     assert (calls["inverse"] == calls["forward"]) if path == "inverse" else calls["inverse"] == 0
     before = dict(calls)
-    pseudo_perplexity(model, tokenizer, VAL[:2], max_length=32, progress=False)
+    scores = pseudo_perplexity(model, tokenizer, VAL[:2], max_length=32, progress=False)
+    assert scores["head_path"] == path
     assert calls["forward"] > before["forward"]
-    assert (calls["inverse"] > before["inverse"]) == (path == "inverse")
+    assert calls["inverse"] - before["inverse"] == calls["forward"] - before["forward"]  # paper_compat too
+    assert lm_heads.inverse_applied(model) == (path == "inverse")  # back to the training forward
 
 
 def test_the_inverse_path_is_the_library_mad_x_head_plus_the_pretrained_bias(base_dir, tmp_path):
@@ -110,6 +114,7 @@ def test_a_saved_and_reloaded_adapter_gives_identical_logits_and_pppl(base_dir, 
     perturb(model)
     folder = save_language_adapter(model, tmp_path / "adapter")
     assert json.loads((folder / lm_heads.HEAD_PATH_FILE).read_text()) == {"head_path": path}
+    assert (folder / "pytorch_model_head.bin").exists() == (path == "paper_compat")  # the original's layout
     trained, trained_pppl = (
         logits_of(model, tokenizer),
         pseudo_perplexity(model, tokenizer, VAL[:3], 32, progress=False)["pppl"],
@@ -125,6 +130,102 @@ def test_a_saved_and_reloaded_adapter_gives_identical_logits_and_pppl(base_dir, 
     other = "paper_compat" if path == "inverse" else "inverse"
     lm_heads.set_head_path(fresh, other)  # the other path really gives other logits
     assert not torch.allclose(logits_of(fresh, tokenizer), trained, atol=1e-4)
+
+
+def static_head_logits(model, hidden: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """The static MLM head written out: its transform, then the invertible adapter's inverse or not, then the
+    projection tied to the input embeddings plus the vocabulary bias."""
+    if hasattr(model, "cls"):  # BertForMaskedLM
+        transformed, bias = model.cls.predictions.transform(hidden), model.cls.predictions.bias
+    else:  # XLMRobertaForMaskedLM: dense, GELU, LayerNorm
+        head = model.lm_head
+        transformed, bias = head.layer_norm(F.gelu(head.dense(hidden))), head.bias
+    if inverse:
+        transformed = model.base_model.invertible_adapters_forward(transformed, rev=True)
+    return F.linear(transformed, model.get_input_embeddings().weight, bias)
+
+
+def original_pppl(model, tokenizer, sentences: list[str]) -> list[float]:
+    """The original's `get_pppl_flores_adapter.py` loop: mask one token at a time (special tokens too), one forward
+    pass each, softmax over the vocabulary, p of the original token; exp(-mean log p) per sentence."""
+    scores = []
+    with torch.no_grad():
+        for sentence in sentences:
+            ids = tokenizer.encode(sentence, truncation=True, max_length=512)
+            log_p = 0.0
+            for i, token in enumerate(ids):
+                masked = torch.tensor([ids])
+                masked[0, i] = tokenizer.mask_token_id
+                probs = torch.softmax(model(input_ids=masked).logits[0, i], dim=-1)
+                log_p += math.log(probs[token].item())
+            scores.append(math.exp(-log_p / len(ids)))
+    return scores
+
+
+@pytest.mark.parametrize("written_by", ["pipeline", "original"])
+def test_paper_compat_trains_without_the_inverse_and_scores_as_the_original(base_dir, written_by, tmp_path):
+    """The original trained `seq_bn_inv` on the static head (no inverse) and computed PPPL with `AutoAdapterModel`
+    + `load_adapter(..., with_head=True)`: the saved head, its bias, the inverse before the projection. An adapter
+    trained and saved by the pipeline under `paper_compat`, and a folder as the original's `AdapterTrainer` wrote
+    it (static head saved with a trained transform and bias, no `head_path.json`), score as that reference does."""
+    _, base = base_dir
+    model, tokenizer = load_mlm_model(base)
+    add_language_adapter(model, "seq_bn_inv", overrides={"reduction_factor": 4}, head_path="paper_compat")
+    folder = tmp_path / "mlm"
+    if written_by == "pipeline":
+        train_lm(model, tokenizer, TRAIN, VAL, SHORT, progress=False)
+        perturb(model)
+        # the training forward: the static head on the adapter's hidden states, without the inverse
+        encoder, _ = lm_heads.encoder_and_head(model)
+        batch = tokenizer(VAL[:4], padding=True, return_tensors="pt")
+        model.eval()
+        with torch.no_grad():
+            hidden = encoder(**batch).last_hidden_state
+            training = model(**batch).logits
+            with lm_heads.evaluation_head(model):
+                evaluation = model(**batch).logits
+            without, with_inverse = (
+                static_head_logits(model, hidden, inverse=flag) for flag in (False, True)
+            )
+        torch.testing.assert_close(training, without, rtol=0, atol=1e-5)
+        torch.testing.assert_close(evaluation, with_inverse, rtol=0, atol=1e-5)
+        assert (training - evaluation).abs().max() > 1e-3
+        save_language_adapter(model, folder)
+        assert lm_heads.read_head_path(folder) == "paper_compat"
+    else:
+        perturb(model)
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():  # `train_adapter` leaves the static head's transform trainable: it moved
+            for name, p in model.named_parameters():
+                if any(part in name for part in ("transform", "lm_head.dense", "lm_head.layer_norm")):
+                    p.add_(0.3 * torch.randn(p.shape, generator=generator))
+            model.get_output_embeddings().bias.add_(torch.randn(model.config.vocab_size, generator=generator))
+        model.save_adapter(str(folder), "mlm")  # with_head=True, as `AdapterTrainer` saves adapters
+        assert not (folder / lm_heads.HEAD_PATH_FILE).exists()
+    assert (folder / "pytorch_model_head.bin").exists()
+    sentences = VAL[:4]
+
+    # (a) the pipeline's PPPL stage: the base model, the adapter with its head path, batched PPPL
+    ours_model, _ = load_mlm_model(base)
+    load_language_adapter(ours_model, folder)
+    ours = pseudo_perplexity(ours_model.double(), tokenizer, sentences, max_batch_tokens=64, progress=False)
+    assert ours["head_path"] == "paper_compat" and ours["dtype"] == "float64"
+
+    # (b) the original's evaluation, in float64
+    original = AutoAdapterModel.from_pretrained(base)
+    original.load_adapter(str(folder), load_as="lang_adapter", with_head=True)
+    original.set_active_adapters("lang_adapter")
+    want = original_pppl(original.double().eval(), tokenizer, sentences)
+    flex = pseudo_perplexity(original, tokenizer, sentences, progress=False)  # its own head: the inverse once
+    assert [row["pppl"] for row in flex["per_sentence"]] == pytest.approx(want, rel=1e-10, abs=0)
+
+    got = [row["pppl"] for row in ours["per_sentence"]]
+    assert got == pytest.approx(want, rel=1e-10, abs=0)
+    assert ours["pppl"] == pytest.approx(sum(want) / len(want), rel=1e-10, abs=0)
+    # without the inverse (the static head, as the adapter was trained) the scores are others
+    ours_model.eval()
+    no_inverse = original_pppl(ours_model, tokenizer, sentences)
+    assert max(abs(a / b - 1) for a, b in zip(no_inverse, want, strict=True)) > 1e-4
 
 
 def test_head_path_records(tmp_path):
