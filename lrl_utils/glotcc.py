@@ -71,14 +71,15 @@ def _parquet_records(file: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def unreadable(exc: Exception, where: str) -> DataSourceError:
+    def unreadable(exc: Exception, rows_read: int | None = None) -> DataSourceError:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        return DataSourceError(f"{where}: not a readable parquet file (truncated or corrupt?) [{reason}]")
+        after = "" if rows_read is None else f" after row {rows_read}"
+        return DataSourceError(f"{file}: unreadable parquet file{after} (truncated or corrupt?) [{reason}]")
 
     try:
         parquet = pq.ParquetFile(file)
     except (pa.ArrowException, OSError) as exc:
-        raise unreadable(exc, str(file)) from None
+        raise unreadable(exc) from None
     column = next((c for c in ("content", "text") if c in parquet.schema_arrow.names), None)
     if column is None:
         raise DataSourceError(f"{file}: no `content` or `text` column")
@@ -88,7 +89,7 @@ def _parquet_records(file: Path) -> Iterator[tuple[str, Any]]:
         try:
             batch = next(batches, None)
         except (pa.ArrowException, OSError) as exc:
-            raise unreadable(exc, f"{file}:row {row + 1}") from None
+            raise unreadable(exc, row) from None
         if batch is None:
             return
         values = batch.column(0)
