@@ -4,11 +4,11 @@ The paper's two language-adapter sources have their own modules: `conceptnet.py`
 to English-template sentences, SPEC §2) and `glotcc.py` (GlotCC-v1 documents, SPEC §3). This module holds
 what they share: the error type (defined in `text_files.py`), hub access, the count of malformed records
 with its threshold (`BadRecords`), the paper's 80/10/10 split and the all-or-nothing writing of split files
-(`SplitWriter`, `write_splits`); plus FLORES-200 devtest (the pseudo-perplexity sentences, SPEC §5.1) and SIB-200 (topic
-classification, SPEC §5.3). Every loader takes the string "hub" (the Hugging Face hub) or a local path laid
-out like the official release. The demo world (`demo_world.py`) is written in those layouts, so the demo
-and the paper share one code path. Errors are `DataSourceError`s with one-line messages naming the file (and
-line) or the hub id.
+(`SplitWriter`, `write_splits`); plus FLORES-200 devtest (the pseudo-perplexity sentences, SPEC §5.1) and
+SIB-200 (topic classification, SPEC §5.3). Every loader takes the string "hub" (the Hugging Face hub) or a
+local path laid out like the official release. The demo world (`demo_world.py`) is written in those layouts,
+so the demo and the paper share one code path. Errors are `DataSourceError`s with one-line messages naming
+the file (and line) or the hub id.
 
 Every loader returns each text exactly as the file holds it (`text_files.py`: only the line end is removed;
 TSV quoting is decided by the file's format or the profile's `data.quoting`, never guessed from the content).
