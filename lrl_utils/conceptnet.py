@@ -10,14 +10,14 @@ reported as `file:line`, and a run fails only when more than `max_bad_fraction` 
 malformed (`data_sources.BadRecords`).
 
 How it is fast (benchmarks/README.md): the dump is decompressed in a second thread, in blocks of 1 MiB. A
-block with exactly 4 tabs per line is read by one regular expression that matches only the lines whose
-relation column starts with `/r/` and whose start column starts with `/c/<a requested language>/`; any other
-block, and any block in which such a line is odd in any way, is re-read line by line. `line_by_line=True`
-reads every block so; both give the same sentences and statistics (tests/test_conceptnet.py). A line of a
-requested language is thus always checked in full; a line of another language only for its column count,
-per block (two malformed lines whose tab counts offset each other within one block go unseen). Memory is
-bounded by the block size, plus the output where it is kept in memory (`conceptnet_sentences`;
-`convert_conceptnet` writes files as it goes).
+block in which every line has exactly 4 tabs (checked per line, vectorised: `_four_tabs_a_line`) is read by
+one regular expression that matches only the lines whose relation column starts with `/r/` and whose start
+column starts with `/c/<a requested language>/`; any other block, and any block in which such a line is odd
+in any way, is re-read line by line. `line_by_line=True` reads every block so; both give the same sentences
+and statistics, malformed lines included, whatever mix of column counts a block holds
+(tests/test_conceptnet.py). A line of a requested language is thus always checked in full, a line of another
+language for its column count. Memory is bounded by the block size, plus the output where it is kept in
+memory (`conceptnet_sentences`; `convert_conceptnet` writes files as it goes).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from .data_sources import (
     DEFAULT_MAX_BAD_FRACTION,
@@ -237,6 +239,20 @@ def _blocks(path: Path, queued: int = 4) -> Iterator[bytes]:
         sys.setswitchinterval(interval)
 
 
+def _four_tabs_a_line(block: bytes) -> bool:
+    """True if every line of `block` (which ends with a line end) holds exactly 4 tabs.
+
+    With 4 tabs a line in all, that holds if and only if the 4k-th tab (1-based) lies before the k-th line
+    end and the next tab after it. A total alone would let a line with too few tabs and one with too many
+    offset each other; this stays a few vectorised passes over the block (as fast as two `bytes.count`s).
+    """
+    data = np.frombuffer(block, np.uint8)
+    ends, tabs = np.flatnonzero(data == 10), np.flatnonzero(data == 9)
+    if tabs.size != 4 * ends.size:
+        return False
+    return bool((tabs[3::4] < ends).all() and (tabs[4::4] > ends[:-1]).all())
+
+
 def _new_language_stats() -> dict[str, Any]:
     return {"edges_in_language": 0, "kept": 0, "per_relation": {}, "dropped": dict.fromkeys(DROP_REASONS, 0)}
 
@@ -285,16 +301,16 @@ class _Scan:
             if block is None:
                 return
             n = block.count(b"\n")
-            texts = None if self.line_by_line else self._fast(block, n)
+            texts = None if self.line_by_line else self._fast(block)
             if texts is None:
                 texts = self._slow(block)
                 self.slow_blocks += 1
             self.lines += n
             yield texts
 
-    def _fast(self, block: bytes, n_lines: int) -> dict[bytes, bytes] | None:
+    def _fast(self, block: bytes) -> dict[bytes, bytes] | None:
         """The block's sentences by language, or None when it must be read line by line."""
-        if block.count(b"\t") != 4 * n_lines:
+        if not _four_tabs_a_line(block):
             return None
         found = self.pattern.findall(block)
         outcomes = Counter(map(_LANGUAGE_RELATION, found))  # kept edges; drops are moved below

@@ -2,28 +2,40 @@
 
 The paper's two language-adapter sources have their own modules: `conceptnet.py` (ConceptNet 5.7 assertions
 to English-template sentences, SPEC §2) and `glotcc.py` (GlotCC-v1 documents, SPEC §3). This module holds
-what they share: the error type, hub access, the count of malformed records with its threshold
-(`BadRecords`), the paper's 80/10/10 split and the all-or-nothing writing of split files (`SplitWriter`,
-`write_splits`); plus FLORES-200 devtest (the pseudo-perplexity sentences, SPEC §5.1) and SIB-200 (topic
-classification, SPEC §5.3). Every loader takes the string "hub" (the Hugging Face hub) or a local path laid
-out like the official release. The demo world (`demo_world.py`) is written in those layouts, so the demo
-and the paper share one code path. Errors are `DataSourceError`s with one-line messages naming the file (and
-line) or the hub id.
+what they share: the error type (defined in `text_files.py`), hub access, the count of malformed records
+with its threshold (`BadRecords`), the paper's 80/10/10 split and the all-or-nothing writing of split files
+(`SplitWriter`, `write_splits`); plus FLORES-200 devtest (the pseudo-perplexity sentences, SPEC §5.1) and
+SIB-200 (topic classification, SPEC §5.3). Every loader takes the string "hub" (the Hugging Face hub) or a
+local path laid out like the official release. The demo world (`demo_world.py`) is written in those layouts,
+so the demo and the paper share one code path. Errors are `DataSourceError`s with one-line messages naming
+the file (and line) or the hub id.
+
+Every loader returns each text exactly as the file holds it (`text_files.py`: only the line end is removed;
+TSV quoting is decided by the file's format or the profile's `data.quoting`, never guessed from the content).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from .text_files import (
+    DataSourceError,
+    Quoting,
+    check_quoting,
+    decode,
+    lines,
+    read_text,
+    read_tsv,
+    without_end,
+)
+from .text_files import existing as _existing
 
 if TYPE_CHECKING:
     import datasets
@@ -34,6 +46,7 @@ HUB = "hub"  # the `location` that means "download from the Hugging Face hub"
 Location = str | os.PathLike
 SPLITS = ("train", "val", "test")
 DEFAULT_MAX_BAD_FRACTION = 0.001  # share of malformed records (lines, rows) a source may have
+FLORES_DEVTEST_SENTENCES = 1012  # sentences per language in the FLORES-200 devtest release
 
 SIB_LABELS: tuple[str, ...] = (
     "science/technology",
@@ -46,10 +59,6 @@ SIB_LABELS: tuple[str, ...] = (
 )
 
 
-class DataSourceError(ValueError):
-    """A data file or hub dataset is missing or malformed; the message names the file (and line) or hub id."""
-
-
 def _datasets() -> Any:
     """The `datasets` library, imported on first use (it takes seconds; `demo_world` imports this module)."""
     import datasets
@@ -59,30 +68,6 @@ def _datasets() -> Any:
 
 def _is_hub(location: Location) -> bool:
     return isinstance(location, str) and location == HUB
-
-
-def _existing(location: Location, what: str) -> Path:
-    path = Path(location)
-    if not path.exists():
-        raise DataSourceError(f"{path}: {what} not found")
-    return path
-
-
-def _read_text(file: Path) -> str:
-    try:
-        return _existing(file, "file").read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataSourceError(f"{file}: not valid UTF-8 text") from exc
-
-
-def _lines(file: Path) -> Iterator[str]:
-    """The lines of a UTF-8 text file without their line ends, streamed."""
-    try:
-        with open(_existing(file, "file"), encoding="utf-8-sig", newline="\n") as f:
-            for line in f:
-                yield line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise DataSourceError(f"{file}: not valid UTF-8 text") from exc
 
 
 def _hub_error(repo: str, config: str, exc: BaseException, hint: str) -> DataSourceError:
@@ -253,19 +238,27 @@ def write_splits(out_dir: Location, splits: Mapping[str, Iterable[str]]) -> dict
     return writer.counts
 
 
-def _jsonl_values(file: Path, keys: Sequence[str]) -> Iterator[Any]:
-    """The value of the first of `keys` in each JSON line of `file` (blank lines skipped); strict."""
-    for line_no, line in enumerate(_lines(file), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataSourceError(f"{file}:{line_no}: invalid JSON ({exc.msg})") from exc
-        key = next((k for k in keys if isinstance(obj, dict) and k in obj), None)
-        if key is None:
-            raise DataSourceError(f"{file}:{line_no}: expected a JSON object with key {' or '.join(keys)}")
-        yield obj[key]
+def _jsonl_texts(file: Path, key: str) -> Iterator[str]:
+    """The string under `key` of each JSON line of `file` (blank lines skipped), streamed; strict: anything
+    else (invalid UTF-8 or JSON, no such key, not a string, an empty text) is an error naming the line."""
+    with open(_existing(file, "file"), "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                line = without_end(decode(raw, file) if line_no == 1 else raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise DataSourceError(f"{file}:{line_no}: not valid UTF-8 (byte {exc.start + 1})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataSourceError(f"{file}:{line_no}: invalid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or key not in obj:
+                raise DataSourceError(f"{file}:{line_no}: expected a JSON object with key {key}")
+            if not isinstance(obj[key], str) or not obj[key].strip():
+                problem = "an empty text" if isinstance(obj[key], str) else f"a {type(obj[key]).__name__}"
+                raise DataSourceError(f"{file}:{line_no}: `{key}` is {problem}, not a text")
+            yield obj[key]
 
 
 def load_text_splits(split_dir: Location) -> datasets.DatasetDict:
@@ -274,48 +267,13 @@ def load_text_splits(split_dir: Location) -> datasets.DatasetDict:
     features = ds.Features({"text": ds.Value("string")})
     splits = {}
     for split, stem in (("train", "train"), ("validation", "val"), ("test", "test")):
-        texts = list(_jsonl_values(Path(split_dir) / f"{stem}.jsonl", ("text",)))
+        texts = list(_jsonl_texts(Path(split_dir) / f"{stem}.jsonl", "text"))
         splits[split] = ds.Dataset.from_dict({"text": texts}, features=features)
     return ds.DatasetDict(splits)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# FLORES-200 devtest (SPEC §5.1) and SIB-200 (SPEC §5.3): TSV files, raw or pandas-CSV-quoted
-
-_QUOTED = r'"(?:[^"]|"")*"'  # a CSV-quoted field
-_CSV_LINE = re.compile(rf'(?:{_QUOTED}|[^"\t]*)(?:\t(?:{_QUOTED}|[^"\t]*))*')
-_QUOTED_FIELD = re.compile(rf"(?:^|(?<=\t)){_QUOTED}(?=\t|$)")
-
-
-def _is_csv_quoted(lines: list[str]) -> bool:
-    """True for pandas-CSV-quoted TSV lines, False for raw fields (to be read with QUOTE_NONE).
-
-    pandas quotes a field only if it holds a quote or a tab, so the file is quoted if every line parses as
-    CSV and every quoted field needed its quotes; a raw `"Win," he said.` or `"Text."` fails one of the two.
-    Line breaks inside quoted fields are not supported.
-    """
-    body = [line.rstrip("\r") for line in lines[1:]]
-    if not all(_CSV_LINE.fullmatch(line) for line in body):
-        return False
-    quoted = [field[1:-1] for line in body for field in _QUOTED_FIELD.findall(line)]
-    return bool(quoted) and all('""' in field or "\t" in field for field in quoted)
-
-
-def _read_tsv(file: Path, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of each row of a TSV file with the header `columns`."""
-    text = _read_text(file)
-    quoting = csv.QUOTE_MINIMAL if _is_csv_quoted(text.split("\n")) else csv.QUOTE_NONE
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=quoting)
-    if next(reader, []) != list(columns):
-        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}")
-    rows = []
-    for fields in reader:
-        if not fields:
-            continue
-        if len(fields) != len(columns):
-            raise DataSourceError(f"{file}:{reader.line_num}: {len(fields)} fields, expected {len(columns)}")
-        rows.append((reader.line_num, fields))
-    return rows
+# FLORES-200 devtest (SPEC §5.1) and SIB-200 (SPEC §5.3): TSV files, raw or CSV-quoted by their format
 
 
 def _int(file: Path, line_no: int, value: str) -> int:
@@ -333,22 +291,49 @@ def _first_file(folder: Path, candidates: Sequence[str], message: str) -> Path:
     return found
 
 
-def load_flores_devtest(location: Location, flores_code: str) -> datasets.Dataset:
-    """FLORES-200 devtest sentences of one language: columns `id` (int) and `sentence`.
+def _check_devtest(where: str, at: list[str], sentences: list[str], sample: bool) -> None:
+    """No empty sentence (`at`: where each one is); FLORES_DEVTEST_SENTENCES of them, fewer only in a sample."""
+    for place, sentence in zip(at, sentences, strict=True):
+        if not sentence.strip():
+            raise DataSourceError(f"{place}: empty sentence")
+    n, full = len(sentences), FLORES_DEVTEST_SENTENCES
+    if n == 0:
+        raise DataSourceError(f"{where}: no devtest sentences")
+    if n > full:
+        raise DataSourceError(f"{where}: {n} devtest sentences, more than the release's {full}")
+    if n < full and not sample:
+        raise DataSourceError(
+            f"{where}: {n} devtest sentences, fewer than the release's {full}; if the file is a sample of "
+            "FLORES-200, set `data.samples: true` in the profile"
+        )
+
+
+def load_flores_devtest(
+    location: Location, flores_code: str, *, quoting: Quoting | None = None, sample: bool = False
+) -> datasets.Dataset:
+    """FLORES-200 devtest sentences of one language: columns `id` (int) and `sentence`, exactly as in the file.
 
     Local forms: `<dir>/flores200_dataset/devtest/<code>.devtest` or `<dir>/devtest/<code>.devtest` (one
-    sentence per line, ids from 1), a `.devtest` file, a TSV file with header `id<TAB>sentence`, or a folder
-    holding `devtest.tsv` (also as `<dir>/<code>/devtest.tsv` or `<dir>/<iso639-3>/devtest.tsv`). The hub:
-    `openlanguagedata/flores_plus`, falling back to `facebook/flores`.
+    sentence per line, ids from 1, no quoting), a `.devtest` file, a TSV file with header `id<TAB>sentence`, or
+    a folder holding `devtest.tsv` (also as `<dir>/<code>/devtest.tsv` or `<dir>/<iso639-3>/devtest.tsv`). The
+    hub: `openlanguagedata/flores_plus`, falling back to `facebook/flores`. A TSV file is raw (a field is
+    everything between tabs) unless `quoting="csv"` (`text_files`). An empty sentence is an error naming its
+    line, and so is a devtest of other than the release's 1012 sentences, unless `sample` (the profile's
+    `data.samples`) allows fewer.
     """
+    check_quoting(quoting)
     if _is_hub(location):
         hint = "`data.flores200` at a FLORES-200 folder (flores200_dataset/devtest/<code>.devtest) or TSV"
+        repo = "openlanguagedata/flores_plus"
         try:
-            hub = _from_hub("openlanguagedata/flores_plus", flores_code, hint, split="devtest")
+            hub = _from_hub(repo, flores_code, hint, split="devtest")
         except DataSourceError:
-            hub = _from_hub("facebook/flores", flores_code, hint, split="devtest")
+            repo = "facebook/flores"
+            hub = _from_hub(repo, flores_code, hint, split="devtest")
         column = "text" if "text" in hub.column_names else "sentence"
         ids, sentences = [int(i) for i in hub["id"]], list(hub[column])
+        where = f"{repo} ({flores_code}) devtest"
+        at = [f"{where} row {i}" for i in range(len(sentences))]
     else:
         path = _existing(location, "FLORES-200 location")
         if path.is_dir():
@@ -361,12 +346,19 @@ def load_flores_devtest(location: Location, flores_code: str) -> datasets.Datase
             candidates += ("devtest.tsv", f"{code}/devtest.tsv", f"{iso}/devtest.tsv")
             path = _first_file(path, candidates, f"{path}: no FLORES-200 devtest for {flores_code}")
         if path.suffix == ".tsv":
-            rows = _read_tsv(path, ("id", "sentence"))
+            rows = read_tsv(path, ("id", "sentence"), quoting)
             ids, sentences = [_int(path, n, f[0]) for n, f in rows], [f[1] for _, f in rows]
+            at = [f"{path}:{n}" for n, _ in rows]
         else:
-            text = _read_text(path)
-            sentences = text.removesuffix("\n").split("\n") if text else []
+            if quoting == "csv":
+                raise DataSourceError(
+                    f"{path}: `data.quoting.flores: csv` does not apply to a .devtest file (one sentence a line)"
+                )
+            sentences = lines(read_text(path))
             ids = list(range(1, len(sentences) + 1))
+            at = [f"{path}:{n}" for n in ids]
+        where = str(path)
+    _check_devtest(where, at, sentences, sample)
     ds = _datasets()
     features = ds.Features({"id": ds.Value("int64"), "sentence": ds.Value("string")})
     return ds.Dataset.from_dict({"id": ids, "sentence": sentences}, features=features)
@@ -375,9 +367,11 @@ def load_flores_devtest(location: Location, flores_code: str) -> datasets.Datase
 def _sib_dataset(records: list[tuple[int, str, str, str]]) -> datasets.Dataset:
     """Dataset from (index_id, category, text, where) records; `where` names a record in errors."""
     ds = _datasets()
-    for _, category, _, where in records:
+    for _, category, text, where in records:
         if category not in SIB_LABELS:
             raise DataSourceError(f"{where}: unknown SIB-200 category {category!r} (not in SIB_LABELS)")
+        if not text.strip():
+            raise DataSourceError(f"{where}: empty text")
     columns = {
         "index_id": [r[0] for r in records],
         "text": [r[2] for r in records],
@@ -395,13 +389,18 @@ def _sib_dataset(records: list[tuple[int, str, str, str]]) -> datasets.Dataset:
     return ds.Dataset.from_dict(columns, features=features)
 
 
-def load_sib200(location: Location, flores_code: str) -> datasets.DatasetDict:
+def load_sib200(
+    location: Location, flores_code: str, *, quoting: Quoting | None = None
+) -> datasets.DatasetDict:
     """SIB-200 of one language: splits train/validation/test, columns index_id, text, category, label.
 
     `label` is a ClassLabel over SIB_LABELS (fixed order). Local forms: a folder holding train.tsv, dev.tsv
     and test.tsv; `<dir>/data/annotated/<code>/` (the SIB-200 repository); `<dir>/<code>/`; `<dir>/<iso639-3>/`.
-    Fields may be raw (QUOTE_NONE, as in the shared samples) or pandas-CSV-quoted (as in the repository).
+    Quoting by the layout unless `quoting` says (`text_files`): the repository's `data/annotated/<code>/` files
+    are pandas-CSV-quoted, any other TSV (as the shared samples) is raw. Texts come back exactly as in the
+    file; a malformed row (wrong field count, unknown category, empty text) is an error naming its line.
     """
+    check_quoting(quoting)
     ds = _datasets()
     if _is_hub(location):
         hint = "`data.sib200` at a folder of TSV files (train.tsv, dev.tsv, test.tsv)"
@@ -422,6 +421,6 @@ def load_sib200(location: Location, flores_code: str) -> datasets.DatasetDict:
     splits = {}
     for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
         file = folder / f"{stem}.tsv"
-        rows = _read_tsv(file, ("index_id", "category", "text"))
+        rows = read_tsv(file, ("index_id", "category", "text"), quoting)
         splits[split] = _sib_dataset([(_int(file, n, i), c, t, f"{file}:{n}") for n, (i, c, t) in rows])
     return ds.DatasetDict(splits)

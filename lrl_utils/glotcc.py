@@ -20,9 +20,12 @@ used downstream).
 Records: `location` is "hub" (`cis-lmu/GlotCC-v1`, streamed), a folder searched for
 `**/<code>/*.parquet|jsonl|txt` (the release layout `v1.0/<code>/<code>_0.parquet`), or one such file
 (parquet column `content` or `text`; JSON lines with key `content` or `text`; text: one document per line).
-Whitespace-only documents are counted as `empty`. Malformed records (null or non-string content, invalid
-UTF-8, invalid JSON, a JSON line without the key) are counted by reason, the first ones are reported as
-`file:line`, and the run fails when more than `max_bad_fraction` of the records read are malformed.
+A document is kept exactly as stored (a text line without its `\n` or `\r\n`, nothing else removed). Blank
+lines of a text or JSONL file separate nothing and are counted as `empty`. Malformed records (null, empty or
+non-string content, invalid UTF-8, invalid JSON, a JSON line without the key) are counted by reason, the
+first ones are reported as `file:line` (`file:row N` in parquet), and the run fails when more than
+`max_bad_fraction` of the records read are malformed. A file that cannot be read at all (a truncated or
+corrupt parquet file) is a one-line DataSourceError naming it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from .data_sources import (
     _hub_error,
     _is_hub,
 )
+from .text_files import without_end
 
 GLOTCC_HINT = "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet) or a .parquet/.jsonl/.txt file"
 GLOTCC_SUFFIXES = (".parquet", ".jsonl", ".txt")
@@ -67,18 +71,38 @@ def _parquet_records(file: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(file)
+    def unreadable(exc: Exception, rows_read: int | None = None) -> DataSourceError:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        after = "" if rows_read is None else f" after row {rows_read}"
+        return DataSourceError(f"{file}: unreadable parquet file{after} (truncated or corrupt?) [{reason}]")
+
+    try:
+        parquet = pq.ParquetFile(file)
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(exc) from None
     column = next((c for c in ("content", "text") if c in parquet.schema_arrow.names), None)
     if column is None:
         raise DataSourceError(f"{file}: no `content` or `text` column")
     row = 0
-    for batch in parquet.iter_batches(columns=[column], batch_size=1024):
+    batches = parquet.iter_batches(columns=[column], batch_size=1024)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(exc, row) from None
+        if batch is None:
+            return
         values = batch.column(0)
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             values = values.cast(pa.large_binary())  # decoded below, so that bad UTF-8 is one bad row
         for value in values.to_pylist():
             row += 1
-            yield f"{file}:row {row}", _decoded(value) if isinstance(value, bytes) else value
+            yield f"{file}:row {row}", _nonempty(_decoded(value) if isinstance(value, bytes) else value)
+
+
+def _nonempty(content: Any) -> Any:
+    """The content of a record, or Malformed when it is an empty (or whitespace-only) text."""
+    return Malformed("empty text") if isinstance(content, str) and not content.strip() else content
 
 
 def _decoded(raw: bytes) -> str | Malformed:
@@ -93,7 +117,7 @@ def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
         for number, raw in enumerate(f, 1):
             line = _decoded(raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw)
             if isinstance(line, Malformed) or not jsonl:
-                yield f"{file}:{number}", line if isinstance(line, Malformed) else line.rstrip("\r\n")
+                yield f"{file}:{number}", line if isinstance(line, Malformed) else without_end(line)
                 continue
             if not line.strip():
                 yield f"{file}:{number}", ""
@@ -104,7 +128,10 @@ def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
                 yield f"{file}:{number}", Malformed("invalid JSON", exc.msg)
                 continue
             key = next((k for k in ("content", "text") if isinstance(obj, dict) and k in obj), None)
-            yield f"{file}:{number}", Malformed("no `content` or `text` key") if key is None else obj[key]
+            yield (
+                f"{file}:{number}",
+                Malformed("no `content` or `text` key") if key is None else _nonempty(obj[key]),
+            )
 
 
 def glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
@@ -131,7 +158,7 @@ def glotcc_records(location: Location, glotcc_code: str) -> Iterator[tuple[str, 
         rows = _from_hub("cis-lmu/GlotCC-v1", glotcc_code, GLOTCC_HINT, split="train", streaming=True)
         try:  # streaming: the downloads happen while iterating
             for number, row in enumerate(rows, 1):
-                yield f"cis-lmu/GlotCC-v1 ({glotcc_code}) row {number}", row.get("content")
+                yield f"cis-lmu/GlotCC-v1 ({glotcc_code}) row {number}", _nonempty(row.get("content"))
         except Exception as exc:
             raise _hub_error("cis-lmu/GlotCC-v1", glotcc_code, exc, GLOTCC_HINT) from exc
         return

@@ -150,6 +150,8 @@ class Grid:
             adapter_run=run,
             max_sentences=self.profile.pppl.max_sentences,
             max_length=self.profile.pppl.max_length,
+            quoting=self.profile.data.quoting.get("flores"),
+            samples=self.profile.data.samples,
         )
 
     def finetune(
@@ -176,6 +178,8 @@ class Grid:
             fusion_run=fusion_run,
             seed=seed,
             train=self.profile.finetune[task],
+            quoting=self.profile.data.quoting.get(location),
+            max_bad_fraction=self.profile.data.max_bad_fraction,
         )
 
     def llm(self, llm: str, language: str, task: str, shots: int = 0) -> LLMSpec:
@@ -214,6 +218,8 @@ class Grid:
             max_items=settings.max_items,
             max_new_tokens=settings.max_new_tokens,
             batch_size=settings.batch_size,
+            quoting=self.profile.data.quoting.get(location),
+            max_bad_fraction=self.profile.data.max_bad_fraction,
         )
 
     def _task_data(self, task: str, language: str) -> tuple[str, str]:

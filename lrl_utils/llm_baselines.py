@@ -35,17 +35,28 @@ def cache_path(spec) -> Path:
 
 
 def load_items(
-    task: str, location: str | Path, config: str, language: str
+    task: str,
+    location: str | Path,
+    config: str,
+    language: str,
+    *,
+    quoting: str | None = None,
+    max_bad_fraction: float = task_data.TASK_MAX_BAD_FRACTION,
 ) -> tuple[list[dict], list[dict], tuple[str, ...]]:
     """(test items, train items, label names) of a task: tc/sa items {"id", "text", "label"}, ner items
-    {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`."""
+    {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`. `quoting` and `max_bad_fraction`: the profile's
+    `data.quoting` of the dataset and `data.max_bad_fraction` (LLMSpec), passed to the loaders."""
     if task == "tc":
-        data, labels = data_sources.load_sib200(location, config), tuple(data_sources.SIB_LABELS)
+        data = data_sources.load_sib200(location, config, quoting=quoting)
+        labels = tuple(data_sources.SIB_LABELS)
     elif task == "sa":
-        data = task_data.load_sentiment(location, config, iso3=language)
+        data = task_data.load_sentiment(
+            location, config, iso3=language, quoting=quoting, max_bad_fraction=max_bad_fraction
+        )
         labels = tuple(task_data.SENTIMENT_LABELS)
     elif task == "ner":
-        data, labels = task_data.load_wikiann(location, config, iso3=language), tuple(task_data.NER_TAGS)
+        data = task_data.load_wikiann(location, config, iso3=language, max_bad_fraction=max_bad_fraction)
+        labels = tuple(task_data.NER_TAGS)
     else:
         raise ValueError(f"task must be tc, sa or ner, got {task!r}")
     columns = ("tokens", "ner_tags") if task == "ner" else ("text", "label")
@@ -96,7 +107,14 @@ def parse(
 def run_baseline(spec, model_path: str | Path, location: str | Path, progress: bool = True) -> dict[str, Any]:
     """Prompt, generate (cached), parse and score one run on the task data at `location`; returns metrics,
     token usage, per-item rows and the first prompt."""
-    test, train, labels = load_items(spec.task, location, spec.flores_code, spec.language)
+    test, train, labels = load_items(
+        spec.task,
+        location,
+        spec.flores_code,
+        spec.language,
+        quoting=spec.quoting,
+        max_bad_fraction=spec.max_bad_fraction,
+    )
     if spec.max_items is not None:
         test = test[: spec.max_items]
     label_names = None if spec.task == "ner" else labels

@@ -13,6 +13,8 @@ from . import paths
 from .params import ParamError, Registry, check_name, from_dict, load_registry, read_yaml
 from .specs import SOURCES, MLMSettings, TaskSettings
 
+QUOTED_DATASETS = ("flores", "sib200", "sentiment")  # the datasets `data.quoting` may name
+
 
 def _help(text: str, **kw: Any) -> Any:
     return field(metadata={"help": text}, **kw)
@@ -44,9 +46,21 @@ class DataSettings:
         default=200 * 1024**2,
     )
     max_bad_fraction: float = _help(
-        "share of malformed input lines/records (ConceptNet lines, GlotCC records) above which preprocessing "
-        "fails; below it they are counted, and the first ones reported with file:line in the run's stats",
+        "share of malformed input lines/records (ConceptNet lines, GlotCC records, WikiANN sentences, "
+        "sentiment rows) above which a run fails; below it they are counted, and the first ones reported "
+        "with file:line in the run's stats",
         default=0.001,
+    )
+    quoting: dict[str, Literal["raw", "csv"]] = _help(
+        "per dataset (flores, sib200, sentiment): how its TSV files are quoted, raw (a field is everything "
+        "between tabs) or csv (pandas/csv.writer quoting); a dataset not listed: by its layout (.csv and the "
+        "SIB-200 repository's data/annotated/<code>/ files csv, any other TSV raw)",
+        default_factory=dict,
+    )
+    samples: bool = _help(
+        "the local files are samples of the datasets: FLORES-200 devtest may hold fewer than the release's "
+        "1012 sentences (otherwise an error)",
+        default=False,
     )
     paper_compat: bool = _help("reproduce the original code's defects where a fix exists", default=False)
 
@@ -245,6 +259,8 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
                 raise ParamError(
                     f"{file}: `languages`: {code!r} is not a demo language; demo mode has {demo}"
                 )
+    for key in prof.data.quoting:
+        check_name(key, QUOTED_DATASETS, file, f"data.quoting.{key}", "dataset with TSV files")
     if not 0.0 <= prof.data.max_bad_fraction <= 1.0:
         raise ParamError(
             f"{file}: `data.max_bad_fraction`: must be in [0, 1], got {prof.data.max_bad_fraction}"

@@ -4,11 +4,13 @@ A spec holds everything that determines a run's result (data locations, model, h
 folders of its upstream runs) and nothing that does not (output folder, thread count). Paths are
 relative to the project root. `spec.digest()` is the first 12 hex digits of the SHA-256 of the spec's
 canonical JSON, the stage included, so the same spec always lands in the same folder
-`runs/<stage>/<slug>--<digest>`.
+`runs/<stage>/<slug>--<digest>`. A field added after runs were made (`_added`) is left out of the canonical JSON
+while it holds its default, so those runs keep their folders; set to anything else, it is hashed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -24,6 +26,11 @@ FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole mo
 
 def _help(text: str, **kw: Any) -> Any:
     return field(metadata={"help": text}, **kw)
+
+
+def _added(text: str, default: Any) -> Any:
+    """A field added after runs were made: not hashed while it holds `default` (module docstring)."""
+    return field(metadata={"help": text, "hashed_unless_default": True}, default=default)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,7 +92,11 @@ class Spec:
         return to_dict(self)
 
     def canonical(self) -> str:
-        return json.dumps({"stage": self.stage, **self.to_dict()}, sort_keys=True, ensure_ascii=False)
+        data = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.metadata.get("hashed_unless_default") and getattr(self, f.name) == f.default:
+                del data[f.name]
+        return json.dumps({"stage": self.stage, **data}, sort_keys=True, ensure_ascii=False)
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
@@ -204,6 +215,12 @@ class PPPLSpec(Spec):
     adapter_run: str | None = _help("adapt run folder", default=None)
     max_sentences: int | None = _help("evaluate only the first N sentences (null = all 1012)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/text_files.py)", None
+    )
+    samples: bool = _added(
+        "the devtest file is a sample: fewer than the release's 1012 sentences allowed", False
+    )
 
     def slug(self) -> str:
         return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
@@ -236,6 +253,12 @@ class FinetuneSpec(Spec):
     fusion_run: str | None = _help("fusion: the GlotCC adapter's adapt run folder", default=None)
     seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
     train: TaskSettings = _help("training settings", default_factory=TaskSettings)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/text_files.py)", None
+    )
+    max_bad_fraction: float = _added(
+        "share of malformed sentences/rows per split above which the run fails", 0.001
+    )
 
     def slug(self) -> str:
         return f"{self.model}.{self.language}.{self.task}.{self.source}.{self.adapter}.s{self.seed}"
@@ -269,6 +292,12 @@ class LLMSpec(Spec):
     max_items: int | None = _help("the first N test items (null = all)", default=None)
     max_new_tokens: int = _help("generation budget per answer", default=100)
     batch_size: int = _help("prompts per generation batch (local models)", default=8)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/text_files.py)", None
+    )
+    max_bad_fraction: float = _added(
+        "share of malformed sentences/rows per split above which the run fails", 0.001
+    )
     # How the model is run or reached (params/llms.yaml); null for the other backend's fields. They name the run
     # (a changed timeout is a new run) but not its response cache (`llm_baselines.cache_path`): a re-run with a
     # longer timeout or another device_map resumes from the responses already paid for.

@@ -12,8 +12,10 @@ they fail at once with a one-line DataSourceError saying how to point at local f
   as in shared/data/wikiann/<iso3>/) or as XTREME's PAN-X `{train,dev}-<iso2>.tsv` (its test files have no
   labels and are not read), in the folder or in `<dir>/<iso2>/`, `<dir>/<iso3>/`; or one CoNLL file holding
   every sentence. A `<iso2>:` token prefix (the original Rahimi files) is removed.
-- SA: .tsv (raw fields, or pandas-quoted), .csv or .jsonl files named like the NER splits, or one `all.*` file,
-  in the folder or in `<dir>/<name>/`, `<dir>/<name>_sa/`, `<dir>/<iso3>/`. The text and label columns and the
+- SA: .tsv, .csv or .jsonl files named like the NER splits, or one `all.*` file, in the folder or in
+  `<dir>/<name>/`, `<dir>/<name>_sa/`, `<dir>/<iso3>/`. A .tsv file is raw (a field is everything between
+  tabs, a `"` is text) unless `quoting="csv"` (the profile's `data.quoting.sentiment`); a .csv file is
+  CSV-quoted (`text_files`). The text and label columns and the
   raw label → 0/1 map come from the first matching entry of SENTIMENT_FORMATS: AfriSenti (`tweet`, `label`:
   positive/negative), Wisesight (`texts`, `category`: pos/neg), Malta Budget 2018 (`Online Post`, `Sentiment
   Polarity`; Maltese rows only), the Amram et al. Hebrew TSV (`text`, `label`: 0 = positive, 1 = negative;
@@ -25,8 +27,11 @@ Malformed records are dropped and counted per split file by `data_sources.BadRec
 quoted as `file:line: reason (detail)`): a sentence with an unknown tag, an empty token, a line without exactly
 2 tab-separated columns or with invalid UTF-8; a row with an unknown label, an empty text, a wrong field count,
 invalid JSON or UTF-8; an empty or mis-aligned hub example. A split fails (one-line DataSourceError) only if
-more than `max_bad_fraction` of its records are malformed. The default here, TASK_MAX_BAD_FRACTION = 0.01,
-drops the odd broken sentence of a 20,000-sentence split but stops a file of another layout (nearly all bad).
+more than `max_bad_fraction` of its records are malformed: the pipeline passes the profile's
+`data.max_bad_fraction` (FinetuneSpec, LLMSpec); called directly, the default is TASK_MAX_BAD_FRACTION = 0.01,
+which drops the odd broken sentence of a 20,000-sentence split but stops a file of another layout. Tokens,
+texts and labels come back exactly as in the file (only the line end removed; a tag or label is compared
+after strip, a token or text never changed), except the documented `<iso2>:` token prefix.
 
 Missing local splits (XTREME test files carry no labels, the Hebrew SA has no dev file, the Maltese SA is one
 file) are an error unless `fill_missing_splits=True` carves them out with `random_state=seed`: neither
@@ -37,7 +42,6 @@ test: half of validation. A `stats` dict receives per split the counts (records,
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,10 +56,10 @@ from .data_sources import (
     _existing,
     _from_hub,
     _hub_error,
-    _is_csv_quoted,
     _is_hub,
     split_80_10_10,
 )
+from .text_files import Quoting, check_quoting, records, tsv_quoting, without_end
 
 if TYPE_CHECKING:
     import datasets
@@ -118,17 +122,18 @@ class _Tally:
         return counts | self.bad.stats(self.records)
 
 
-def _text_lines(data: bytes) -> list[tuple[int, str, bool]]:
-    """(line number, text without line end, valid UTF-8?) per line; invalid bytes become U+FFFD."""
+def _text_lines(data: bytes, keep_ends: bool = False) -> list[tuple[int, str, bool]]:
+    """(line number, text without its line end (`keep_ends`: with it), valid UTF-8?) per line, split on
+    `\n` only; invalid bytes become U+FFFD."""
     lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    last = lines.pop()
     out = []
-    for n, raw in enumerate(lines, 1):
+    for n, raw in enumerate([line + b"\n" for line in lines] + ([last] if last else []), 1):
         try:
-            out.append((n, raw.decode("utf-8").removesuffix("\r"), True))
+            text, valid = raw.decode("utf-8"), True
         except UnicodeDecodeError:
-            out.append((n, raw.decode("utf-8", errors="replace").removesuffix("\r"), False))
+            text, valid = raw.decode("utf-8", errors="replace"), False
+        out.append((n, text if keep_ends else without_end(text), valid))
     return out
 
 
@@ -309,10 +314,13 @@ def load_wikiann(
 # Binary sentiment
 
 
-def _rows(file: Path, tally: _Tally) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+def _rows(
+    file: Path, tally: _Tally, quoting: Quoting | None = None
+) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
     """(columns, [(file:line, row)]) of a .jsonl, .tsv or .csv file; unreadable rows are counted in `tally`."""
-    lines, rows = _text_lines(_existing(file, "file").read_bytes()), []
+    data, rows = _existing(file, "file").read_bytes(), []
     if file.suffix == ".jsonl":
+        lines = _text_lines(data)
         columns: list[str] = []
         for n, line, valid in (x for x in lines if x[1].strip()):
             tally.records += 1
@@ -327,27 +335,27 @@ def _rows(file: Path, tally: _Tally) -> tuple[list[str], list[tuple[str, dict[st
                 reason, _, detail = (obj if isinstance(obj, str) else "not a JSON object").partition(": ")
                 tally.bad.add(f"{file}:{n}", reason, detail)
         return columns, rows
-    texts, invalid = [line for _, line, _ in lines], {n for n, _, valid in lines if not valid}
-    quoting = csv.QUOTE_MINIMAL if file.suffix == ".csv" or _is_csv_quoted(texts) else csv.QUOTE_NONE
-    reader = csv.reader(
-        (t + "\n" for t in texts), delimiter="\t" if file.suffix == ".tsv" else ",", quoting=quoting
-    )
-    try:
-        header = [name.strip() for name in next(reader, [])]
-        while (fields := next(reader, None)) is not None:
-            first = reader.line_num - sum(f.count("\n") for f in fields)  # a quoted field may span lines
-            if any(f.strip() for f in fields):
-                tally.records += 1
-                if invalid.intersection(range(first, reader.line_num + 1)):
-                    tally.bad.add(f"{file}:{first}", "invalid UTF-8")
-                elif len(fields) != len(header):
-                    tally.bad.add(
-                        f"{file}:{first}", "wrong field count", f"{len(fields)}, expected {len(header)}"
-                    )
-                else:
-                    rows.append((f"{file}:{first}", dict(zip(header, fields, strict=True))))
-    except csv.Error as exc:
-        raise DataSourceError(f"{file}:{reader.line_num}: unreadable ({exc})") from exc
+    mode = tsv_quoting(file, quoting)  # a .csv file is CSV-quoted
+    if file.suffix == ".csv" and mode == "raw":
+        raise DataSourceError(
+            f"{file}: `data.quoting.sentiment: raw` applies to .tsv files, not to a .csv file"
+        )
+    lines = _text_lines(data, keep_ends=True)
+    invalid = {n for n, _, valid in lines if not valid}
+    delimiter = "\t" if file.suffix == ".tsv" else ","
+    found = records((line for _, line, _ in lines), mode, str(file), delimiter)  # a CSV record may span lines
+    header = [name.strip() for name in next(found, (1, 1, []))[2]]
+    for first, last, fields in found:
+        if any(f.strip() for f in fields):
+            tally.records += 1
+            if invalid.intersection(range(first, last + 1)):
+                tally.bad.add(f"{file}:{first}", "invalid UTF-8")
+            elif len(fields) != len(header):
+                tally.bad.add(
+                    f"{file}:{first}", "wrong field count", f"{len(fields)}, expected {len(header)}"
+                )
+            else:
+                rows.append((f"{file}:{first}", dict(zip(header, fields, strict=True))))
     return header, rows
 
 
@@ -418,6 +426,7 @@ def load_sentiment(
     *,
     iso3: str | None = None,
     label_map: Mapping[str | int, int | None] | None = None,
+    quoting: Quoting | None = None,
     max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
     fill_missing_splits: bool = False,
     seed: int = 42,
@@ -428,8 +437,10 @@ def load_sentiment(
     `dataset`: a hub id (`dgurgurov/maltese_sa`, as in params/languages.yaml) or a name (`maltese`,
     `maltese_sa`: `dgurgurov/maltese_sa`). `location`: "hub", a local folder or one file (module docstring);
     `iso3` names one more folder to look in (`shared/data/sentiment/mlt`). `label_map` (raw label → 0, 1 or
-    None to drop the row) replaces the label mapping of the detected source format.
+    None to drop the row) replaces the label mapping of the detected source format. `quoting`: "raw" or "csv"
+    for the .tsv files (None: raw; module docstring).
     """
+    check_quoting(quoting)
     opts = _Options(max_bad_fraction, fill_missing_splits, seed, stats)
     if label_map is not None and any(v not in (0, 1, None) for v in label_map.values()):
         raise ValueError(
@@ -451,7 +462,7 @@ def load_sentiment(
                 f"{path}: no sentiment files for {name} (train.tsv, train.csv, train.jsonl, ...)"
             )
         for split, file in files.items():
-            columns, rows = _rows(file, opts.tally(split, str(file)))
+            columns, rows = _rows(file, opts.tally(split, str(file)), quoting)
             fmt = _format(columns, file.suffix, name, f"{file}:1") if rows else SENTIMENT_FORMATS[-1]
             sources[split] = (fmt, rows)  # without rows, the summary reports the malformed ones
     found = {

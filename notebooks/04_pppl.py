@@ -47,7 +47,10 @@ if adapter_dir is not None:  # with the head path it was trained with (`head_pat
     language_adapters.load_language_adapter(mlm, adapter_dir, name="mlm")
 device = evaluation.select_device()  # cuda when available, else cpu
 mlm.to(device)
-devtest = data_sources.load_flores_devtest(run.data(spec.devtest), spec.flores_code)
+# exactly as in the file; quoting by its format (or data.quoting.flores); data.samples allows < 1012 sentences
+devtest = data_sources.load_flores_devtest(
+    run.data(spec.devtest), spec.flores_code, quoting=spec.quoting, sample=spec.samples
+)
 # the first max_sentences; for tha_* the paper's rule for Thai's long unsegmented "words"
 sentences = evaluation.devtest_sentences(devtest["sentence"], spec.flores_code, spec.max_sentences)
 print(f"{len(sentences)} devtest sentences on {device}, e.g. {sentences[0]!r}")

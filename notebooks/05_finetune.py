@@ -48,13 +48,17 @@ run.describe()
 
 # %%
 location = run.data(spec.dataset)
-if spec.task == "tc":
-    data, labels = data_sources.load_sib200(location, spec.flores_code), data_sources.SIB_LABELS
+bad = spec.max_bad_fraction  # the profile's data.max_bad_fraction; texts come back exactly as in the files
+if spec.task == "tc":  # TSV quoting by the files' layout, or the profile's data.quoting
+    data = data_sources.load_sib200(location, spec.flores_code, quoting=spec.quoting)
+    labels = data_sources.SIB_LABELS
 elif spec.task == "sa":
-    data = task_data.load_sentiment(location, spec.flores_code, iso3=spec.language)
+    data = task_data.load_sentiment(
+        location, spec.flores_code, iso3=spec.language, quoting=spec.quoting, max_bad_fraction=bad
+    )
     labels = task_data.SENTIMENT_LABELS
 else:
-    data = task_data.load_wikiann(location, spec.flores_code, iso3=spec.language)
+    data = task_data.load_wikiann(location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad)
     labels = task_data.NER_TAGS
 model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model
 settings = to_dict(spec.train)

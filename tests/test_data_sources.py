@@ -60,12 +60,12 @@ def test_sib200_real_sample_with_texts_in_quotes(shared: Path) -> None:
 
 
 def test_flores_real_sample(shared: Path) -> None:
-    flores = load_flores_devtest(shared / "flores200" / "mlt" / "devtest.tsv", "mlt_Latn")
+    flores = load_flores_devtest(shared / "flores200" / "mlt" / "devtest.tsv", "mlt_Latn", sample=True)
     assert flores.num_rows == 200
     ids = list(flores["id"])  # FLORES line numbers of the 200 sampled sentences
     assert ids[:3] == [1, 2, 3] and ids == sorted(set(ids))
     assert flores[0]["sentence"].startswith('"Issa għandna')  # unquoted field: the quote is text
-    same = load_flores_devtest(shared / "flores200", "mlt_Latn")
+    same = load_flores_devtest(shared / "flores200", "mlt_Latn", sample=True)
     assert same["sentence"] == flores["sentence"]
 
 
@@ -230,12 +230,12 @@ def test_flores_local_forms(tmp_path: Path) -> None:
     release.mkdir(parents=True)
     (release / "qaa_Latn.devtest").write_text("\n".join(sentences) + "\n", encoding="utf-8")
     for location in (tmp_path / "release", release / "qaa_Latn.devtest", release.parent):
-        flores = load_flores_devtest(location, "qaa_Latn")
+        flores = load_flores_devtest(location, "qaa_Latn", sample=True)
         assert flores["sentence"] == sentences and flores["id"] == [1, 2]
     tsv = tmp_path / "tsv" / "devtest.tsv"
     tsv.parent.mkdir()
     tsv.write_text("id\tsentence\n5\tA.\n6\tB.\n", encoding="utf-8")
-    assert load_flores_devtest(tsv.parent, "qaa_Latn")["id"] == [5, 6]
+    assert load_flores_devtest(tsv.parent, "qaa_Latn", sample=True)["id"] == [5, 6]
     with pytest.raises(DataSourceError, match="no FLORES-200 devtest for qab_Latn"):
         load_flores_devtest(tmp_path / "release", "qab_Latn")
 

@@ -129,15 +129,16 @@ def test_malformed_records_are_counted_and_reported(tmp_path: Path) -> None:
     source = tmp_path / "docs.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     stats = glotcc_splits(source, "qaa-Latn", tmp_path / "out", max_bad_fraction=0.06)
-    assert stats["records"] == 104 and stats["empty"] == 2 and stats["malformed"] == 5
+    assert stats["records"] == 104 and stats["empty"] == 1 and stats["malformed"] == 6
     assert stats["malformed_by_reason"] == {
+        "empty text": 1,  # {"content": "   "}; the blank line is `empty`
         "invalid JSON": 1,
         "invalid UTF-8": 1,
         "no `content` or `text` key": 1,
         "not a string": 1,
         "null content": 1,
     }
-    assert stats["bad_fraction"] == pytest.approx(5 / 104)
+    assert stats["bad_fraction"] == pytest.approx(6 / 104)
     assert stats["bad_examples"][0] == f"{source}:11: null content"
     assert stats["bad_examples"][1] == f"{source}:12: not a string (int)"
     assert stats["bad_examples"][2].startswith(f"{source}:14: invalid JSON (")
@@ -146,7 +147,7 @@ def test_malformed_records_are_counted_and_reported(tmp_path: Path) -> None:
         glotcc_splits(source, "qaa-Latn", tmp_path / "strict")  # default 0.001
     message = str(error.value)
     assert (
-        "5 of 104 records malformed" in message and "max_bad_fraction" in message and ":11: null" in message
+        "6 of 104 records malformed" in message and "max_bad_fraction" in message and ":11: null" in message
     )
     assert list((tmp_path / "strict").iterdir()) == []  # no split file, no temporary file
 
@@ -161,10 +162,11 @@ def test_txt_and_parquet_records(tmp_path: Path) -> None:
     stats: dict = {}
     docs = glotcc_documents(tmp_path, "qaa-Latn", stats=stats, max_bad_fraction=0.5)
     assert docs == ["First doc.", "Second doc.", "Third.", "Fourth."]  # files in name order
-    assert (stats["records"], stats["empty"], stats["malformed"]) == (8, 2, 2)
+    assert (stats["records"], stats["empty"], stats["malformed"]) == (8, 1, 3)  # the blank line: empty
     assert stats["bad_examples"] == [
         f"{txt}:3: invalid UTF-8 (byte 4)",
         f"{txt.parent / 'b.parquet'}:row 2: null content",
+        f"{txt.parent / 'b.parquet'}:row 3: empty text",
     ]
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
     with pytest.raises(DataSourceError, match=r"ints\.parquet:row 1: not a string \(int\)"):
@@ -179,8 +181,9 @@ def test_failed_run_leaves_earlier_splits_alone(tmp_path: Path) -> None:
     glotcc_splits(_jsonl(tmp_path / "a.jsonl", _docs(30)), "qaa-Latn", out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(before) == SPLIT_FILES
+    (tmp_path / "b.txt").write_text("\n \n", encoding="utf-8")  # blank lines only
     with pytest.raises(DataSourceError, match="no GlotCC documents"):
-        glotcc_splits(_jsonl(tmp_path / "b.jsonl", ["", " "]), "qaa-Latn", out)
+        glotcc_splits(tmp_path / "b.txt", "qaa-Latn", out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 

@@ -1,0 +1,317 @@
+"""Broken files give one line naming the file and the line or row, never a library traceback.
+
+Each broken file is made here from a good one: truncated or corrupted parquet and gzip, a byte 0xFF put into
+a line of every kind of text file, FLORES devtests of the wrong size or with an empty sentence, empty texts.
+And the fast ConceptNet reader counts malformed lines exactly as the line-by-line one, whatever mix of column
+counts a block holds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lrl_utils import conceptnet
+from lrl_utils.conceptnet import conceptnet_sentences, convert_conceptnet
+from lrl_utils.data_sources import DataSourceError, load_flores_devtest, load_sib200, load_text_splits
+from lrl_utils.glotcc import glotcc_documents, glotcc_splits
+from lrl_utils.task_data import load_sentiment, load_wikiann
+
+
+def one_line_error(call: Callable[[], object]) -> str:
+    with pytest.raises(DataSourceError) as error:
+        call()
+    message = str(error.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def edge(relation: str, start: str, end: str, columns: int = 5) -> bytes:
+    fields = [f"/a/[{relation}/,{start}/,{end}/]", relation, start, end, '{"weight": 1.0}']
+    fields = fields[:columns] if columns <= 5 else fields + ["extra"] * (columns - 5)
+    return ("\t".join(fields) + "\n").encode()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Truncated and corrupt binary files
+
+
+def test_truncated_or_corrupt_parquet(tmp_path: Path) -> None:
+    docs = [f"Hati namba {i}. " * 10 for i in range(3000)]
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"content": docs}), good, row_group_size=500, compression="gzip")
+    data = good.read_bytes()
+    for cut in (len(data) // 2, len(data) - 8, 12):
+        broken = tmp_path / "qaa-Latn" / f"cut{cut}.parquet"
+        broken.parent.mkdir(exist_ok=True)
+        broken.write_bytes(data[:cut])
+        message = one_line_error(lambda b=broken: glotcc_documents(b, "qaa-Latn"))
+        assert message.startswith(f"{broken}: unreadable parquet file (truncated or corrupt?)")
+        broken.unlink()
+    corrupt = bytearray(data)  # the footer intact, a row group's compressed pages damaged
+    middle = len(corrupt) // 2
+    corrupt[middle : middle + 200] = bytes(b ^ 0xFF for b in corrupt[middle : middle + 200])
+    (tmp_path / "qaa-Latn" / "corrupt.parquet").write_bytes(bytes(corrupt))
+    message = one_line_error(lambda: glotcc_splits(tmp_path, "qaa-Latn", tmp_path / "out"))
+    assert message.startswith(
+        f"{tmp_path / 'qaa-Latn' / 'corrupt.parquet'}: unreadable parquet file after row"
+    )
+    assert not list((tmp_path / "out").iterdir())  # no split file
+
+
+def test_truncated_or_corrupt_gzip_dump(tmp_path: Path) -> None:
+    lines = [edge("/r/Synonym", f"/c/qaa/neno_{i}", f"/c/en/word_{i}") for i in range(4000)]
+    data = gzip.compress(b"".join(lines))
+    cases = {"cut-half": data[: len(data) // 2], "no-trailer": data[:-8], "header-only": data[:12]}
+    corrupt = bytearray(data)
+    corrupt[len(data) // 3 : len(data) // 3 + 64] = bytes(64)
+    cases["corrupt"] = bytes(corrupt)
+    for name, broken in cases.items():
+        path = tmp_path / f"{name}.csv.gz"
+        path.write_bytes(broken)
+        message = one_line_error(lambda p=path: conceptnet_sentences(p, ["qaa"]))
+        assert message.startswith(f"{path}:") and ": cannot read the dump (" in message, message
+        line = int(message[len(f"{path}:") :].split(":")[0])
+        assert 1 <= line <= len(lines) + 1
+        out = tmp_path / f"out-{name}"
+        one_line_error(lambda p=path, o=out: convert_conceptnet(p, ["qaa"], o))
+        assert not list(out.iterdir())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Invalid UTF-8: every text loader names the file and the line
+
+
+def _put_ff(text: str, line: int) -> bytes:
+    """`text` as UTF-8 with a byte 0xFF put into line `line` (1-based)."""
+    lines = text.encode().split(b"\n")
+    lines[line - 1] = lines[line - 1][:2] + b"\xff" + lines[line - 1][2:]
+    return b"\n".join(lines)
+
+
+def _splits(folder: Path, names: tuple[str, ...], text: str, broken: str, line: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        data = text.encode()
+        (folder / name).write_bytes(_put_ff(text, line) if name == broken else data)
+    return folder / broken
+
+
+def _dump_with_ff(path: Path, line: int) -> Path:
+    """An assertions dump whose line `line` has a byte 0xFF in its start word."""
+    lines = [edge("/r/Synonym", f"/c/qaa/neno{i}", "/c/en/word") for i in range(5)]
+    lines[line - 1] = lines[line - 1].replace(b"neno", b"ne\xffno")
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+SIB = "index_id\tcategory\ttext\n" + "".join(f"{i}\thealth\tMaandishi {i}.\n" for i in range(6))
+SA_TSV = "text\tlabel\n" + "".join(f"Maoni {i}\t{i % 2}\n" for i in range(8))
+SA_JSONL = "".join(json.dumps({"text": f"Maoni {i}", "label": i % 2}) + "\n" for i in range(8))
+CONLL = "".join(f"Neno{i}\tB-PER\njingine\tO\n\n" for i in range(8))
+TSV_FILES, CONLL_FILES = ("train.tsv", "dev.tsv", "test.tsv"), ("train.conll", "dev.conll", "test.conll")
+# (name, write the files and return the broken one, the loader, the broken line)
+UTF8_CASES = [
+    (
+        "flores-release",
+        lambda d: _splits(d / "devtest", ("qaa_Latn.devtest",), "Sentensi.\n" * 5, "qaa_Latn.devtest", 3),
+        lambda d: load_flores_devtest(d, "qaa_Latn", sample=True),
+        3,
+    ),
+    (
+        "flores-tsv",
+        lambda d: _splits(d, ("devtest.tsv",), "id\tsentence\n1\tA b.\n2\tC d.\n", "devtest.tsv", 3),
+        lambda d: load_flores_devtest(d, "qaa_Latn", sample=True),
+        3,
+    ),
+    ("sib-raw", lambda d: _splits(d, TSV_FILES, SIB, "dev.tsv", 4), lambda d: load_sib200(d, "qaa_Latn"), 4),
+    (
+        "sib-repository",
+        lambda d: _splits(d / "data" / "annotated" / "qaa_Latn", TSV_FILES, SIB, "test.tsv", 6),
+        lambda d: load_sib200(d, "qaa_Latn"),
+        6,
+    ),
+    (
+        "text-splits",
+        lambda d: _splits(
+            d, ("train.jsonl", "val.jsonl", "test.jsonl"), '{"text": "a"}\n{"text": "b"}\n', "val.jsonl", 2
+        ),
+        load_text_splits,
+        2,
+    ),
+    (
+        "wikiann",
+        lambda d: _splits(d, CONLL_FILES, CONLL, "dev.conll", 5),
+        lambda d: load_wikiann(d, "qq", max_bad_fraction=0.0),
+        5,
+    ),
+    (
+        "sentiment-tsv",
+        lambda d: _splits(d, TSV_FILES, SA_TSV, "train.tsv", 7),
+        lambda d: load_sentiment(d, "danish", max_bad_fraction=0.0),
+        7,
+    ),
+    (
+        "sentiment-csv",
+        lambda d: _splits(d, ("train.csv", "dev.csv", "test.csv"), SA_TSV.replace("\t", ","), "test.csv", 2),
+        lambda d: load_sentiment(d, "danish", max_bad_fraction=0.0),
+        2,
+    ),
+    (
+        "sentiment-jsonl",
+        lambda d: _splits(d, ("train.jsonl", "dev.jsonl", "test.jsonl"), SA_JSONL, "dev.jsonl", 8),
+        lambda d: load_sentiment(d, "danish", max_bad_fraction=0.0),
+        8,
+    ),
+    (
+        "glotcc-text",
+        lambda d: _splits(d / "qaa-Latn", ("a.txt",), "Hati moja.\nHati mbili.\n", "a.txt", 2),
+        lambda d: glotcc_documents(d, "qaa-Latn", max_bad_fraction=0.0),
+        2,
+    ),
+    (
+        "glotcc-jsonl",
+        lambda d: _splits(
+            d / "qaa-Latn", ("a.jsonl",), SA_JSONL.replace('"text"', '"content"'), "a.jsonl", 4
+        ),
+        lambda d: glotcc_documents(d, "qaa-Latn", max_bad_fraction=0.0),
+        4,
+    ),
+    (
+        "conceptnet",
+        lambda d: _dump_with_ff(d / "a.csv", 3),
+        lambda d: conceptnet_sentences(d / "a.csv", ["qaa"], max_bad_fraction=0.0),
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize("name, write, load, line", UTF8_CASES, ids=[c[0] for c in UTF8_CASES])
+def test_invalid_utf8_names_file_and_line(tmp_path: Path, name: str, write, load, line: int) -> None:
+    broken = write(tmp_path)
+    message = one_line_error(lambda: load(tmp_path))
+    assert f"{broken}:{line}: " in message and ("UTF-8" in message), message
+
+
+# ----------------------------------------------------------------------------------------------------------
+# FLORES devtest: 1012 sentences (fewer only in a declared sample), none empty; empty texts elsewhere
+
+
+def test_flores_devtest_size_and_empty_sentences(tmp_path: Path) -> None:
+    release = tmp_path / "flores200_dataset" / "devtest" / "qaa_Latn.devtest"
+    release.parent.mkdir(parents=True)
+    release.write_text("".join(f"Sentensi {i}.\n" for i in range(5)), encoding="utf-8")
+    message = one_line_error(lambda: load_flores_devtest(tmp_path, "qaa_Latn"))
+    assert message == (
+        f"{release}: 5 devtest sentences, fewer than the release's 1012; if the file is a sample of FLORES-200, "
+        "set `data.samples: true` in the profile"
+    )
+    assert load_flores_devtest(tmp_path, "qaa_Latn", sample=True).num_rows == 5
+    release.write_text("".join(f"Sentensi {i}.\n" for i in range(1012)), encoding="utf-8")
+    assert load_flores_devtest(tmp_path, "qaa_Latn").num_rows == 1012
+    release.write_text("".join(f"Sentensi {i}.\n" for i in range(1013)), encoding="utf-8")
+    for sample in (False, True):
+        message = one_line_error(lambda s=sample: load_flores_devtest(release, "qaa_Latn", sample=s))
+        assert message == f"{release}: 1013 devtest sentences, more than the release's 1012"
+    release.write_text("", encoding="utf-8")
+    assert one_line_error(lambda: load_flores_devtest(release, "qaa_Latn", sample=True)) == (
+        f"{release}: no devtest sentences"
+    )
+    release.write_text("Moja.\nMbili.\n\nTatu.\n", encoding="utf-8")
+    assert one_line_error(lambda: load_flores_devtest(release, "qaa_Latn", sample=True)) == (
+        f"{release}:3: empty sentence"
+    )
+    tsv = tmp_path / "devtest.tsv"
+    tsv.write_text("id\tsentence\n1\tMoja.\n2\t \xa0\n", encoding="utf-8")
+    assert (
+        one_line_error(lambda: load_flores_devtest(tsv, "qaa_Latn", sample=True))
+        == f"{tsv}:3: empty sentence"
+    )
+    tsv.write_text("id\tsentence\n", encoding="utf-8")
+    assert one_line_error(lambda: load_flores_devtest(tsv, "qaa_Latn", sample=True)) == (
+        f"{tsv}: no devtest sentences"
+    )
+
+
+def test_empty_texts_elsewhere(tmp_path: Path) -> None:
+    sib = tmp_path / "sib"
+    _splits(sib, TSV_FILES, SIB.replace("Maandishi 3.", " "), "none", 1)
+    assert one_line_error(lambda: load_sib200(sib, "qaa_Latn")) == f"{sib / 'train.tsv'}:5: empty text"
+    splits = tmp_path / "splits"
+    _splits(splits, ("train.jsonl", "val.jsonl", "test.jsonl"), '{"text": "a"}\n{"text": ""}\n', "none", 1)
+    assert "train.jsonl:2: `text` is an empty text" in one_line_error(lambda: load_text_splits(splits))
+    sa = tmp_path / "sa"
+    _splits(sa, TSV_FILES, SA_TSV.replace("Maoni 4", ""), "none", 1)
+    message = one_line_error(lambda: load_sentiment(sa, "danish", max_bad_fraction=0.0))
+    assert f"{sa / 'train.tsv'}:6: empty text" in message
+    glot = tmp_path / "qaa-Latn"
+    _splits(glot, ("a.jsonl",), '{"content": "Hati."}\n{"content": " "}\n', "none", 1)
+    assert f"{glot / 'a.jsonl'}:2: empty text" in one_line_error(
+        lambda: glotcc_documents(glot, "qaa-Latn", max_bad_fraction=0.0)
+    )
+
+
+def test_a_raw_tsv_read_as_csv_is_an_error_not_unquoted(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "annotated" / "qaa_Latn"  # the repository layout: CSV-quoted
+    text = SIB.replace("Maandishi 2.", '"Win," he said.')
+    _splits(folder, TSV_FILES, text, "none", 1)
+    message = one_line_error(lambda: load_sib200(tmp_path, "qaa_Latn"))
+    assert message.startswith(f"{folder / 'train.tsv'}:4: not valid CSV quoting")
+    assert load_sib200(tmp_path, "qaa_Latn", quoting="raw")["train"]["text"][2] == '"Win," he said.'
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The fast ConceptNet reader counts malformed lines as the line-by-line reader does
+
+
+def _stats(path: Path, languages: list[str], line_by_line: bool) -> tuple:
+    dump: dict = {}
+    result = conceptnet_sentences(
+        path, languages, max_bad_fraction=1.0, dump_stats=dump, line_by_line=line_by_line
+    )
+    dump.pop("blocks_read_line_by_line")
+    return result, dump
+
+
+def test_fast_reader_sees_column_counts_that_cancel_out_in_a_block(tmp_path: Path) -> None:
+    good = [edge("/r/Synonym", f"/c/qaa/neno{i}", "/c/en/word") for i in range(20)]
+    other = [edge("/r/IsA", f"/c/fr/mot{i}", "/c/en/word") for i in range(20)]
+    block = good[:10] + [edge("/r/IsA", "/c/fr/a", "/c/en/b", columns=4)] + other
+    block += [edge("/r/IsA", "/c/fr/c", "/c/en/d", columns=6)] + good[10:]  # 3 + 5 tabs: 8 = 2 x 4
+    path = tmp_path / "dump.csv"
+    path.write_bytes(b"".join(block))
+    fast, fast_dump = _stats(path, ["qaa"], line_by_line=False)
+    slow, slow_dump = _stats(path, ["qaa"], line_by_line=True)
+    assert fast == slow and fast_dump == slow_dump
+    assert slow_dump["malformed"] == 2 and slow_dump["malformed_by_reason"] == {
+        "not 5 tab-separated columns": 2
+    }
+    assert [e.split(": ")[0] for e in slow_dump["bad_examples"]] == [f"{path}:11", f"{path}:32"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_and_line_by_line_agree_on_any_mix_of_column_counts(
+    tmp_path: Path, monkeypatch, seed: int
+) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(conceptnet, "BLOCK_BYTES", 2048)
+    lines = []
+    for i in range(2000):
+        lang = rng.choice(["qaa", "qab", "fr", "en"])
+        columns = rng.choice([5] * 40 + [1, 2, 3, 4, 6, 7])
+        lines.append(edge(rng.choice(["/r/IsA", "/r/Synonym"]), f"/c/{lang}/w{i}", f"/c/en/e{i}", columns))
+    path = tmp_path / "dump.csv.gz"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    fast, fast_dump = _stats(path, ["qaa", "qab"], line_by_line=False)
+    slow, slow_dump = _stats(path, ["qaa", "qab"], line_by_line=True)
+    assert fast == slow and fast_dump == slow_dump and slow_dump["malformed"] > 0
+    blocks: dict = {}
+    conceptnet_sentences(path, ["qaa"], max_bad_fraction=1.0, dump_stats=blocks)
+    assert blocks["blocks_read_line_by_line"] < len(list(conceptnet._read_blocks(path)))  # some read fast
