@@ -223,8 +223,7 @@ class Runner:
                         state = fut.result()
                     except Exception as err:  # the runner itself must survive any single run
                         state = "failed"
-                        self.failed[spec.folder()] = f"runner error: {err}"
-                        self.errors[spec.folder()] = f"runner error: {type(err).__name__}: {err}"
+                        self.failed[spec.folder()] = self.errors[spec.folder()] = f"runner error: {err}"
                     self.status[spec.folder()] = state
                     finished += 1
                     secs = self.seconds.get(spec.folder(), 0.0)
@@ -250,7 +249,9 @@ class Runner:
             k: sum(v == k for v in self.status.values()) for k in ("done", "skipped", "failed", "blocked")
         }
         lines = ["", "summary: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
-        lines += [f"  failed  {f}: {self.errors.get(f, '?')} ({nb})" for f, nb in self.failed.items()]
+        for folder, where in self.failed.items():  # why (one line), then the executed notebook (or log)
+            error = self.errors.get(folder, "?")
+            lines.append(f"  failed  {folder}: {error}" + (f" ({where})" if where != error else ""))
         if self.blocked:
             lines.append(f"  blocked {len(self.blocked)} run(s) downstream of failed or missing runs")
         record = {"finished": now(), "profile": self.grid.name, "counts": counts, "failed": self.failed}
