@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the paper's pipeline: ./run_all.sh [--profile NAME] [--only STAGE] [--force] [--dry-run] [--jobs N]
+# Run the paper's pipeline: ./run_all.sh [--profile NAME] [--only STAGE] [--force | --dry-run] [--jobs N]
 # The first call creates .venv and installs everything (scripts/setup_env.sh). The default profile `demo`
 # runs offline on CPU in minutes; results land in runs/, tables and figures in figures/.
 set -euo pipefail

@@ -30,9 +30,9 @@ from .specs import (
 class Grid:
     """The runs of one profile. Builders return specs; `expand()` lists them all in dependency order."""
 
-    def __init__(self, profile: str):
+    def __init__(self, profile: str, check_adapters: bool = True):
         self.name = profile
-        self.profile, self.registry = load_profile(profile)
+        self.profile, self.registry = load_profile(profile, check_adapters=check_adapters)
 
     # -- data locations ------------------------------------------------------------------------
     @cached_property

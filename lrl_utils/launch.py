@@ -34,7 +34,7 @@ from pathlib import Path
 
 from . import paths
 from .params import ParamError
-from .results import RESULT_FILE, now
+from .results import RESULT_FILE, now, run_folder_path
 from .specs import AdaptSpec
 
 STAGES = ("adapt",)
@@ -95,7 +95,7 @@ def _publish(tmp: Path, final: Path, spec) -> None:
 
 
 def _fail(tmp: Path, folder: str) -> Path:
-    failed = paths.runs_dir() / "_failed" / folder
+    failed = run_folder_path(f"_failed/{folder}")
     shutil.rmtree(failed, ignore_errors=True)
     failed.parent.mkdir(parents=True, exist_ok=True)
     (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # AcceleratorState reads by itself)
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     main_process = state.is_main_process
-    final = paths.runs_dir() / spec.folder()
+    final = run_folder_path(spec.folder())  # never outside runs/
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     decision = [_decide(spec, args.force) if main_process else None]
     if main_process and decision[0] == "train":

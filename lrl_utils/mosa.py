@@ -60,9 +60,13 @@ class MoSAConfig:
     override in `adapter_overrides.mosa`), and the seed is the run's training seed (`train.seed`).
     """
 
-    num_modules: int = field(default=4, metadata={"help": "N sparse modules the up-projection is split into"})
+    # `minimum`: bounds checked when params load (`schema.from_dict`, via `adapter_params`), before any compute
+    num_modules: int = field(
+        default=4, metadata={"help": "N sparse modules the up-projection is split into", "minimum": 2}
+    )
     consistency_weight: float = field(
-        default=1.0, metadata={"help": "λ of the two-pass symmetric-KL consistency loss; 0 = one pass"}
+        default=1.0,
+        metadata={"help": "λ of the two-pass symmetric-KL consistency loss; 0 = one pass", "minimum": 0},
     )
     seed: int = field(
         default=0, metadata={"help": "seed of the masks and of the module draws (pipeline: train.seed)"}

@@ -1,171 +1,37 @@
 """Typed parameters: the language, model and adapter registries and the run profiles in `params/`.
 
-Every YAML file is turned into frozen dataclasses by `from_dict`, which rejects unknown keys and wrong
-types with one line naming the file and the key, before any compute starts. Field help texts live in
-`metadata={"help": ...}` (shown by `describe`).
+Every YAML file is read with a loader that refuses a key given twice (`yaml_loader`), then turned into frozen
+dataclasses by `from_dict` (`schema.py`, re-exported here), which rejects unknown keys, wrong types,
+out-of-range numbers and NaN or infinite floats with one line naming the file and the innermost key, before any
+compute starts. Field help texts and bounds live in the field metadata (`_help(text, minimum=, maximum=, above=,
+below=)`). Registry names (languages, models, adapters, LLMs) become parts of run-folder names, so they must be
+plain names (`check_plain_name`); adapter `config` names and `overrides` are checked against the `adapters`
+library's config classes (`adapter_params`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from . import paths
-
-
-class ParamError(ValueError):
-    """A parameter file is invalid; the message is one line naming the file and the key."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Generic validation of plain YAML data against dataclass field types
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return "null"
-    if origin is not None:
-        return str(tp).replace("typing.", "")
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, where: str, file: str) -> Any:
-    """Check `value` against type `tp` and return it converted (lists → tuples, dicts → dataclasses)."""
-
-    def fail() -> typing.NoReturn:
-        raise ParamError(
-            f"{file}: `{where}`: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
-        )
-
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            fail()
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(tp):
-            try:
-                return _convert(value, option, where, file)
-            except ParamError:
-                continue
-        fail()
-    if tp is type(None):
-        if value is not None:
-            fail()
-        return None
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            fail()
-        return from_dict(tp, value, file, where)
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            fail()
-        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
-        return tuple(_convert(v, item_tp, f"{where}[{i}]", file) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            fail()
-        key_tp, val_tp = typing.get_args(tp) or (str, Any)
-        return {
-            _convert(k, key_tp, where, file): _convert(v, val_tp, f"{where}.{k}", file)
-            for k, v in value.items()
-        }
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail()
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail()
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            # YAML reads `1e-4` (no dot) as a string; accept numeric strings for floats only.
-            if isinstance(value, str):
-                try:
-                    return float(value)
-                except ValueError:
-                    fail()
-            fail()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            fail()
-        return value
-    fail()
-
-
-def from_dict(cls: type, data: dict, file: str, where: str = "") -> Any:
-    """Build dataclass `cls` from `data`, rejecting unknown keys, missing keys and wrong types."""
-    if not isinstance(data, dict):
-        raise ParamError(f"{file}: `{where or '<top>'}`: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    prefix = f"{where}." if where else ""
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean `{prefix}{close[0]}`?)" if close else f" (known: {', '.join(fields)})"
-            raise ParamError(f"{file}: unknown key `{prefix}{key}`{hint}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], prefix + name, file)
-            _check_bounds(kwargs[name], f, prefix + name, file)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ParamError(f"{file}: missing key `{prefix}{name}`")
-    return cls(**kwargs)
-
-
-def _check_bounds(value: Any, f: dataclasses.Field, where: str, file: str) -> None:
-    """Enforce a field's `minimum` / `maximum` metadata on a converted number (None passes: "no value")."""
-    low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
-    if value is None or (low is None and high is None):
-        return
-    # `not (a <= b)` rather than `a > b`, so that a NaN fails too
-    if (low is not None and not low <= value) or (high is not None and not value <= high):
-        bounds = " and ".join([f">= {low}"] * (low is not None) + [f"<= {high}"] * (high is not None))
-        raise ParamError(f"{file}: `{where}`: must be {bounds}, got {value!r}")
-
-
-def to_dict(obj: Any) -> Any:
-    """A dataclass (nested) as plain JSON-able data; tuples become lists."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-def describe(cls: type) -> dict[str, str]:
-    """Field name → help text, for documentation and notebook tables."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
-
-def _help(text: str, minimum: float | None = None, maximum: float | None = None, **kw: Any) -> Any:
-    """A dataclass field with help text and optional bounds, checked by `from_dict` (both inclusive)."""
-    meta: dict[str, Any] = {"help": text}
-    if minimum is not None:
-        meta["minimum"] = minimum
-    if maximum is not None:
-        meta["maximum"] = maximum
-    return field(metadata=meta, **kw)
+from . import paths, yaml_loader
+from .schema import (  # noqa: F401  (re-exported: the params API)
+    MAX_SEED,
+    MIN_LENGTH,
+    ParamError,
+    _help,
+    _seed,
+    check_name,
+    check_plain_name,
+    describe,
+    from_dict,
+    is_plain_name,
+    to_dict,
+)
 
 
 def _size(text: str) -> Any:
@@ -211,12 +77,12 @@ class Language:
 
 @dataclass(frozen=True)
 class TinyModel:
-    vocab_size: int = _help("tokenizer vocabulary size", default=2000)
-    hidden_size: int = _help("hidden size", default=64)
-    num_layers: int = _help("transformer layers", default=2)
-    num_heads: int = _help("attention heads", default=2)
-    intermediate_size: int = _help("feed-forward size", default=128)
-    max_position: int = _help("position embeddings (max tokens + specials)", default=130)
+    vocab_size: int = _help("tokenizer vocabulary size", minimum=1, default=2000)
+    hidden_size: int = _help("hidden size", minimum=1, default=64)
+    num_layers: int = _help("transformer layers", minimum=1, default=2)
+    num_heads: int = _help("attention heads (must divide hidden_size)", minimum=1, default=2)
+    intermediate_size: int = _help("feed-forward size", minimum=1, default=128)
+    max_position: int = _help("position embeddings (max tokens + 2)", minimum=MIN_LENGTH + 2, default=130)
     alphabet: str = _help("characters the tokenizer must cover beyond its training text", default="")
 
 
@@ -266,7 +132,9 @@ class LLM:
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = _help(
         "transformers: weight dtype; auto = bf16 on a GPU that supports it, else float32", default="auto"
     )
-    timeout: float = _help("openai: seconds per request before it is abandoned (and retried)", default=60.0)
+    timeout: float = _help(
+        "openai: seconds per request before it is abandoned (and retried)", above=0, default=60.0
+    )
     max_retries: int = _help(
         "openai: retries of a request after a 429, 408/409, 5xx, connection error or timeout",
         minimum=0,
@@ -317,8 +185,6 @@ def _check_llm(name: str, llm: LLM, models: dict) -> None:
             f"{file}: `{where}.device_map`: expected null, {', '.join(DEVICE_MAPS)} or a device "
             f"(cpu, cuda, cuda:N, mps), got {llm.device_map!r}"
         )
-    if not llm.timeout > 0:
-        raise ParamError(f"{file}: `{where}.timeout`: must be > 0, got {llm.timeout!r}")
     if llm.max_backoff < llm.initial_backoff:
         raise ParamError(
             f"{file}: `{where}.max_backoff`: must be >= initial_backoff "
@@ -337,11 +203,14 @@ class Registry:
 
 
 def read_yaml(path: Path) -> Any:
+    """A params YAML file's content; invalid YAML or a key given twice in one mapping is a one-line ParamError."""
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml_loader.load(fh)
     except FileNotFoundError:
         raise ParamError(f"{path}: file not found") from None
+    except yaml_loader.DuplicateKey as err:
+        raise ParamError(f"{paths.relative(path)}:{err.line}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -356,10 +225,15 @@ def _registry_file(name: str, key: str, cls: type) -> dict:
         raise ParamError(f"{file}: expected a single top-level key `{key}`")
     if not isinstance(data[key], dict):
         raise ParamError(f"{file}: `{key}` must be a mapping of names")
+    for name in data[key]:
+        check_plain_name(name, file, f"{key}.{name}", key[:-1])
     return {str(k): from_dict(cls, v or {}, file, f"{key}.{k}") for k, v in data[key].items()}
 
 
-def load_registry() -> Registry:
+def load_registry(check_adapters: bool = True) -> Registry:
+    """The registries of `params/`, checked. `check_adapters=False` skips the adapter entries' check against the
+    `adapters` library (which imports torch): for readers of language statistics, and for a notebook under the
+    runner, whose parent process checked the same files before any run started."""
     reg = Registry(
         languages=_registry_file("languages.yaml", "languages", Language),
         models=_registry_file("models.yaml", "models", Model),
@@ -372,16 +246,19 @@ def load_registry() -> Registry:
     for name, m in reg.models.items():
         if (m.hub_id is None) == (m.tiny is None):
             raise ParamError(f"{file}: `models.{name}`: give exactly one of `hub_id` or `tiny`")
+        if m.tiny is not None and m.tiny.hidden_size % m.tiny.num_heads:
+            raise ParamError(
+                f"{file}: `models.{name}.tiny.num_heads`: must divide hidden_size ({m.tiny.hidden_size}), "
+                f"got {m.tiny.num_heads}"
+            )
+    if check_adapters:
+        from .adapter_params import check_adapter_setting  # imports the `adapters` library (and torch)
+
+        for name, setting in reg.adapters.items():
+            check_adapter_setting(
+                name, setting.config, setting.overrides, "params/adapters.yaml", f"adapters.{name}"
+            )
     for code, lang in reg.languages.items():
         for model in lang.seen_by:
             check_name(model, reg.models, "params/languages.yaml", f"languages.{code}.seen_by", "model")
     return reg
-
-
-def check_name(name: str, known: typing.Iterable[str], file: str, where: str, what: str) -> None:
-    """Raise a one-line ParamError for an unknown registry name, listing the closest valid names."""
-    known = list(known)
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-        hint = f"; closest: {', '.join(close)}" if close else f"; known: {', '.join(known[:12])}"
-        raise ParamError(f"{file}: `{where}`: unknown {what} {name!r}{hint}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import paths
 from .params import ParamError
-from .results import RESULT_FILE, atomic_write_json, make_result, now
+from .results import RESULT_FILE, atomic_write_json, make_result, now, run_folder_path
 from .specs import FFT, SPEC_CLASSES, Spec
 
 # The parameters each stage's notebook exposes besides `profile`, `spec_json` and `out_dir`.
@@ -128,14 +128,16 @@ def start(stage: str, params: dict[str, Any]) -> RunContext:
 
     cls = SPEC_CLASSES[stage]
     profile = params.get("profile", "demo")
-    grid = Grid(profile)
+    spec_json = params.get("spec_json") or ""
+    # Under the runner (a spec is given), its parent process checked these params before any run started; the
+    # adapter settings' check against the `adapters` library (which imports torch) is not repeated here.
+    grid = Grid(profile, check_adapters=not spec_json)
     keys = {k: params[k] for k in KEY_PARAMS[stage] if k in params}
     missing = [k for k in KEY_PARAMS[stage] if k not in params]
     if missing:
         raise ParamError(
             f"notebook parameters: missing `{missing[0]}` (stage {stage} needs {KEY_PARAMS[stage]})"
         )
-    spec_json = params.get("spec_json") or ""
     if spec_json:
         spec = cls.from_json(spec_json)
         for k, v in keys.items():
@@ -148,7 +150,7 @@ def start(stage: str, params: dict[str, Any]) -> RunContext:
     out_dir = params.get("out_dir") or ""
     interactive = not out_dir
     if interactive:
-        out_dir = paths.runs_dir() / "_interactive" / spec.folder()
+        out_dir = run_folder_path(f"_interactive/{spec.folder()}")  # never outside runs/
         _make_upstream(spec, profile)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

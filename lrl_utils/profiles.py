@@ -6,18 +6,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import paths
-from .params import ParamError, Registry, check_name, from_dict, load_registry, read_yaml
+from .params import (
+    MIN_LENGTH,
+    ParamError,
+    Registry,
+    _help,
+    _seed,
+    check_name,
+    from_dict,
+    is_plain_name,
+    load_registry,
+    read_yaml,
+)
 from .specs import SOURCES, MLMSettings, TaskSettings
 
 QUOTED_DATASETS = ("flores", "sib200", "sentiment")  # the datasets `data.quoting` may name
-
-
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class DataSettings:
     mode: Literal["demo", "local", "hub"] = _help(
         "demo = the generated demo world; local = files; hub = HF hub"
     )
-    world_seed: int = _help("seed of the demo world generator (demo mode)", default=0)
+    world_seed: int = _seed("seed of the demo world generator (demo mode)", default=0)
     conceptnet: str = _help(
         "ConceptNet assertions dump: a local path or `hub` (local/hub modes)", default="hub"
     )
@@ -39,16 +46,19 @@ class DataSettings:
         "binary sentiment datasets: a local folder/file or `hub` (task_data.load_sentiment)", default="hub"
     )
     max_train_bytes: int = _help(
-        "GlotCC: cap on train text per language, UTF-8 bytes (paper: 1 GiB)", default=1024**3
+        "GlotCC: cap on train text per language, UTF-8 bytes (paper: 1 GiB)", minimum=1, default=1024**3
     )
     max_val_bytes: int = _help(
         "GlotCC: cap on validation (and test) text per language, UTF-8 bytes (paper: 200 MiB)",
+        minimum=1,
         default=200 * 1024**2,
     )
     max_bad_fraction: float = _help(
         "share of malformed input lines/records (ConceptNet lines, GlotCC records, WikiANN sentences, "
         "sentiment rows) above which a run fails; below it they are counted, and the first ones reported "
         "with file:line in the run's stats",
+        minimum=0,
+        maximum=1,
         default=0.001,
     )
     quoting: dict[str, Literal["raw", "csv"]] = _help(
@@ -72,6 +82,8 @@ class BaseModelSettings:
     shares: dict[str, float] = _help(
         "per language: the fraction of its GlotCC train documents used (default 1; a seen low-resource "
         "language is a small part of a real model's pre-training data)",
+        above=0,
+        maximum=1,
         default_factory=dict,
     )
 
@@ -96,12 +108,14 @@ class LLMBaselineSettings:
     llms: tuple[str, ...] = _help("LLMs from params/llms.yaml")
     tasks: tuple[Literal["tc", "sa", "ner"], ...] = _help("tasks to prompt")
     languages: tuple[str, ...] = _help("languages (empty = the profile's languages)", default=())
-    shots: tuple[int, ...] = _help("k of k-shot prompting, one run each (0 = zero-shot)", default=(0,))
+    shots: tuple[int, ...] = _help(
+        "k of k-shot prompting, one run each (0 = zero-shot)", minimum=0, default=(0,)
+    )
     template: str = _help("prompt template of params/prompts.yaml", default="default")
-    shot_seed: int = _help("seed of the shot draw", default=0)
-    max_items: int | None = _help("the first N test items per run (null = all)", default=None)
-    max_new_tokens: int = _help("generation budget per answer", default=100)
-    batch_size: int = _help("prompts per generation batch (local models)", default=8)
+    shot_seed: int = _seed("seed of the shot draw", default=0)
+    max_items: int | None = _help("the first N test items per run (null = all)", minimum=1, default=None)
+    max_new_tokens: int = _help("generation budget per answer", minimum=1, default=100)
+    batch_size: int = _help("prompts per generation batch (local models)", minimum=1, default=8)
 
 
 @dataclass(frozen=True)
@@ -110,21 +124,25 @@ class ReportSettings:
 
     f1_tolerance: float = _help(
         "a reproduced F1 (0-1 scale) within this absolute distance of the paper's counts as reproduced",
+        minimum=0,
         default=0.02,
     )
     pppl_tolerance: float = _help(
         "a reproduced pseudo-perplexity within this relative distance of the paper's counts as reproduced",
+        minimum=0,
         default=0.10,
     )
     loss_tolerance: float = _help(
-        "a reproduced adapter validation loss (nats) within this absolute distance of Table 8's", default=0.1
+        "a reproduced adapter validation loss (nats) within this absolute distance of Table 8's",
+        minimum=0,
+        default=0.1,
     )
 
 
 @dataclass(frozen=True)
 class PPPLSettings:
-    max_sentences: int | None = _help("first N devtest sentences (null = all)", default=None)
-    max_length: int = _help("token limit per sentence", default=512)
+    max_sentences: int | None = _help("first N devtest sentences (null = all)", minimum=1, default=None)
+    max_length: int = _help("token limit per sentence", minimum=MIN_LENGTH, default=512)
 
 
 @dataclass(frozen=True)
@@ -138,7 +156,7 @@ class Profile:
     tasks: tuple[Literal["tc", "sa", "ner"], ...] = _help(
         "downstream tasks: tc (SIB-200), sa (sentiment), ner"
     )
-    seeds: tuple[int, ...] = _help("downstream training seeds")
+    seeds: tuple[int, ...] = _seed("downstream training seeds")
     adapt: dict[str, MLMSettings] = _help("language-adapter training settings per source")
     finetune: dict[str, TaskSettings] = _help("task-adapter training settings per task")
     pppl: PPPLSettings = _help("pseudo-perplexity settings", default_factory=PPPLSettings)
@@ -165,20 +183,29 @@ class Profile:
         "LM head of language-adapter training and PPPL: with the invertible adapter's inverse, or the original's",
         default="inverse",
     )
-    jobs: int = _help("runs executed in parallel by default", default=1)
+    jobs: int = _help("runs executed in parallel by default", minimum=1, default=1)
     report: ReportSettings = _help("reproduced-vs-reported comparison", default_factory=ReportSettings)
 
 
 def profile_path(name: str):
+    """`params/profiles/<name>.yaml`; a profile is named, not located: a name that is not plain is refused."""
+    if not is_plain_name(name):
+        raise ParamError(
+            f"profile name {name!r}: a profile is named, not located (letters, digits, `_`, `-` and inner dots: "
+            f"params/profiles/<name>.yaml); available: {', '.join(available_profiles())}"
+        )
     return paths.params_dir() / "profiles" / f"{name}.yaml"
 
 
 def available_profiles() -> list[str]:
-    return sorted(p.stem for p in (paths.params_dir() / "profiles").glob("*.yaml"))
+    return sorted(p.stem for p in (paths.params_dir() / "profiles").glob("*.yaml") if is_plain_name(p.stem))
 
 
-def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, Registry]:
-    """Load, type-check and cross-check a profile against the registries."""
+def load_profile(
+    name: str, registry: Registry | None = None, check_adapters: bool = True
+) -> tuple[Profile, Registry]:
+    """Load, type-check and cross-check a profile against the registries (field bounds: `from_dict`);
+    `check_adapters`: see `load_registry`."""
     path = profile_path(name)
     if not path.exists():
         raise ParamError(
@@ -186,15 +213,19 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         )
     file = paths.relative(path)
     prof = from_dict(Profile, read_yaml(path) or {}, file)
-    reg = registry or load_registry()
+    reg = registry or load_registry(check_adapters)
     for i, code in enumerate(prof.languages):
         check_name(code, reg.languages, file, f"languages[{i}]", "language")
     for i, model in enumerate(prof.models):
         check_name(model, reg.models, file, f"models[{i}]", "model")
     for i, adapter in enumerate(prof.adapters):
         check_name(adapter, reg.adapters, file, f"adapters[{i}]", "adapter")
-    for adapter in prof.adapter_overrides:
+    for adapter, overrides in prof.adapter_overrides.items():
         check_name(adapter, reg.adapters, file, f"adapter_overrides.{adapter}", "adapter")
+        if check_adapters:
+            from .adapter_params import check_overrides  # imports the `adapters` library (and torch)
+
+            check_overrides(adapter, overrides, file, f"adapter_overrides.{adapter}")
     for source in prof.sources:
         if source not in prof.adapt:
             raise ParamError(f"{file}: missing key `adapt.{source}` (training settings for source {source})")
@@ -215,9 +246,6 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     if prof.causal_lm is not None:
         _check_causal_lm(prof.causal_lm, reg, file)
-    for key in ("f1_tolerance", "pppl_tolerance", "loss_tolerance"):
-        if not getattr(prof.report, key) >= 0:
-            raise ParamError(f"{file}: `report.{key}` must be >= 0, not {getattr(prof.report, key)!r}")
     if prof.llm_baselines is not None:
         b = prof.llm_baselines
         for i, llm in enumerate(b.llms):
@@ -227,10 +255,6 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
                 raise ParamError(f"{file}: missing key `base_model` (needed to build {tiny} for {llm})")
         for i, code in enumerate(b.languages):
             check_name(code, reg.languages, file, f"llm_baselines.languages[{i}]", "language")
-        if any(k < 0 for k in b.shots) or b.max_new_tokens < 1 or b.batch_size < 1:
-            raise ParamError(
-                f"{file}: `llm_baselines`: shots must be >= 0, max_new_tokens and batch_size >= 1"
-            )
     for task in prof.tasks:
         if task not in prof.finetune:
             raise ParamError(f"{file}: missing key `finetune.{task}` (training settings for task {task})")
@@ -247,10 +271,8 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     if prof.base_model is not None:
         for i, code in enumerate(prof.base_model.languages):
             check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
-        for code, share in prof.base_model.shares.items():
+        for code in prof.base_model.shares:
             check_name(code, prof.base_model.languages, file, f"base_model.shares.{code}", "language")
-            if not 0 < share <= 1:
-                raise ParamError(f"{file}: `base_model.shares.{code}`: must be in (0, 1], got {share}")
     if prof.data.mode == "demo":
         causal = prof.causal_lm.languages if prof.causal_lm else ()
         for code in (*prof.languages, *causal, *(prof.base_model.languages if prof.base_model else ())):
@@ -261,16 +283,34 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
                 )
     for key in prof.data.quoting:
         check_name(key, QUOTED_DATASETS, file, f"data.quoting.{key}", "dataset with TSV files")
-    if not 0.0 <= prof.data.max_bad_fraction <= 1.0:
-        raise ParamError(
-            f"{file}: `data.max_bad_fraction`: must be in [0, 1], got {prof.data.max_bad_fraction}"
-        )
-    for key in ("max_train_bytes", "max_val_bytes"):
-        if getattr(prof.data, key) < 0:
-            raise ParamError(f"{file}: `data.{key}`: must be >= 0, got {getattr(prof.data, key)}")
-    if prof.jobs < 1:
-        raise ParamError(f"{file}: `jobs`: must be >= 1")
+    _check_lengths(prof, reg, file)
     return prof, reg
+
+
+def _check_lengths(prof: Profile, reg: Registry, file: str) -> None:
+    """Every `max_length` of the profile fits the positions of the tiny models it trains or evaluates."""
+    causal, llms = prof.causal_lm, prof.llm_baselines
+    encoders = {m: reg.models[m].tiny for m in prof.models if reg.models[m].tiny}
+    decoders = [*(causal.models if causal else ()), *(reg.llms[x].tiny for x in (llms.llms if llms else ()))]
+    decoders = {m: reg.models[m].tiny for m in decoders if m and reg.models[m].tiny}
+    lengths = [("pppl", prof.pppl.max_length, encoders)]
+    lengths += [(f"adapt.{k}", v.max_length, encoders) for k, v in prof.adapt.items()]
+    lengths += [(f"full_finetuning.{k}", v.max_length, encoders) for k, v in prof.full_finetuning.items()]
+    lengths += [(f"finetune.{k}", v.max_length, encoders) for k, v in prof.finetune.items()]
+    if prof.base_model is not None:  # decoders pre-train with it unless causal_lm.pretrain is given
+        pretrained = encoders | (decoders if causal is None or causal.pretrain is None else {})
+        lengths.append(("base_model.train", prof.base_model.train.max_length, pretrained))
+    if causal is not None:
+        lengths += [(f"causal_lm.adapt.{k}", v.max_length, decoders) for k, v in causal.adapt.items()]
+        if causal.pretrain is not None:
+            lengths.append(("causal_lm.pretrain", causal.pretrain.max_length, decoders))
+    for where, length, tiny in lengths:
+        for model, sizes in tiny.items():
+            if length > sizes.max_position - 2:
+                raise ParamError(
+                    f"{file}: `{where}.max_length`: {length} exceeds the {sizes.max_position - 2} tokens of tiny "
+                    f"model {model} (params/models.yaml `max_position` {sizes.max_position} minus 2)"
+                )
 
 
 def _check_causal_lm(settings: CausalLMSettings, reg: Registry, file: str) -> None:

@@ -1,7 +1,8 @@
 """Result records: atomic writes, the provenance block, `result.json`, and the tidy frame of all results.
 
 `result.json` (one per run) = {"status", "stage", "run", "label", "spec", "metrics", "timings",
-"provenance"}. Tables and figures are rebuilt only from these files (`load_records`).
+"provenance"}. Tables and figures are rebuilt only from these files (`load_records`). `run_folder_path` is where
+every run folder is placed (never outside the runs directory); `failure_line` says why a failed run failed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .schema import ParamError
 
 RESULT_FILE = "result.json"
 PACKAGES = (
@@ -112,6 +115,48 @@ def make_result(spec, metrics: dict, started: str, seconds: float, extra: dict |
     }
 
 
+def run_folder_path(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The absolute path of run folder `folder` (relative to the runs directory `root`, default `runs_dir()`).
+
+    Raises a one-line ParamError when the path, normalised (`..` resolved; symlinks are not followed, so a stage
+    folder may be a link to another disk), is not strictly inside `root`: no run is ever written outside it.
+    """
+    base = Path(os.path.abspath(root if root is not None else paths.runs_dir()))
+    path = Path(os.path.normpath(base / folder))
+    if path == base or not path.is_relative_to(base):
+        raise ParamError(f"run folder {str(folder)!r} would be {path}, outside the runs directory {base}")
+    return path
+
+
+def failure_line(run_dir: str | os.PathLike, limit: int = 400) -> str:
+    """The one-line error of a failed run: `ExceptionName: message` of the exception its executed notebook
+    (`notebook.ipynb`) recorded, else the last line of its `log.txt` (papermill could not start the notebook)."""
+    run_dir = Path(run_dir)
+    line = ""
+    try:
+        notebook = json.loads((run_dir / "notebook.ipynb").read_text(encoding="utf-8"))
+        errors = [
+            out
+            for cell in notebook.get("cells", [])
+            for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"
+        ]
+        if errors:
+            ename, evalue = errors[-1].get("ename", "Error"), str(errors[-1].get("evalue", ""))
+            message = next((x.strip() for x in evalue.splitlines() if x.strip()), "")
+            line = f"{ename}: {message}" if message else ename
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not line:
+        try:
+            log = (run_dir / "log.txt").read_text(encoding="utf-8", errors="replace").splitlines()
+            line = next((x.strip() for x in reversed(log) if x.strip()), "")
+        except OSError:
+            pass
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line) or "no error recorded (see the log)"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def read_result(run_folder: str | os.PathLike) -> dict | None:
     path = (
         paths.runs_dir() / run_folder / RESULT_FILE
@@ -135,7 +180,7 @@ def load_records(run_folders: Iterable[str], registry=None):
 
     from .params import load_registry
 
-    reg = registry or load_registry()
+    reg = registry or load_registry(check_adapters=False)  # language statistics only
     rows = []
     for folder in run_folders:
         res = read_result(folder)

@@ -1,11 +1,16 @@
 """The runner: expand a profile, order the runs by dependency, execute each notebook with papermill.
 
-    python -m lrl_utils.runner [--profile demo] [--only STAGE] [--force] [--dry-run] [--jobs N]
+    python -m lrl_utils.runner [--profile demo] [--only STAGE] [--force | --dry-run] [--jobs N] [--target RUN]...
+
+A bad command line (an option given twice, `--jobs` not an integer >= 1, `--force` with `--dry-run`, a profile
+name that is a path) is one line on stderr and exit status 2, like an invalid profile.
 
 Each run executes in `runs/<stage>/.tmp-<name>-<pid>/` in its own process (papermill + the project's
 Jupyter kernel) and is renamed to `runs/<stage>/<slug>--<digest>/` only after its notebook wrote
 `result.json`. Finished runs are skipped; failed runs go to `runs/_failed/` and never replace a finished
-one; runs downstream of a failure are reported as blocked; the exit status is non-zero if anything failed.
+one; runs downstream of a failure are reported as blocked; the summary gives each failed run's error (the last
+line of its exception) next to its notebook; the exit status is non-zero if anything failed. Every run folder
+is checked to lie inside the runs directory before anything runs (`results.run_folder_path`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from . import kernels, paths
 from .params import ParamError
-from .results import RESULT_FILE, atomic_write_json, now, read_result
+from .results import RESULT_FILE, atomic_write_json, failure_line, now, read_result, run_folder_path
 from .specs import STAGES, Spec
 
 KERNEL = "lrl-adapt"
@@ -112,6 +117,7 @@ class Runner:
         self.root = paths.runs_dir()
         self.status: dict[str, str] = {}  # folder → done | skipped | failed | blocked
         self.failed: dict[str, str] = {}  # folder → executed notebook of the failure
+        self.errors: dict[str, str] = {}  # folder → the failure's one-line error
         self.blocked: dict[str, str] = {}  # folder → the upstream run that is missing or failed
         self.seconds: dict[str, float] = {}
         self.env = self.run_env()
@@ -136,7 +142,7 @@ class Runner:
 
     def run_one(self, spec: Spec) -> str:
         folder = spec.folder()
-        final = self.root / folder
+        final = run_folder_path(folder, self.root)
         tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         tmp.mkdir(parents=True)
         (tmp / "spec.json").write_text(spec.canonical(), encoding="utf-8")
@@ -162,13 +168,14 @@ class Runner:
                 checkpoint_dir(self.root, spec), ignore_errors=True
             )  # resumable state, now obsolete
             return "done"
-        failed = self.root / "_failed" / folder
+        failed = run_folder_path(f"_failed/{folder}", self.root)
         shutil.rmtree(failed, ignore_errors=True)
         failed.parent.mkdir(parents=True, exist_ok=True)
         (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
         os.replace(tmp, failed)
         executed = failed / "notebook.ipynb"  # absent when papermill could not even start the notebook
         self.failed[folder] = str(executed if executed.exists() else failed / "log.txt")
+        self.errors[folder] = failure_line(failed)
         return "failed"
 
     def run(self, specs: list[Spec]) -> dict[str, str]:
@@ -216,7 +223,7 @@ class Runner:
                         state = fut.result()
                     except Exception as err:  # the runner itself must survive any single run
                         state = "failed"
-                        self.failed[spec.folder()] = f"runner error: {err}"
+                        self.failed[spec.folder()] = self.errors[spec.folder()] = f"runner error: {err}"
                     self.status[spec.folder()] = state
                     finished += 1
                     secs = self.seconds.get(spec.folder(), 0.0)
@@ -242,11 +249,13 @@ class Runner:
             k: sum(v == k for v in self.status.values()) for k in ("done", "skipped", "failed", "blocked")
         }
         lines = ["", "summary: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
-        lines += [f"  failed  {f}: {nb}" for f, nb in self.failed.items()]
+        for folder, where in self.failed.items():  # why (one line), then the executed notebook (or log)
+            error = self.errors.get(folder, "?")
+            lines.append(f"  failed  {folder}: {error}" + (f" ({where})" if where != error else ""))
         if self.blocked:
             lines.append(f"  blocked {len(self.blocked)} run(s) downstream of failed or missing runs")
         record = {"finished": now(), "profile": self.grid.name, "counts": counts, "failed": self.failed}
-        record["blocked"] = self.blocked
+        record["errors"], record["blocked"] = self.errors, self.blocked
         atomic_write_json(self.root / "last_summary.json", record)
         return lines, (1 if counts["failed"] or counts["blocked"] else 0)
 
@@ -254,7 +263,7 @@ class Runner:
 def checkpoint_dir(runs_root: Path, spec: Spec) -> Path:
     """Where a run keeps its resumable training state: outside its temporary folder, so that a run killed
     midway resumes on the next start (a failed run's folder moves to `_failed/`, its checkpoint stays)."""
-    return runs_root / "_checkpoints" / spec.folder()
+    return run_folder_path(f"_checkpoints/{spec.folder()}", runs_root)
 
 
 def _alive(pid: int) -> bool:
@@ -280,15 +289,65 @@ def closure(specs: list[Spec], targets: list[str]) -> list[Spec]:
     return [s for s in specs if s.folder() in keep]
 
 
+class UsageError(Exception):
+    """A bad command line; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints the usage and exits; we want one line and exit status 2
+        raise UsageError(message)
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: argparse would silently keep the last of `--profile a --profile b`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            parser.error(f"{'/'.join(self.option_strings)} given more than once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return jobs
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
-    p.add_argument("--profile", default="demo", help="params/profiles/<NAME>.yaml (default: demo)")
-    p.add_argument("--only", choices=STAGES, help="run only this stage (its inputs must exist)")
-    p.add_argument("--force", action="store_true", help="re-run selected runs even if they are done")
+    """Parse the command line; raises `UsageError` (one line) for a bad one. `--force` and `--dry-run` conflict
+    (a dry run executes nothing, so there is nothing to force); `--target` may repeat, every other option not."""
+    p = _Parser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
     p.add_argument(
-        "--dry-run", action="store_true", help="list the runs and their count per stage, run nothing"
+        "--profile",
+        action=_Once,
+        default="demo",
+        help="profile name: params/profiles/<NAME>.yaml (default: demo)",
     )
-    p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the profile's `jobs`)")
+    p.add_argument("--only", action=_Once, choices=STAGES, help="run only this stage (its inputs must exist)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--force", action=_Once, nargs=0, default=False, help="re-run selected runs even if they are done"
+    )
+    mode.add_argument(
+        "--dry-run",
+        action=_Once,
+        nargs=0,
+        default=False,
+        help="check the params, list the runs and their count per stage, run nothing",
+    )
+    p.add_argument(
+        "--jobs",
+        action=_Once,
+        type=_jobs,
+        default=None,
+        help="runs in parallel (default: the profile's `jobs`)",
+    )
     p.add_argument("--target", action="append", default=[], help="run only this run folder and its inputs")
     for hidden in ("--_stage", "--_spec-file", "--_out-dir"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
@@ -297,7 +356,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UsageError as err:
+        print(f"error: {err} (see --help)", file=sys.stderr)
+        return 2
     if args._child:
         return _child_main(args)
     from .grid import Grid, dry_run_lines
@@ -310,8 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             specs = [s for s in specs if s.stage == args.only]
         jobs = args.jobs or grid.profile.jobs
-        if jobs < 1:
-            raise ParamError("--jobs: must be >= 1")
+        for (
+            spec
+        ) in specs:  # no run folder outside runs/ (spec folders are plain names; this is the last guard)
+            run_folder_path(spec.folder())
     except ParamError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

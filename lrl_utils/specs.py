@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from .params import from_dict, to_dict
+from .params import MIN_LENGTH, ParamError, _help, _seed, from_dict, is_plain_name, to_dict
 
 STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "llm", "report")
 SOURCES = ("conceptnet", "glotcc")
@@ -24,13 +24,9 @@ SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
 FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole model trains)
 
 
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
-
-
 def _added(text: str, default: Any) -> Any:
     """A field added after runs were made: not hashed while it holds `default` (module docstring)."""
-    return field(metadata={"help": text, "hashed_unless_default": True}, default=default)
+    return dataclasses.field(metadata={"help": text, "hashed_unless_default": True}, default=default)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -41,23 +37,27 @@ def _added(text: str, default: Any) -> Any:
 class MLMSettings:
     """Masked-LM training; defaults are the paper's language-adapter settings (SPEC §4.2)."""
 
-    max_steps: int = _help("optimizer steps (paper: 100k GlotCC, 25k ConceptNet)", default=25_000)
-    batch_size: int = _help("sequences per step", default=16)
-    learning_rate: float = _help("AdamW learning rate", default=1e-4)
-    max_length: int = _help("tokens per sequence, longer ones are truncated", default=512)
-    mlm_probability: float = _help("share of tokens masked (BERT 80/10/10 scheme)", default=0.15)
-    weight_decay: float = _help("AdamW weight decay", default=0.0)
-    warmup_steps: int = _help("linear warm-up steps", default=0)
-    eval_every: int = _help("validation loss every N steps; the best step is kept", default=500)
-    eval_batches: int | None = _help("validation batches per evaluation (null = all)", default=None)
-    seed: int = _help("random seed", default=42)
+    max_steps: int = _help("optimizer steps (paper: 100k GlotCC, 25k ConceptNet)", minimum=1, default=25_000)
+    batch_size: int = _help("sequences per step", minimum=1, default=16)
+    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
+    max_length: int = _help("tokens per sequence, longer ones are truncated", minimum=MIN_LENGTH, default=512)
+    mlm_probability: float = _help(
+        "share of tokens masked (BERT 80/10/10 scheme)", above=0, below=1, default=0.15
+    )
+    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.0)
+    warmup_steps: int = _help("linear warm-up steps", minimum=0, default=0)
+    eval_every: int = _help("validation loss every N steps; the best step is kept", minimum=1, default=500)
+    eval_batches: int | None = _help(
+        "validation batches per evaluation (null = all)", minimum=1, default=None
+    )
+    seed: int = _seed("random seed", default=42)
     objective: Literal["mlm", "clm"] = _help("masked LM, or causal LM for decoder models", default="mlm")
-    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", default=1)
+    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", minimum=1, default=1)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = _help(
         "auto = bf16 autocast on GPUs that support it, else fp32", default="auto"
     )
     checkpoint_every: int | None = _help(
-        "resumable checkpoint every N steps (null = at every evaluation)", default=None
+        "resumable checkpoint every N steps (null = at every evaluation)", minimum=1, default=None
     )
 
 
@@ -65,12 +65,14 @@ class MLMSettings:
 class TaskSettings:
     """Task-adapter training; defaults are the paper's topic-classification settings (SPEC §5.3)."""
 
-    epochs: int = _help("training epochs; the epoch with the lowest validation loss is tested", default=20)
-    batch_size: int = _help("sequences per step", default=32)
-    learning_rate: float = _help("AdamW learning rate", default=1e-4)
-    warmup_ratio: float = _help("share of steps with linear warm-up", default=0.05)
-    weight_decay: float = _help("AdamW weight decay", default=0.01)
-    max_length: int = _help("tokens per sequence", default=256)
+    epochs: int = _help(
+        "training epochs; the epoch with the lowest validation loss is tested", minimum=1, default=20
+    )
+    batch_size: int = _help("sequences per step", minimum=1, default=32)
+    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
+    warmup_ratio: float = _help("share of steps with linear warm-up", minimum=0, below=1, default=0.05)
+    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.01)
+    max_length: int = _help("tokens per sequence", minimum=MIN_LENGTH, default=256)
     pooling: Literal["cls", "mean"] = _help(
         "head input: first token (the paper) or mean of token states", default="cls"
     )
@@ -105,8 +107,14 @@ class Spec:
         raise NotImplementedError
 
     def folder(self) -> str:
-        """Folder relative to the runs directory: `<stage>/<slug>--<digest>`."""
-        return f"{self.stage}/{self.slug()}--{self.digest()}"
+        """Folder relative to the runs directory: `<stage>/<slug>--<digest>`. The slug is made of names (profile,
+        language, model, adapter, LLM) that must be plain: one that is not could lead the folder out of `runs/`."""
+        slug = self.slug()
+        if not is_plain_name(slug):
+            raise ParamError(
+                f"{self.stage} run: folder name {slug!r} is not a plain name (letters, digits, _-.)"
+            )
+        return f"{self.stage}/{slug}--{self.digest()}"
 
     def deps(self) -> tuple[str, ...]:
         """Upstream run folders (relative to the runs directory)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from conftest import tiny_profile
 
 from lrl_utils.params import ParamError, load_registry
@@ -228,5 +229,360 @@ def test_llm_registry_and_baseline_section_are_checked(project):
     msg = error_of(
         project, "l2", tiny_profile(llm_baselines={"llms": ["tiny-llama"], "tasks": ["tc"], "shots": [-1]})
     )
-    assert "shots must be >= 0" in msg
+    assert "`llm_baselines.shots[0]`: must be >= 0, got -1" in msg
     assert load_registry().llms["deepseek-chat"].api_key_env == "DEEPSEEK_API_KEY"
+
+
+# --------------------------------------------------------------------------------------------------
+# Every setting checked before any compute: ranges, finiteness, the innermost key, adapter settings, duplicate
+# keys, plain names (issue 13, item 5)
+
+NAN, INF = float("nan"), float("inf")  # written by yaml.safe_dump as `.nan` / `.inf`
+
+
+def full_profile() -> dict:
+    """tiny_profile with every optional section: causal-LM adapters, LLM baselines, shares, FFT, overrides."""
+
+    def train() -> dict:  # a fresh dict per section (yaml.safe_dump would write a shared one as an alias)
+        return dict(tiny_profile()["adapt"]["glotcc"])
+
+    prof = tiny_profile(
+        causal_lm={
+            "models": ["tiny-llama"],
+            "languages": ["qac"],
+            "adapt": {"glotcc": train()},
+            "pretrain": train(),
+        },
+        llm_baselines={"llms": ["tiny-llama"], "tasks": ["tc"], "shots": [0, 3]},
+        full_finetuning={"glotcc": train()},
+        adapter_overrides={"seq_bn": {"reduction_factor": 8}},
+    )
+    prof["base_model"]["shares"] = {"qab": 0.5}
+    return prof
+
+
+def with_value(prof: dict, key: str, value) -> dict:
+    """`prof` with `value` at dotted `key` (`a.b[1]` indexes a list)."""
+    *parents, last = key.replace("[", ".[").split(".")
+    node = prof
+    for part in parents:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, {})
+    if last.startswith("["):
+        node[int(last[1:-1])] = value
+    else:
+        node[last] = value
+    return prof
+
+
+def test_full_profile_is_valid(project):
+    project.add_profile("full", full_profile())
+    prof, _ = load_profile("full")
+    assert prof.causal_lm.pretrain.learning_rate == 1e-3 and prof.llm_baselines.shots == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("adapt.glotcc.max_steps", 0, "must be >= 1, got 0"),
+        ("adapt.glotcc.batch_size", -4, "must be >= 1, got -4"),
+        ("adapt.glotcc.learning_rate", 0.0, "must be > 0, got 0.0"),
+        ("adapt.glotcc.learning_rate", -1e-3, "must be > 0, got -0.001"),
+        ("adapt.glotcc.learning_rate", NAN, "must be > 0, got nan"),
+        ("adapt.glotcc.learning_rate", INF, "must be a finite number, got inf"),
+        ("adapt.glotcc.learning_rate", "inf", "must be a finite number, got inf"),
+        ("adapt.glotcc.mlm_probability", 1.0, "must be > 0 and < 1, got 1.0"),
+        ("adapt.glotcc.mlm_probability", 0, "must be > 0 and < 1, got 0"),
+        ("adapt.glotcc.weight_decay", -0.1, "must be >= 0, got -0.1"),
+        ("adapt.glotcc.warmup_steps", -1, "must be >= 0, got -1"),
+        ("adapt.glotcc.eval_every", 0, "must be >= 1, got 0"),
+        ("adapt.glotcc.eval_batches", 0, "must be >= 1, got 0"),
+        ("adapt.glotcc.checkpoint_every", 0, "must be >= 1, got 0"),
+        ("adapt.glotcc.gradient_accumulation_steps", 0, "must be >= 1, got 0"),
+        ("adapt.glotcc.max_length", 2, "must be >= 8, got 2"),
+        ("adapt.glotcc.seed", -1, "must be >= 0 and <= 4294967295, got -1"),
+        ("base_model.train.learning_rate", NAN, "must be > 0, got nan"),
+        ("base_model.shares.qab", 0.0, "must be > 0 and <= 1, got 0.0"),
+        ("base_model.shares.qab", 1.5, "must be > 0 and <= 1, got 1.5"),
+        ("full_finetuning.glotcc.max_steps", 0, "must be >= 1, got 0"),
+        ("causal_lm.pretrain.learning_rate", -1.0, "must be > 0, got -1.0"),
+        ("causal_lm.pretrain.learning_rate", "fast", "expected float, got str 'fast'"),
+        ("causal_lm.adapt.glotcc.mlm_probability", 1.2, "must be > 0 and < 1, got 1.2"),
+        ("finetune.tc.epochs", 0, "must be >= 1, got 0"),
+        ("finetune.tc.epochs", "many", "expected int, got str 'many'"),
+        ("finetune.tc.batch_size", 0, "must be >= 1, got 0"),
+        ("finetune.tc.learning_rate", INF, "must be a finite number, got inf"),
+        ("finetune.tc.warmup_ratio", 1.0, "must be >= 0 and < 1, got 1.0"),
+        ("finetune.tc.weight_decay", -0.01, "must be >= 0, got -0.01"),
+        ("finetune.tc.max_length", 0, "must be >= 8, got 0"),
+        ("pppl.max_sentences", 0, "must be >= 1, got 0"),
+        ("pppl.max_length", 1, "must be >= 8, got 1"),
+        ("data.max_bad_fraction", 1.5, "must be >= 0 and <= 1, got 1.5"),
+        ("data.max_bad_fraction", NAN, "must be >= 0 and <= 1, got nan"),
+        ("data.max_train_bytes", 0, "must be >= 1, got 0"),
+        ("data.max_val_bytes", -1, "must be >= 1, got -1"),
+        ("data.world_seed", -3, "must be >= 0 and <= 4294967295, got -3"),
+        ("seeds[0]", -2, "must be >= 0 and <= 4294967295, got -2"),
+        ("jobs", 0, "must be >= 1, got 0"),
+        ("report.f1_tolerance", -0.1, "must be >= 0, got -0.1"),
+        ("report.pppl_tolerance", INF, "must be a finite number, got inf"),
+        ("report.loss_tolerance", NAN, "must be >= 0, got nan"),
+        ("llm_baselines.shots[1]", -3, "must be >= 0, got -3"),
+        ("llm_baselines.shots[1]", "x", "expected int, got str 'x'"),
+        ("llm_baselines.shot_seed", -1, "must be >= 0 and <= 4294967295, got -1"),
+        ("llm_baselines.max_items", 0, "must be >= 1, got 0"),
+        ("llm_baselines.max_new_tokens", 0, "must be >= 1, got 0"),
+        ("llm_baselines.batch_size", 0, "must be >= 1, got 0"),
+    ],
+)
+def test_every_number_is_range_checked_at_its_innermost_key(project, key, value, message):
+    msg = error_of(project, "bad", with_value(full_profile(), key, value))
+    assert f"`{key}`: {message}" in msg
+    assert "{" not in msg, "the message names the key, it does not print the section"
+
+
+def test_max_length_fits_the_tiny_models(project):
+    msg = error_of(project, "long", with_value(full_profile(), "finetune.tc.max_length", 200))
+    assert "`finetune.tc.max_length`: 200 exceeds the 128 tokens of tiny model tiny-xlmr" in msg
+    msg = error_of(project, "long2", with_value(full_profile(), "causal_lm.pretrain.max_length", 129))
+    assert "`causal_lm.pretrain.max_length`: 129 exceeds the 128 tokens of tiny model tiny-llama" in msg
+    project.add_profile("edge", with_value(full_profile(), "pppl.max_length", 128))
+    assert load_profile("edge")[0].pppl.max_length == 128
+
+
+def replace_in(project, rel: str, old: str, new: str) -> None:
+    path = project.root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def registry_error(project, rel: str, old: str, new: str) -> str:
+    replace_in(project, rel, old, new)
+    with pytest.raises(ParamError) as err:
+        load_registry()
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{rel}:"), msg
+    return msg
+
+
+TINY_XLMR = "tiny: {vocab_size: 2000, hidden_size: 128, num_layers: 2, num_heads: 4, intermediate_size: 512"
+
+
+@pytest.mark.parametrize(
+    "rel, old, new, message",
+    [
+        ("params/models.yaml", TINY_XLMR, TINY_XLMR.replace("num_layers: 2", "num_layers: 0"),
+         "`models.tiny-mbert.tiny.num_layers`: must be >= 1, got 0"),
+        ("params/models.yaml", TINY_XLMR, TINY_XLMR.replace("hidden_size: 128", "hidden_size: wide"),
+         "`models.tiny-mbert.tiny.hidden_size`: expected int, got str 'wide'"),
+        ("params/models.yaml", TINY_XLMR, TINY_XLMR.replace("num_heads: 4", "num_heads: 3"),
+         "`models.tiny-mbert.tiny.num_heads`: must divide hidden_size (128), got 3"),
+        ("params/models.yaml", "max_position: 130", "max_position: 4",
+         "`models.tiny-mbert.tiny.max_position`: must be >= 10, got 4"),
+        ("params/llms.yaml", "\n  gpt-4o-mini: {", "\n  gpt-4o-mini: {timeout: 0, ",
+         "`llms.gpt-4o-mini.timeout`: must be > 0, got 0"),
+        ("params/llms.yaml", "\n  gpt-4o-mini: {", "\n  gpt-4o-mini: {initial_backoff: .inf, ",
+         "`llms.gpt-4o-mini.initial_backoff`: must be a finite number, got inf"),
+        ("params/languages.yaml", "wiki_gb: 1.2912", "wiki_gb: .inf",
+         "`languages.tha.wiki_gb`: must be a finite number, got inf"),
+    ],
+)  # fmt: skip
+def test_registry_numbers_are_checked(project, rel, old, new, message):
+    assert message in registry_error(project, rel, old, new)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {reduction_factr: 8}}",
+         "unknown key `adapters.seq_bn.overrides.reduction_factr` for adapter method 'seq_bn' (SeqBnConfig; "
+         "did you mean `adapters.seq_bn.overrides.reduction_factor`?)"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {num_modules: 4}}",
+         "unknown key `adapters.seq_bn.overrides.num_modules` for adapter method 'seq_bn'"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: lora}",
+         "`adapters.seq_bn.config`: 'lora' is not a config of adapter method 'seq_bn', which builds on "
+         "SeqBnConfig ('pfeiffer' or 'seq_bn')"),
+        ("seq_bn_inv: {config: seq_bn_inv}", "seq_bn_inv: {config: seq_bn}",
+         "`adapters.seq_bn_inv.config`: 'seq_bn' is not a config of adapter method 'seq_bn_inv'"),
+        ("lora: {config: lora}", "lora: {config: lorra}",
+         "`adapters.lora.config`: unknown `adapters` config 'lorra'; closest: lora"),
+        ("lora: {config: lora}", "lora: {config: lora, overrides: {r: 8.5}}",
+         "`adapters.lora.overrides.r`: expected int (LoRAConfig), got float 8.5"),
+        ("lora: {config: lora}", "lora: {config: lora, overrides: {r: 0}}",
+         "`adapters.lora.overrides.r`: must be >= 1, got 0"),
+        ("lora: {config: lora}", "lora: {config: lora, overrides: {attn_matrices: q}}",
+         "`adapters.lora.overrides.attn_matrices`: expected List[str] (LoRAConfig), got str 'q'"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {reduction_factor: eight}}",
+         "`adapters.seq_bn.overrides.reduction_factor`: expected float | Mapping (SeqBnConfig), got str"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {reduction_factor: 0}}",
+         "`adapters.seq_bn.overrides.reduction_factor`: must be > 0, got 0"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {reduction_factor: {default: -2}}}",
+         "`adapters.seq_bn.overrides.reduction_factor.default`: must be > 0, got -2"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {dropout: 1.5}}",
+         "`adapters.seq_bn.overrides.dropout`: must be >= 0 and < 1, got 1.5"),
+        ("seq_bn: {config: seq_bn}", "seq_bn: {config: seq_bn, overrides: {dropout: .nan}}",
+         "`adapters.seq_bn.overrides.dropout`: must be a finite number, got nan"),
+        ("seq_bn_inv: {config: seq_bn_inv}",
+         "seq_bn_inv: {config: seq_bn_inv, overrides: {inv_adapter_reduction_factor: -1}}",
+         "`adapters.seq_bn_inv.overrides.inv_adapter_reduction_factor`: must be > 0, got -1"),
+        ("num_modules: 4", "num_modules: 1", "`adapters.mosa.overrides.num_modules`: must be >= 2, got 1"),
+        ("num_modules: 4", "num_modules: 2.5", "`adapters.mosa.overrides.num_modules`: expected int, got float"),
+        ("consistency_weight: 1.0", "consistency_weight: -1.0",
+         "`adapters.mosa.overrides.consistency_weight`: must be >= 0, got -1.0"),
+        ("consistency_weight: 1.0", "consistency_weight: .inf",
+         "`adapters.mosa.overrides.consistency_weight`: must be a finite number, got inf"),
+        ("  lora: {config: lora}", "  lora: {config: lora}\n  loraa: {config: lora}",
+         "`adapters.loraa`: unknown adapter method 'loraa'; closest: lora"),
+    ],
+)  # fmt: skip
+def test_adapter_settings_are_checked_against_their_method(project, old, new, message):
+    assert message in registry_error(project, "params/adapters.yaml", old, new)
+
+
+def test_adapter_config_aliases_and_valid_overrides_pass(project):
+    replace_in(project, "params/adapters.yaml", "seq_bn: {config: seq_bn}", "seq_bn: {config: pfeiffer}")
+    replace_in(
+        project,
+        "params/adapters.yaml",
+        "lora: {config: lora}",
+        "lora: {config: lora, overrides: {r: 4, alpha: 16, attn_matrices: [q, k, v], dropout: 0.1}}",
+    )
+    reg = load_registry()
+    assert reg.adapters["seq_bn"].config == "pfeiffer" and reg.adapters["lora"].overrides["r"] == 4
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"seq_bn": {"reduction_factr": 8}},
+         "unknown key `adapter_overrides.seq_bn.reduction_factr` for adapter method 'seq_bn' (SeqBnConfig; "
+         "did you mean `adapter_overrides.seq_bn.reduction_factor`?)"),
+        ({"seq_bn": {"reduction_factor": -8}}, "`adapter_overrides.seq_bn.reduction_factor`: must be > 0, got -8"),
+        ({"lora": {"alpha": "big"}}, "`adapter_overrides.lora.alpha`: expected int (LoRAConfig), got str 'big'"),
+        ({"mosa": {"num_modules": 1}}, "`adapter_overrides.mosa.num_modules`: must be >= 2, got 1"),
+        ({"mosa": {"seed": 3}}, "unknown key `adapter_overrides.mosa.seed` for adapter method 'mosa'"),
+    ],
+)  # fmt: skip
+def test_profile_adapter_overrides_are_checked(project, overrides, message):
+    assert message in error_of(project, "ov", tiny_profile(adapter_overrides=overrides))
+
+
+DUPLICATES = """description: x
+data: {mode: demo}
+adapt:
+  glotcc:
+    max_steps: 10
+    batch_size: 8
+    max_steps: 20
+"""
+
+
+def test_duplicate_yaml_keys_are_errors(project):
+    project.edit_yaml("params/profiles/dup.yaml", DUPLICATES)
+    with pytest.raises(ParamError) as err:
+        load_profile("dup")
+    assert str(err.value) == (
+        "params/profiles/dup.yaml:7: duplicate key `adapt.glotcc.max_steps` (first at line 5)"
+    )
+    project.edit_yaml("params/profiles/dup2.yaml", "seeds: [1]\ndescription: a\nseeds: [2]\n")
+    with pytest.raises(
+        ParamError, match=r"^params/profiles/dup2.yaml:3: duplicate key `seeds` \(first at line 1\)$"
+    ):
+        load_profile("dup2")
+    # in a mapping inside a list, and a registry file
+    project.edit_yaml("params/profiles/dup3.yaml", "x:\n  - {a: 1}\n  - {a: 1, b: 2, a: 3}\n")
+    with pytest.raises(ParamError, match=r"dup3.yaml:3: duplicate key `x\[1\].a`"):
+        load_profile("dup3")
+    replace_in(
+        project,
+        "params/models.yaml",
+        "\n  tiny-xlmr:",
+        "\n  mbert: {architecture: bert, display: m, hub_id: a/b}\n  tiny-xlmr:",
+    )
+    with pytest.raises(
+        ParamError, match=r"^params/models.yaml:\d+: duplicate key `models.mbert` \(first at line \d+\)$"
+    ):
+        load_registry()
+
+
+def test_yaml_merge_keys_may_be_overridden(project):
+    text = yaml.safe_dump(tiny_profile())
+    text = text.replace("finetune:\n  tc:\n", "finetune:\n  tc: &tc\n", 1) + "other: {<<: *tc, epochs: 2}\n"
+    project.edit_yaml("params/profiles/merge.yaml", text)
+    with pytest.raises(ParamError, match="unknown key `other`"):  # got past the YAML reading
+        load_profile("merge")
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "../../params/profiles/demo", "a/b", "a\\b", "/tmp/x", "..", ".x", "x y", ""]
+)
+def test_a_profile_is_named_not_located(project, name):
+    with pytest.raises(ParamError) as err:
+        load_profile(name)
+    msg = str(err.value)
+    assert (
+        "\n" not in msg
+        and "a profile is named, not located" in msg
+        and "available: " in msg
+        and "demo" in msg
+    )
+
+
+@pytest.mark.parametrize(
+    "rel, old, new, key",
+    [
+        ("params/models.yaml", "\n  tiny-xlmr:", "\n  ../m: {architecture: bert, display: m, hub_id: a/b}\n  tiny-xlmr:",
+         "`models.../m`: model name '../m'"),
+        ("params/languages.yaml", "\n  qac:", "\n  q/x: {name: X, iso2: qx, glotcc: qxx-Latn, flores: qxx_Latn, family: x}\n  qac:",
+         "`languages.q/x`: language name 'q/x'"),
+        ("params/llms.yaml", "\n  gpt-4o-mini:", "\n  a\\b: {backend: openai, display: x, model: m}\n  gpt-4o-mini:",
+         "`llms.a\\b`: llm name 'a\\\\b'"),
+    ],
+)  # fmt: skip
+def test_registry_names_are_plain(project, rel, old, new, key):
+    assert key in registry_error(project, rel, old, new)
+
+
+def test_run_folders_stay_inside_runs(project):
+    from lrl_utils.results import run_folder_path
+    from lrl_utils.specs import ReportSpec
+
+    with pytest.raises(ParamError, match="folder name '../../x.tables' is not a plain name"):
+        ReportSpec(kind="tables", profile="../../x", inputs=()).folder()
+    assert run_folder_path("report/demo.tables--0123") == project.runs / "report" / "demo.tables--0123"
+    for bad in ("report/../../x", "../x", "/tmp/x", "", "_failed/../.."):
+        with pytest.raises(ParamError, match="outside the runs directory"):
+            run_folder_path(bad)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--jobs", "0"], "argument --jobs: expected an integer >= 1, got '0'"),
+        (["--jobs", "-2"], "argument --jobs: expected an integer >= 1, got '-2'"),
+        (["--jobs", "1.5"], "argument --jobs: expected an integer >= 1, got '1.5'"),
+        (["--jobs", "two"], "argument --jobs: expected an integer >= 1, got 'two'"),
+        (["--jobs", "2", "--jobs", "2"], "--jobs given more than once"),
+        (["--profile", "demo", "--profile", "paper"], "--profile given more than once"),
+        (["--profile=demo", "--prof", "paper"], "--profile given more than once"),
+        (["--only", "adapt", "--only", "pppl"], "--only given more than once"),
+        (["--dry-run"], "--dry-run given more than once"),
+        (["--force"], "argument --force: not allowed with argument --dry-run"),
+        (["--only", "nope"], "argument --only: invalid choice: 'nope'"),
+        (["--profile", "../../params/profiles/demo"], "profile name '../../params/profiles/demo': a profile is named"),
+        (["--profile", "/etc/demo"], "a profile is named, not located"),
+    ],
+)  # fmt: skip
+def test_cli_errors_are_one_line_and_exit_2(project, capsys, argv, message):
+    assert main(["--dry-run", *argv]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err
+    assert captured.out == ""
+
+
+def test_cli_dry_run_accepts_a_valid_command(project, capsys):
+    assert main(["--dry-run", "--jobs", "3", "--profile", "demo", "--target", "x"]) == 2  # an unknown target
+    assert "--target: 'x' is not a run of this profile" in capsys.readouterr().err
+    assert main(["--dry-run", "--jobs", "3", "--only", "report"]) == 0
+    assert "2 runs" in capsys.readouterr().out

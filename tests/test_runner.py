@@ -1,7 +1,8 @@
 """The runner: skip/force, atomic result writes, failure isolation, killed runs — with fast fake notebooks.
 
 The fake notebooks call `pipeline.start` and `finish` like the real ones but compute nothing; an
-environment variable makes the run whose folder contains its value fail (or sleep).
+environment variable makes the run whose folder contains its value fail (or sleep); a failure raises
+`DataSourceError($LRL_TEST_ERROR)` (default "boom").
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ run = pipeline.start("{stage}", globals())
 if os.environ.get("LRL_TEST_SLEEP", "#") in run.spec.folder():
     time.sleep(60)
 if os.environ.get("LRL_TEST_FAIL", "#") in run.spec.folder():
-    raise RuntimeError("boom")
+    from lrl_utils.data_sources import DataSourceError
+    raise DataSourceError(os.environ.get("LRL_TEST_ERROR", "boom"))
 run.finish({{"value": 1.0}})
 """
 
@@ -84,17 +86,22 @@ def test_runs_once_then_skips_and_force_reruns(fake, capsys):
 
 def test_failure_is_isolated_and_never_replaces_a_result(fake, capsys, monkeypatch):
     monkeypatch.setenv("LRL_TEST_FAIL", "adapt/tiny-xlmr.qac")
+    monkeypatch.setenv("LRL_TEST_ERROR", "x.tsv:12: 3 fields, expected 2 (`data.sentiment`)\nsecond line")
     assert main(["--profile", "t"]) == 1
     out = capsys.readouterr().out
     # the failed adapter blocks its pppl and tc runs; everything else (base-model runs, reports) finishes
     assert "1 failed, 2 blocked" in out
     failed = list((fake.runs / "_failed" / "adapt").glob("tiny-xlmr.qac*"))
     assert len(failed) == 1 and not (failed[0] / "result.json").exists()
-    assert f"failed  adapt/{failed[0].name}: " in out and "notebook.ipynb" in out
+    # the summary says why, in one line, next to the executed notebook
+    error = "DataSourceError: x.tsv:12: 3 fields, expected 2 (`data.sentiment`)"
+    notebook = fake.runs / "_failed" / "adapt" / failed[0].name / "notebook.ipynb"
+    assert f"  failed  adapt/{failed[0].name}: {error} ({notebook})\n" in out
+    assert "second line" not in out
     assert not list((fake.runs / "adapt").glob("tiny-xlmr.qac*"))
     assert len(folders(fake.runs)) == 7
     summary = json.loads((fake.runs / "last_summary.json").read_text())
-    assert summary["counts"]["failed"] == 1
+    assert summary["counts"]["failed"] == 1 and summary["errors"] == {f"adapt/{failed[0].name}": error}
     # the report knew two inputs were missing: once they exist, it is rebuilt
     monkeypatch.delenv("LRL_TEST_FAIL")
     assert main(["--profile", "t"]) == 0
@@ -144,3 +151,37 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         results.atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_a_profile_path_never_leads_a_run_folder_out_of_runs(fake, capsys):
+    """The way a run folder once landed outside runs/: a profile "name" that is a path to the same file made the
+    report spec's slug `../../params/profiles/t.tables`, i.e. `runs/report/../../params/profiles/...`."""
+    before = {p for p in fake.root.rglob("*")}
+    assert main(["--profile", "../../params/profiles/t", "--only", "report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: profile name '../../params/profiles/t': a profile is named, not located")
+    assert "\n" not in err and "available: " in err and " t" in err
+    assert {p for p in fake.root.rglob("*")} == before  # nothing written, in runs/ or anywhere else
+
+
+def test_failure_line(tmp_path):
+    from lrl_utils.results import failure_line
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert failure_line(run) == "no error recorded (see the log)"
+    (run / "log.txt").write_text(
+        "Traceback ...\n  File x\n\x1b[31mOSError: [Errno 28] No space left\x1b[0m\n\n"
+    )
+    assert failure_line(run) == "OSError: [Errno 28] No space left"  # papermill could not run the notebook
+    cells = [
+        {"cell_type": "markdown", "source": "An Exception was encountered", "metadata": {}},
+        {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout", "text": "ok"}]},
+        {"cell_type": "code", "outputs": [{"output_type": "error", "ename": "ParamError", "evalue": "\n p.yaml: `x`\nmore",
+                                            "traceback": ["\x1b[31m---\x1b[0m", "ParamError: p.yaml: `x`"]}]},
+    ]  # fmt: skip
+    (run / "notebook.ipynb").write_text(json.dumps({"cells": cells}))
+    assert failure_line(run) == "ParamError: p.yaml: `x`"
+    (run / "notebook.ipynb").write_text("{truncated")
+    assert failure_line(run) == "OSError: [Errno 28] No space left"
+    assert len(failure_line(run, limit=20)) == 20
