@@ -333,16 +333,38 @@ def _first_file(folder: Path, candidates: Sequence[str], message: str) -> Path:
     return found
 
 
+def locate_flores(location: Location, flores_code: str) -> Path:
+    """The local FLORES-200 devtest file of one language, as `load_flores_devtest` reads it.
+
+    A DataSourceError names the files looked for when there is none."""
+    path = _existing(location, "FLORES-200 location")
+    if path.is_file():
+        return path
+    iso, code = flores_code.split("_")[0], flores_code
+    candidates = (
+        f"flores200_dataset/devtest/{code}.devtest",
+        f"devtest/{code}.devtest",
+        f"{code}.devtest",
+        "devtest.tsv",
+        f"{code}/devtest.tsv",
+        f"{iso}/devtest.tsv",
+    )
+    looked = ", ".join(str(path / c) for c in candidates)
+    return _first_file(
+        path, candidates, f"{path}: no FLORES-200 devtest for {flores_code} (looked for {looked})"
+    )
+
+
 def load_flores_devtest(location: Location, flores_code: str) -> datasets.Dataset:
     """FLORES-200 devtest sentences of one language: columns `id` (int) and `sentence`.
 
-    Local forms: `<dir>/flores200_dataset/devtest/<code>.devtest` or `<dir>/devtest/<code>.devtest` (one
-    sentence per line, ids from 1), a `.devtest` file, a TSV file with header `id<TAB>sentence`, or a folder
-    holding `devtest.tsv` (also as `<dir>/<code>/devtest.tsv` or `<dir>/<iso639-3>/devtest.tsv`). The hub:
-    `openlanguagedata/flores_plus`, falling back to `facebook/flores`.
+    Local forms (`locate_flores`): `<dir>/flores200_dataset/devtest/<code>.devtest` or
+    `<dir>/devtest/<code>.devtest` (one sentence per line, ids from 1), a `.devtest` file, a TSV file with header
+    `id<TAB>sentence`, or a folder holding `devtest.tsv` (also as `<dir>/<code>/devtest.tsv` or
+    `<dir>/<iso639-3>/devtest.tsv`). The hub: `openlanguagedata/flores_plus`, falling back to `facebook/flores`.
     """
     if _is_hub(location):
-        hint = "`data.flores200` at a FLORES-200 folder (flores200_dataset/devtest/<code>.devtest) or TSV"
+        hint = "`data.flores` at a FLORES-200 folder (flores200_dataset/devtest/<code>.devtest) or TSV"
         try:
             hub = _from_hub("openlanguagedata/flores_plus", flores_code, hint, split="devtest")
         except DataSourceError:
@@ -350,16 +372,7 @@ def load_flores_devtest(location: Location, flores_code: str) -> datasets.Datase
         column = "text" if "text" in hub.column_names else "sentence"
         ids, sentences = [int(i) for i in hub["id"]], list(hub[column])
     else:
-        path = _existing(location, "FLORES-200 location")
-        if path.is_dir():
-            iso, code = flores_code.split("_")[0], flores_code
-            candidates = (
-                f"flores200_dataset/devtest/{code}.devtest",
-                f"devtest/{code}.devtest",
-                f"{code}.devtest",
-            )
-            candidates += ("devtest.tsv", f"{code}/devtest.tsv", f"{iso}/devtest.tsv")
-            path = _first_file(path, candidates, f"{path}: no FLORES-200 devtest for {flores_code}")
+        path = locate_flores(location, flores_code)
         if path.suffix == ".tsv":
             rows = _read_tsv(path, ("id", "sentence"))
             ids, sentences = [_int(path, n, f[0]) for n, f in rows], [f[1] for _, f in rows]
@@ -395,11 +408,33 @@ def _sib_dataset(records: list[tuple[int, str, str, str]]) -> datasets.Dataset:
     return ds.Dataset.from_dict(columns, features=features)
 
 
+SIB_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+
+
+def locate_sib200(location: Location, flores_code: str) -> dict[str, Path]:
+    """The local SIB-200 files of one language, as `load_sib200` reads them: split → file.
+
+    A DataSourceError names the files looked for when there is none, or the split file missing next to train.tsv."""
+    path = _existing(location, "SIB-200 location")
+    iso, code = flores_code.split("_")[0], flores_code
+    candidates = ("train.tsv", f"data/annotated/{code}/train.tsv", f"{code}/train.tsv", f"{iso}/train.tsv")
+    looked = ", ".join(str(path / c) for c in candidates)
+    message = f"{path}: no SIB-200 files for {flores_code} (no train.tsv; looked for {looked})"
+    folder = _first_file(path, candidates, message).parent
+    files = {split: folder / name for split, name in SIB_FILES.items()}
+    for split, file in files.items():
+        if not file.is_file():
+            raise DataSourceError(
+                f"{folder}: no SIB-200 {file.name} for {flores_code} (the {split} split; looked for {file})"
+            )
+    return files
+
+
 def load_sib200(location: Location, flores_code: str) -> datasets.DatasetDict:
     """SIB-200 of one language: splits train/validation/test, columns index_id, text, category, label.
 
-    `label` is a ClassLabel over SIB_LABELS (fixed order). Local forms: a folder holding train.tsv, dev.tsv
-    and test.tsv; `<dir>/data/annotated/<code>/` (the SIB-200 repository); `<dir>/<code>/`; `<dir>/<iso639-3>/`.
+    `label` is a ClassLabel over SIB_LABELS (fixed order). Local forms (`locate_sib200`): a folder holding
+    train.tsv, dev.tsv and test.tsv; `<dir>/data/annotated/<code>/` (the SIB-200 repository); `<dir>/<code>/`; `<dir>/<iso639-3>/`.
     Fields may be raw (QUOTE_NONE, as in the shared samples) or pandas-CSV-quoted (as in the repository).
     """
     ds = _datasets()
@@ -415,13 +450,8 @@ def load_sib200(location: Location, flores_code: str) -> datasets.DatasetDict:
             ]
             splits[split] = _sib_dataset(records)
         return ds.DatasetDict(splits)
-    path = _existing(location, "SIB-200 location")
-    iso, code = flores_code.split("_")[0], flores_code
-    candidates = ("train.tsv", f"data/annotated/{code}/train.tsv", f"{code}/train.tsv", f"{iso}/train.tsv")
-    folder = _first_file(path, candidates, f"{path}: no SIB-200 files for {flores_code}").parent
     splits = {}
-    for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
-        file = folder / f"{stem}.tsv"
+    for split, file in locate_sib200(location, flores_code).items():
         rows = _read_tsv(file, ("index_id", "category", "text"))
         splits[split] = _sib_dataset([(_int(file, n, i), c, t, f"{file}:{n}") for n, (i, c, t) in rows])
     return ds.DatasetDict(splits)

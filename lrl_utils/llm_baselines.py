@@ -35,17 +35,27 @@ def cache_path(spec) -> Path:
 
 
 def load_items(
-    task: str, location: str | Path, config: str, language: str
+    task: str,
+    location: str | Path,
+    config: str,
+    language: str,
+    missing_splits: str = "error",
+    split_seed: int = 42,
+    stats: dict | None = None,
 ) -> tuple[list[dict], list[dict], tuple[str, ...]]:
     """(test items, train items, label names) of a task: tc/sa items {"id", "text", "label"}, ner items
-    {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`."""
+    {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`. Missing splits follow the same rule as the task's
+    fine-tuning runs (`missing_splits`, `split_seed`: the profile's `finetune.<task>`), so both test the same
+    items; `stats` receives what the loader reports (split sizes, carved splits)."""
+    rule = {"missing_splits": missing_splits, "seed": split_seed, "stats": stats}
     if task == "tc":
         data, labels = data_sources.load_sib200(location, config), tuple(data_sources.SIB_LABELS)
     elif task == "sa":
-        data = task_data.load_sentiment(location, config, iso3=language)
+        data = task_data.load_sentiment(location, config, iso3=language, **rule)
         labels = tuple(task_data.SENTIMENT_LABELS)
     elif task == "ner":
-        data, labels = task_data.load_wikiann(location, config, iso3=language), tuple(task_data.NER_TAGS)
+        data = task_data.load_wikiann(location, config, iso3=language, **rule)
+        labels = tuple(task_data.NER_TAGS)
     else:
         raise ValueError(f"task must be tc, sa or ner, got {task!r}")
     columns = ("tokens", "ner_tags") if task == "ner" else ("text", "label")
@@ -95,8 +105,11 @@ def parse(
 
 def run_baseline(spec, model_path: str | Path, location: str | Path, progress: bool = True) -> dict[str, Any]:
     """Prompt, generate (cached), parse and score one run on the task data at `location`; returns metrics,
-    token usage, per-item rows and the first prompt."""
-    test, train, labels = load_items(spec.task, location, spec.flores_code, spec.language)
+    token usage, per-item rows, the first prompt and `task_data` (split sizes and carved splits of SA/NER)."""
+    data_stats: dict = {}
+    test, train, labels = load_items(
+        spec.task, location, spec.flores_code, spec.language, spec.missing_splits, spec.split_seed, data_stats
+    )
     if spec.max_items is not None:
         test = test[: spec.max_items]
     label_names = None if spec.task == "ner" else labels
@@ -129,4 +142,11 @@ def run_baseline(spec, model_path: str | Path, location: str | Path, progress: b
         }
         for g, p, item in zip(gens, parsed, test, strict=True)
     ]
-    return {"metrics": metrics, "usage": llm_backends.usage(gens), "rows": rows, "prompt_example": prompts[0]}
+    data_stats.setdefault("carved", {})
+    return {
+        "metrics": metrics,
+        "usage": llm_backends.usage(gens),
+        "rows": rows,
+        "prompt_example": prompts[0],
+        "task_data": data_stats,
+    }

@@ -2,6 +2,8 @@
 
     python -m lrl_utils.runner [--profile demo] [--only STAGE] [--force] [--dry-run] [--jobs N]
 
+`--dry-run` lists the runs and checks the local data they read (`data_check.py`), running nothing.
+
 Each run executes in `runs/<stage>/.tmp-<name>-<pid>/` in its own process (papermill + the project's
 Jupyter kernel) and is renamed to `runs/<stage>/<slug>--<digest>/` only after its notebook wrote
 `result.json`. Finished runs are skipped; failed runs go to `runs/_failed/` and never replace a finished
@@ -316,9 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.dry_run:
+        from .data_check import check_data
+
         done = {s.folder() for s in specs if is_done(s)}
         print("\n".join(dry_run_lines(specs, done)))
-        return 0
+        problems = check_data(specs)  # every local file the runs read: there, and in its loader's layout
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2 if problems else 0
     ensure_kernel()
     runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
     runner.root.mkdir(parents=True, exist_ok=True)

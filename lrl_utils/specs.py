@@ -71,6 +71,13 @@ class TaskSettings:
         "NER: label a word's first sub-token only, or every sub-token as the original code did",
         default="first",
     )
+    missing_splits: Literal["error", "carve"] = _help(
+        "SA/NER: a split the task's files lack (XTREME WikiANN has no labelled test, a sentiment set no dev or "
+        "no split at all): `error`, or `carve` it out of the others, seeded by split_seed (test = half of "
+        "validation; validation = 10% of train; both = the paper's 80/10/10 of train; lrl_utils/task_data.py)",
+        default="error",
+    )
+    split_seed: int = _help("seed of the carving (missing_splits: carve)", default=42)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,6 +267,11 @@ class LLMSpec(Spec):
     )
     dataset: str = _help("`hub` or a local folder of the task's data")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
+    missing_splits: Literal["error", "carve"] = _help(
+        "SA/NER: missing splits are an error or carved out (the profile's finetune.<task>, as the task runs)",
+        default="error",
+    )
+    split_seed: int = _help("seed of the carving", default=42)
     base_url: str | None = _help("openai: endpoint URL", default=None)
     api_key_env: str | None = _help("openai: name of the environment variable with the key", default=None)
     chat: bool = _help("chat form when available", default=True)
