@@ -24,8 +24,6 @@ from .specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
 from .task_data import SENTIMENT_FORMATS
 from .task_files import check_missing_splits, locate_sentiment, locate_wikiann, sentiment_name, where_read
 
-TASK_KEYS = {"tc": "sib200", "sa": "sentiment", "ner": "wikiann"}
-
 
 def _first_line(file: Path) -> str:
     """The first line of a text file (gzip or plain), without its line end and a UTF-8 BOM."""

@@ -1,7 +1,8 @@
 """Profiles (`params/profiles/<name>.yaml`): which grid of runs to make, on which data, with which settings.
 
 `demo` runs offline on CPU in minutes on the embedded demo world; `paper` is the paper's full grid
-(it expands and validates anywhere, but needs the hub and GPUs to run).
+(it expands and validates anywhere, but needs the hub and GPUs to run); `real-samples` runs every stage on the
+real samples of ../shared/data (local data, tiny models); `swahili-local` is the README's local-data profile.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, Literal
 from . import paths
 from .params import ParamError, Registry, check_name, from_dict, load_registry, read_yaml
 from .specs import SOURCES, MLMSettings, TaskSettings
+
+TASK_DATA = {"tc": "sib200", "sa": "sentiment", "ner": "wikiann"}  # task → its `data.*` key
 
 
 def _help(text: str, **kw: Any) -> Any:
@@ -320,9 +323,6 @@ def datasets_needed(prof: Profile) -> dict[str, str]:
     for task in dict.fromkeys((*prof.tasks, *llm_tasks)):
         needed[TASK_DATA[task]] = f"task {task}"
     return needed
-
-
-TASK_DATA = {"tc": "sib200", "sa": "sentiment", "ner": "wikiann"}  # task → its `data.*` key
 
 
 def _check_task_languages(prof: Profile, reg: Registry, file: str) -> None:

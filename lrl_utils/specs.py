@@ -4,11 +4,13 @@ A spec holds everything that determines a run's result (data locations, model, h
 folders of its upstream runs) and nothing that does not (output folder, thread count). Paths are
 relative to the project root. `spec.digest()` is the first 12 hex digits of the SHA-256 of the spec's
 canonical JSON, the stage included, so the same spec always lands in the same folder
-`runs/<stage>/<slug>--<digest>`.
+`runs/<stage>/<slug>--<digest>`. A field added after runs were made (`_added`) is left out of the canonical JSON
+while it holds its default, so those runs keep their folders; set to anything else, it is hashed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -24,6 +26,22 @@ FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole mo
 
 def _help(text: str, **kw: Any) -> Any:
     return field(metadata={"help": text}, **kw)
+
+
+def _added(text: str, default: Any) -> Any:
+    """A field added after runs were made: not hashed while it holds `default` (module docstring)."""
+    return field(metadata={"help": text, "hashed_unless_default": True}, default=default)
+
+
+def _hashed(obj: Any) -> dict:
+    """`to_dict` of a dataclass without its `_added` fields that hold their default (nested blocks too)."""
+    data = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("hashed_unless_default") and value == f.default:
+            continue
+        data[f.name] = _hashed(value) if dataclasses.is_dataclass(value) else to_dict(value)
+    return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,13 +89,13 @@ class TaskSettings:
         "NER: label a word's first sub-token only, or every sub-token as the original code did",
         default="first",
     )
-    missing_splits: Literal["error", "carve"] = _help(
+    missing_splits: Literal["error", "carve"] = _added(
         "SA/NER: a split the task's files lack (XTREME WikiANN has no labelled test, a sentiment set no dev or "
         "no split at all): `error`, or `carve` it out of the others, seeded by split_seed (test = half of "
         "validation; validation = 10% of train; both = the paper's 80/10/10 of train; lrl_utils/task_data.py)",
-        default="error",
+        "error",
     )
-    split_seed: int = _help("seed of the carving (missing_splits: carve)", default=42)
+    split_seed: int = _added("seed of the carving (missing_splits: carve)", 42)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -92,7 +110,7 @@ class Spec:
         return to_dict(self)
 
     def canonical(self) -> str:
-        return json.dumps({"stage": self.stage, **self.to_dict()}, sort_keys=True, ensure_ascii=False)
+        return json.dumps({"stage": self.stage, **_hashed(self)}, sort_keys=True, ensure_ascii=False)
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
@@ -267,11 +285,11 @@ class LLMSpec(Spec):
     )
     dataset: str = _help("`hub` or a local folder of the task's data")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
-    missing_splits: Literal["error", "carve"] = _help(
+    missing_splits: Literal["error", "carve"] = _added(
         "SA/NER: missing splits are an error or carved out (the profile's finetune.<task>, as the task runs)",
-        default="error",
+        "error",
     )
-    split_seed: int = _help("seed of the carving", default=42)
+    split_seed: int = _added("seed of the carving", 42)
     base_url: str | None = _help("openai: endpoint URL", default=None)
     api_key_env: str | None = _help("openai: name of the environment variable with the key", default=None)
     chat: bool = _help("chat form when available", default=True)

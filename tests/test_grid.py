@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 
@@ -248,6 +249,15 @@ def test_missing_split_rule_is_a_profile_setting_in_the_specs(project):
     assert default.finetune("tiny-xlmr", "qac", "ner").train.missing_splits == "error"
     assert default.finetune("tiny-xlmr", "qac", "ner").digest() != ner.digest()
     assert default.llm("tiny-llama", "qac", "ner").digest() != prompted.digest()
+    # at their defaults they are not hashed: runs made before the settings existed keep their folders
+    for spec in (default.finetune("tiny-xlmr", "qac", "ner"), default.llm("tiny-llama", "qac", "ner")):
+        data = spec.to_dict()
+        block = data["train"] if spec.stage == "finetune" else data
+        assert (block.pop("missing_splits"), block.pop("split_seed")) == ("error", 42)  # still in result.json
+        before = json.dumps({"stage": spec.stage, **data}, sort_keys=True, ensure_ascii=False)
+        assert spec.digest() == hashlib.sha256(before.encode("utf-8")).hexdigest()[:12]
+        assert type(spec).from_json(spec.canonical()) == spec
+    assert type(ner).from_json(ner.canonical()) == ner and '"missing_splits": "carve"' in ner.canonical()
     project.add_profile(
         "ms", tiny_profile(tasks=["ner"], finetune={"ner": {**short, "missing_splits": "fill"}})
     )

@@ -142,3 +142,22 @@ def test_every_data_key_a_message_or_doc_names_exists():
     files = [*(REPO / "lrl_utils").glob("*.py"), *(REPO / "notebooks").glob("*.py"), REPO / "README.md"]
     named = {(f.name, key) for f in files for key in re.findall(r"`data\.([a-z_0-9]+)", f.read_text("utf-8"))}
     assert named and {(f, key) for f, key in named if key not in keys} == set()
+
+
+def test_the_readme_local_profile_is_the_shipped_one_and_its_files_check(project, shared):
+    """README "Your own data": its Swahili profile is params/profiles/swahili-local.yaml, valid, and every file it
+    names is where the loaders look in the shared samples."""
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text("utf-8")
+    start = readme.index("```yaml\n", readme.index("A complete local-data profile for Swahili")) + len(
+        "```yaml\n"
+    )
+    block = readme[start : readme.index("```\n", start)]
+    shipped = (REPO / "params" / "profiles" / "swahili-local.yaml").read_text("utf-8")
+    assert shipped.split("\n", 1)[1] == block  # after its first comment line
+    project.use_real_notebooks()
+    (project.root.parent / "shared").mkdir()
+    (project.root.parent / "shared" / "data").symlink_to(shared.resolve())
+    assert Grid("swahili-local").profile.data.mode == "local"
+    assert main(["--profile", "swahili-local", "--dry-run"]) == 0
