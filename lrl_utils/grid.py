@@ -59,9 +59,11 @@ class Grid:
                 "sentiment": f"{self.world}/sentiment",
             }[kind]
         value = getattr(self.profile.data, kind)
-        if value == "hub" and self.profile.data.mode == "local":
+        if self.profile.data.mode == "local" and (
+            value == "hub" or value.startswith(("http://", "https://"))
+        ):
             raise ParamError(
-                f"profile {self.name}: `data.{kind}`: `data.mode` is local but `data.{kind}` is `hub` (or missing)"
+                f"profile {self.name}: `data.{kind}`: `data.mode` is local but `data.{kind}` is {value!r}, not a path"
             )
         return paths.data_path(value)
 

@@ -295,10 +295,12 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         raise ParamError(f"{file}: `jobs`: must be >= 1")
     if prof.data.mode == "local":
         for key, why in datasets_needed(prof).items():
-            if getattr(prof.data, key) == "hub":
+            value = getattr(prof.data, key)
+            if value == "hub" or value.startswith(("http://", "https://")):
+                what = "a URL" if value != "hub" else "`hub` (or missing)"
                 raise ParamError(
-                    f"{file}: `data.{key}`: `data.mode` is local but `data.{key}` is `hub` (or missing); give "
-                    f"the local path of the data ({why})"
+                    f"{file}: `data.{key}`: `data.mode` is local but `data.{key}` is {what}; give the local path "
+                    f"of the data ({why})"
                 )
     return prof, reg
 

@@ -68,9 +68,17 @@ def test_local_mode_names_the_dataset_key_left_at_hub(project):
     project.add_profile("loc", local_profile(data={**data, "wikiann": "hub"}))
     with pytest.raises(ParamError, match=r"`data\.wikiann`.*task ner"):
         Grid("loc")
+    url = {**LOCAL, "conceptnet": "https://example.org/assertions.csv.gz"}  # mode local: no downloads either
+    project.add_profile("loc", local_profile(data=url, sources=["conceptnet"], adapt={"conceptnet": {}}))
+    with pytest.raises(
+        ParamError, match=r"`data\.conceptnet`: `data\.mode` is local but `data\.conceptnet` is a URL"
+    ):
+        Grid("loc")
     project.add_profile("loc", local_profile(data=data, tasks=["tc", "sa"]))  # no NER: WikiANN not needed
     grid = Grid("loc")
-    with pytest.raises(ParamError, match=r"`data\.conceptnet`: `data\.mode` is local"):
+    with pytest.raises(
+        ParamError, match=r"`data\.conceptnet`: `data\.mode` is local but `data\.conceptnet` is 'hub'"
+    ):
         grid.location("conceptnet")  # never a silent hub fallback
     # in mode hub, single keys may point at local paths
     project.add_profile("mixed", local_profile(data={"mode": "hub", "sib200": "../x/sib200/"}))
