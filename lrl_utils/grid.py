@@ -195,9 +195,8 @@ class Grid:
             raise ParamError(f"profile {self.name}: no `llm_baselines` section")
         m = self.registry.llms[llm]
         config, location = self._task_data(task, language)
-        rule = self.profile.finetune.get(
-            task, TaskSettings()
-        )  # missing splits: as the task's fine-tuning runs
+        # missing splits: the rule of the task's fine-tuning runs, so that both test the same items
+        rule = self.profile.finetune.get(task, TaskSettings())
         if m.backend == "openai":
             ref = m.model
             # how the endpoint is reached: request timeout, retries and backoff, parallel requests
