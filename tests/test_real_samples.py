@@ -51,6 +51,26 @@ def test_the_profile_reads_every_dataset_locally(real_project):
     assert main(["--profile", PROFILE, "--dry-run"]) == 0  # every local file where its loader looks
 
 
+@pytest.mark.parametrize("model", ["tiny-xlmr", "tiny-mbert"])
+def test_tiny_tokenizers_cover_the_real_scripts(real_project, shared, model):
+    """The tiny models' tokenizers (WordPiece, Unigram; params/models.yaml's alphabet), trained on the profile's
+    real text, cover each language's script: few unknown tokens in its FLORES sentences."""
+    from lrl_utils.base_models import train_tokenizer
+
+    grid = Grid(PROFILE)
+    tiny = grid.registry.models[model]
+    texts = [
+        line
+        for code in grid.profile.base_model.languages
+        for line in next((shared / "text" / code).glob("*.txt")).read_text("utf-8").splitlines()
+    ]
+    tokenizer = train_tokenizer(tiny.architecture, texts, tiny.tiny.vocab_size, alphabet=tiny.tiny.alphabet)
+    for code in grid.profile.languages:
+        sentences = tsv_column(shared / "flores200" / code / "devtest.tsv", "sentence")[:50]
+        ids = [i for s in sentences for i in tokenizer(s)["input_ids"]]
+        assert sum(i == tokenizer.unk_token_id for i in ids) < 0.1 * len(ids), (model, code)
+
+
 @pytest.mark.slow
 def test_real_samples_profile_end_to_end(real_project, shared):
     grid = Grid(PROFILE)
