@@ -291,6 +291,28 @@ def _first_file(folder: Path, candidates: Sequence[str], message: str) -> Path:
     return found
 
 
+def locate_flores(location: Location, flores_code: str) -> Path:
+    """The local FLORES-200 devtest file of one language, as `load_flores_devtest` reads it.
+
+    A DataSourceError names the files looked for when there is none."""
+    path = _existing(location, "FLORES-200 location")
+    if path.is_file():
+        return path
+    iso, code = flores_code.split("_")[0], flores_code
+    candidates = (
+        f"flores200_dataset/devtest/{code}.devtest",
+        f"devtest/{code}.devtest",
+        f"{code}.devtest",
+        "devtest.tsv",
+        f"{code}/devtest.tsv",
+        f"{iso}/devtest.tsv",
+    )
+    looked = ", ".join(str(path / c) for c in candidates)
+    return _first_file(
+        path, candidates, f"{path}: no FLORES-200 devtest for {flores_code} (looked for {looked})"
+    )
+
+
 def _check_devtest(where: str, at: list[str], sentences: list[str], sample: bool) -> None:
     """No empty sentence (`at`: where each one is); FLORES_DEVTEST_SENTENCES of them, fewer only in a sample."""
     for place, sentence in zip(at, sentences, strict=True):
@@ -313,7 +335,7 @@ def load_flores_devtest(
 ) -> datasets.Dataset:
     """FLORES-200 devtest sentences of one language: columns `id` (int) and `sentence`, exactly as in the file.
 
-    Local forms: `<dir>/flores200_dataset/devtest/<code>.devtest` or `<dir>/devtest/<code>.devtest` (one
+    Local forms (`locate_flores`): `<dir>/flores200_dataset/devtest/<code>.devtest` or `<dir>/devtest/<code>.devtest` (one
     sentence per line, ids from 1, no quoting), a `.devtest` file, a TSV file with header `id<TAB>sentence`, or
     a folder holding `devtest.tsv` (also as `<dir>/<code>/devtest.tsv` or `<dir>/<iso639-3>/devtest.tsv`). The
     hub: `openlanguagedata/flores_plus`, falling back to `facebook/flores`. A TSV file is raw (a field is
@@ -323,7 +345,7 @@ def load_flores_devtest(
     """
     check_quoting(quoting)
     if _is_hub(location):
-        hint = "`data.flores200` at a FLORES-200 folder (flores200_dataset/devtest/<code>.devtest) or TSV"
+        hint = "`data.flores` at a FLORES-200 folder (flores200_dataset/devtest/<code>.devtest) or TSV"
         repo = "openlanguagedata/flores_plus"
         try:
             hub = _from_hub(repo, flores_code, hint, split="devtest")
@@ -335,16 +357,7 @@ def load_flores_devtest(
         where = f"{repo} ({flores_code}) devtest"
         at = [f"{where} row {i}" for i in range(len(sentences))]
     else:
-        path = _existing(location, "FLORES-200 location")
-        if path.is_dir():
-            iso, code = flores_code.split("_")[0], flores_code
-            candidates = (
-                f"flores200_dataset/devtest/{code}.devtest",
-                f"devtest/{code}.devtest",
-                f"{code}.devtest",
-            )
-            candidates += ("devtest.tsv", f"{code}/devtest.tsv", f"{iso}/devtest.tsv")
-            path = _first_file(path, candidates, f"{path}: no FLORES-200 devtest for {flores_code}")
+        path = locate_flores(location, flores_code)
         if path.suffix == ".tsv":
             rows = read_tsv(path, ("id", "sentence"), quoting)
             ids, sentences = [_int(path, n, f[0]) for n, f in rows], [f[1] for _, f in rows]
@@ -389,12 +402,34 @@ def _sib_dataset(records: list[tuple[int, str, str, str]]) -> datasets.Dataset:
     return ds.Dataset.from_dict(columns, features=features)
 
 
+SIB_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+
+
+def locate_sib200(location: Location, flores_code: str) -> dict[str, Path]:
+    """The local SIB-200 files of one language, as `load_sib200` reads them: split → file.
+
+    A DataSourceError names the files looked for when there is none, or the split file missing next to train.tsv."""
+    path = _existing(location, "SIB-200 location")
+    iso, code = flores_code.split("_")[0], flores_code
+    candidates = ("train.tsv", f"data/annotated/{code}/train.tsv", f"{code}/train.tsv", f"{iso}/train.tsv")
+    looked = ", ".join(str(path / c) for c in candidates)
+    message = f"{path}: no SIB-200 files for {flores_code} (no train.tsv; looked for {looked})"
+    folder = _first_file(path, candidates, message).parent
+    files = {split: folder / name for split, name in SIB_FILES.items()}
+    for split, file in files.items():
+        if not file.is_file():
+            raise DataSourceError(
+                f"{folder}: no SIB-200 {file.name} for {flores_code} (the {split} split; looked for {file})"
+            )
+    return files
+
+
 def load_sib200(
     location: Location, flores_code: str, *, quoting: Quoting | None = None
 ) -> datasets.DatasetDict:
     """SIB-200 of one language: splits train/validation/test, columns index_id, text, category, label.
 
-    `label` is a ClassLabel over SIB_LABELS (fixed order). Local forms: a folder holding train.tsv, dev.tsv
+    `label` is a ClassLabel over SIB_LABELS (fixed order). Local forms (`locate_sib200`): a folder holding train.tsv, dev.tsv
     and test.tsv; `<dir>/data/annotated/<code>/` (the SIB-200 repository); `<dir>/<code>/`; `<dir>/<iso639-3>/`.
     Quoting by the layout unless `quoting` says (`text_files`): the repository's `data/annotated/<code>/` files
     are pandas-CSV-quoted, any other TSV (as the shared samples) is raw. Texts come back exactly as in the
@@ -414,13 +449,8 @@ def load_sib200(
             ]
             splits[split] = _sib_dataset(records)
         return ds.DatasetDict(splits)
-    path = _existing(location, "SIB-200 location")
-    iso, code = flores_code.split("_")[0], flores_code
-    candidates = ("train.tsv", f"data/annotated/{code}/train.tsv", f"{code}/train.tsv", f"{iso}/train.tsv")
-    folder = _first_file(path, candidates, f"{path}: no SIB-200 files for {flores_code}").parent
     splits = {}
-    for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
-        file = folder / f"{stem}.tsv"
+    for split, file in locate_sib200(location, flores_code).items():
         rows = read_tsv(file, ("index_id", "category", "text"), quoting)
         splits[split] = _sib_dataset([(_int(file, n, i), c, t, f"{file}:{n}") for n, (i, c, t) in rows])
     return ds.DatasetDict(splits)

@@ -18,8 +18,10 @@ val fills last); test takes what reaches it by then, capped like val (the paper'
 used downstream).
 
 Records: `location` is "hub" (`cis-lmu/GlotCC-v1`, streamed), a folder searched for
-`**/<code>/*.parquet|jsonl|txt` (the release layout `v1.0/<code>/<code>_0.parquet`), or one such file
-(parquet column `content` or `text`; JSON lines with key `content` or `text`; text: one document per line).
+`**/<code>/*.parquet|jsonl|txt` (the release layout `v1.0/<code>/<code>_0.parquet`) or for a per-language folder
+or file named by any code form (`mlt-Latn`, `mlt_Latn` or `mlt`: `text/mlt/wikipedia.txt`, `text/mlt.txt`;
+`glotcc_files`), or one such file (parquet column `content` or `text`; JSON lines with key `content` or `text`;
+text: one document per line).
 A document is kept exactly as stored (a text line without its `\n` or `\r\n`, nothing else removed). Blank
 lines of a text or JSONL file separate nothing and are counted as `empty`. Malformed records (null, empty or
 non-string content, invalid UTF-8, invalid JSON, a JSON line without the key) are counted by reason, the
@@ -50,7 +52,10 @@ from .data_sources import (
 )
 from .text_files import without_end
 
-GLOTCC_HINT = "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet) or a .parquet/.jsonl/.txt file"
+GLOTCC_HINT = (
+    "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet), a folder of per-language folders or files "
+    "(mlt/, mlt-Latn/ or mlt.txt) or a .parquet/.jsonl/.txt file"
+)
 GLOTCC_SUFFIXES = (".parquet", ".jsonl", ".txt")
 TRAIN_SHARE, VAL_SHARE = 0.8, 0.1  # test: the rest
 MAX_VAL_BYTES = 200 * 1024**2  # the paper's val cap (glot_truncate.py)
@@ -134,21 +139,40 @@ def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
             )
 
 
+def code_forms(glotcc_code: str) -> tuple[str, ...]:
+    """The names a language's text may go by: the GlotCC code (`mlt-Latn`), its FLORES form (`mlt_Latn`), the
+    ISO 639-3 code (`mlt`)."""
+    return tuple(dict.fromkeys((glotcc_code, glotcc_code.replace("-", "_"), glotcc_code.split("-")[0])))
+
+
 def glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
-    """`path` itself, or the documents under `**/<glotcc_code>/` (or directly in `path` if it is that folder)."""
+    """The document files of one language (*.parquet, *.jsonl, *.txt) under `path`, sorted.
+
+    `path` itself when it is a file; else the release layout `**/<glotcc_code>/*` (`v1.0/mlt-Latn/...`), a
+    per-language folder `<path>/<form>/` or file `<path>/<form>.txt|.jsonl|.parquet` for every code form
+    (`code_forms`: `mlt-Latn`, `mlt_Latn`, `mlt`), or the files in `path` when it is itself named by a form.
+    A DataSourceError names what was looked for and the closest folder names present."""
     if path.is_file():
         return [path]
+    forms = code_forms(glotcc_code)
     files = list(path.glob(f"**/{glotcc_code}/*"))
-    if path.name == glotcc_code:
+    for form in forms:
+        files += [*(path / form).glob("*"), *(path / f"{form}{suffix}" for suffix in GLOTCC_SUFFIXES)]
+    if path.name in forms:
         files += list(path.glob("*"))
     files = sorted({f for f in files if f.is_file() and f.suffix in GLOTCC_SUFFIXES})
     if not files:
         present = sorted({f.parent.name for s in GLOTCC_SUFFIXES for f in path.glob(f"**/*{s}")})
+        present += sorted({f.stem for s in GLOTCC_SUFFIXES for f in path.glob(f"*{s}")})
         close = difflib.get_close_matches(glotcc_code, present, n=3, cutoff=0.4)
         hint = (
             f"; closest: {', '.join(close)}" if close else f"; present: {', '.join(present[:12]) or 'none'}"
         )
-        raise DataSourceError(f"{path}: no GlotCC files for {glotcc_code} (**/{glotcc_code}/*.parquet){hint}")
+        looked = ", ".join([f"{path}/**/{glotcc_code}/*", *(f"{path / form}/*" for form in forms[1:])])
+        raise DataSourceError(
+            f"{path}: no GlotCC files for {glotcc_code} (looked for {looked}, {path / forms[-1]}.txt, ...: "
+            f"*.parquet, *.jsonl or *.txt){hint}"
+        )
     return files
 
 

@@ -12,7 +12,7 @@ from functools import cached_property
 
 from . import paths
 from .params import ParamError, check_name
-from .profiles import load_profile
+from .profiles import load_profile, task_languages
 from .specs import (
     FFT,
     STAGES,
@@ -24,6 +24,7 @@ from .specs import (
     PreprocessSpec,
     ReportSpec,
     Spec,
+    TaskSettings,
 )
 
 
@@ -46,6 +47,8 @@ class Grid:
         return paths.relative(paths.data_dir() / "demo_world" / f"world-{config.hash()}")
 
     def location(self, kind: str) -> str:
+        """Where dataset `kind` (a `data.*` key) is read from, as stored in specs: the demo world's folder, `hub`,
+        or the profile's local path (`paths.data_path`); mode local never falls back to the hub."""
         if self.world is not None:
             return {
                 "conceptnet": f"{self.world}/conceptnet/conceptnet-assertions-5.7.0.csv.gz",
@@ -55,7 +58,14 @@ class Grid:
                 "wikiann": f"{self.world}/wikiann",
                 "sentiment": f"{self.world}/sentiment",
             }[kind]
-        return getattr(self.profile.data, kind)
+        value = getattr(self.profile.data, kind)
+        if self.profile.data.mode == "local" and (
+            value == "hub" or value.startswith(("http://", "https://"))
+        ):
+            raise ParamError(
+                f"profile {self.name}: `data.{kind}`: `data.mode` is local but `data.{kind}` is {value!r}, not a path"
+            )
+        return paths.data_path(value)
 
     def _lang(self, code: str):
         check_name(code, self.registry.languages, "run request", "language", "language")
@@ -189,6 +199,8 @@ class Grid:
             raise ParamError(f"profile {self.name}: no `llm_baselines` section")
         m = self.registry.llms[llm]
         config, location = self._task_data(task, language)
+        # missing splits: the rule of the task's fine-tuning runs, so that both test the same items
+        rule = self.profile.finetune.get(task, TaskSettings())
         if m.backend == "openai":
             ref = m.model
             # how the endpoint is reached: request timeout, retries and backoff, parallel requests
@@ -212,6 +224,8 @@ class Grid:
             flores_code=config,
             dataset=self.location(location),
             world=self.world,
+            missing_splits=rule.missing_splits,
+            split_seed=rule.split_seed,
             template=settings.template,
             shots=shots,
             shot_seed=settings.shot_seed,
@@ -275,13 +289,21 @@ class Grid:
         ]
 
     def _evaluations(self) -> list[Spec]:
+        """PPPL runs of the profile's languages and the task runs of each task's languages (`task_languages`): every
+        configuration (or those of `task_configs`), the base model only for a task-only language."""
         p = self.profile
+        langs = dict.fromkeys((*p.languages, *(c for t in p.tasks for c in task_languages(p, t))))
         specs: list[Spec] = []
         for model in p.models:
-            for lang in p.languages:
-                specs += [self.pppl(model, lang, s, a) for s, a in self._configs()]
+            for lang in langs:
+                if lang in p.languages:
+                    specs += [self.pppl(model, lang, s, a) for s, a in self._configs()]
                 for task in p.tasks:
+                    if lang not in task_languages(p, task):
+                        continue
                     configs = self._configs() + ([("fusion", a) for a in p.fusion] if task == "ner" else [])
+                    if lang not in p.languages:  # task-only: no language adapters
+                        configs = [("none", "none")]
                     if task in p.task_configs:  # a subset of the configurations for this task
                         configs = [(s, a) for s, a in configs if f"{s}/{a}" in p.task_configs[task]]
                     for s, a in configs:

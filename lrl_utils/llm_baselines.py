@@ -42,20 +42,26 @@ def load_items(
     *,
     quoting: str | None = None,
     max_bad_fraction: float = task_data.TASK_MAX_BAD_FRACTION,
+    missing_splits: str = "error",
+    split_seed: int = 42,
+    stats: dict | None = None,
 ) -> tuple[list[dict], list[dict], tuple[str, ...]]:
     """(test items, train items, label names) of a task: tc/sa items {"id", "text", "label"}, ner items
     {"id", "tokens", "ner_tags"}; ids are `<split>-<row>`. `quoting` and `max_bad_fraction`: the profile's
-    `data.quoting` of the dataset and `data.max_bad_fraction` (LLMSpec), passed to the loaders."""
+    `data.quoting` of the dataset and `data.max_bad_fraction` (LLMSpec), passed to the loaders. Missing splits
+    follow the same rule as the task's fine-tuning runs (`missing_splits`, `split_seed`: the profile's
+    `finetune.<task>`), so both test the same items; `stats` receives what the loader reports (split sizes,
+    carved splits)."""
+    rule = {"missing_splits": missing_splits, "seed": split_seed, "stats": stats}
+    bad = {"max_bad_fraction": max_bad_fraction}
     if task == "tc":
         data = data_sources.load_sib200(location, config, quoting=quoting)
         labels = tuple(data_sources.SIB_LABELS)
     elif task == "sa":
-        data = task_data.load_sentiment(
-            location, config, iso3=language, quoting=quoting, max_bad_fraction=max_bad_fraction
-        )
+        data = task_data.load_sentiment(location, config, iso3=language, quoting=quoting, **bad, **rule)
         labels = tuple(task_data.SENTIMENT_LABELS)
     elif task == "ner":
-        data = task_data.load_wikiann(location, config, iso3=language, max_bad_fraction=max_bad_fraction)
+        data = task_data.load_wikiann(location, config, iso3=language, **bad, **rule)
         labels = tuple(task_data.NER_TAGS)
     else:
         raise ValueError(f"task must be tc, sa or ner, got {task!r}")
@@ -106,7 +112,8 @@ def parse(
 
 def run_baseline(spec, model_path: str | Path, location: str | Path, progress: bool = True) -> dict[str, Any]:
     """Prompt, generate (cached), parse and score one run on the task data at `location`; returns metrics,
-    token usage, per-item rows and the first prompt."""
+    token usage, per-item rows, the first prompt and `task_data` (split sizes and carved splits of SA/NER)."""
+    data_stats: dict = {}
     test, train, labels = load_items(
         spec.task,
         location,
@@ -114,6 +121,9 @@ def run_baseline(spec, model_path: str | Path, location: str | Path, progress: b
         spec.language,
         quoting=spec.quoting,
         max_bad_fraction=spec.max_bad_fraction,
+        missing_splits=spec.missing_splits,
+        split_seed=spec.split_seed,
+        stats=data_stats,
     )
     if spec.max_items is not None:
         test = test[: spec.max_items]
@@ -147,4 +157,11 @@ def run_baseline(spec, model_path: str | Path, location: str | Path, progress: b
         }
         for g, p, item in zip(gens, parsed, test, strict=True)
     ]
-    return {"metrics": metrics, "usage": llm_backends.usage(gens), "rows": rows, "prompt_example": prompts[0]}
+    data_stats.setdefault("carved", {})
+    return {
+        "metrics": metrics,
+        "usage": llm_backends.usage(gens),
+        "rows": rows,
+        "prompt_example": prompts[0],
+        "task_data": data_stats,
+    }

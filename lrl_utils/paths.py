@@ -3,12 +3,14 @@
 The root is `$LRL_ROOT` when set, else the nearest folder above the current directory that holds
 `params/profiles`, else the folder above this package (an editable install). Run outputs go to
 `$LRL_RUNS` (default `<root>/runs`). Paths stored inside run specs are relative to the root, so that
-hashes do not depend on where the project is checked out.
+hashes do not depend on where the project is checked out; a data path a profile gives relative to the root
+(`../shared/data/sib200`, outside it) is stored as written, normalised (`data_path`).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 
 
@@ -58,3 +60,15 @@ def relative(path: str | os.PathLike) -> str:
         return p.relative_to(project_root()).as_posix()
     except ValueError:
         return p.as_posix()
+
+
+def data_path(written: str) -> str:
+    """The form of a profile's data path stored in specs: `hub` and URLs unchanged; a relative path (to the
+    root, even one leading outside it: `../shared/data`) normalised as written, so that its hash does not
+    depend on where the project is checked out; an absolute path relative to the root when inside it."""
+    if written == "hub" or written.startswith(("http://", "https://")):
+        return written
+    expanded = os.path.expanduser(written)
+    if not os.path.isabs(expanded):
+        return posixpath.normpath(Path(expanded).as_posix())
+    return relative(expanded)

@@ -1,7 +1,8 @@
 """Profiles (`params/profiles/<name>.yaml`): which grid of runs to make, on which data, with which settings.
 
 `demo` runs offline on CPU in minutes on the embedded demo world; `paper` is the paper's full grid
-(it expands and validates anywhere, but needs the hub and GPUs to run).
+(it expands and validates anywhere, but needs the hub and GPUs to run); `real-samples` runs every stage on the
+real samples of ../shared/data (local data, tiny models); `swahili-local` is the README's local-data profile.
 """
 
 from __future__ import annotations
@@ -25,25 +26,50 @@ from .params import (
 from .specs import SOURCES, MLMSettings, TaskSettings
 
 QUOTED_DATASETS = ("flores", "sib200", "sentiment")  # the datasets `data.quoting` may name
+TASK_DATA = {"tc": "sib200", "sa": "sentiment", "ner": "wikiann"}  # task → its `data.*` key
 
 
 @dataclass(frozen=True)
 class DataSettings:
+    """Where the data come from. A local path is absolute or relative to the project root (it may lead outside
+    it: `../shared/data/sib200`); specs store it as written (normalised), so hashes do not depend on where the
+    project is checked out. In mode `local` every dataset the profile reads must be a local path (a key left at
+    `hub` is an error naming it); in mode `hub` single keys may still point at local paths."""
+
     mode: Literal["demo", "local", "hub"] = _help(
-        "demo = the generated demo world; local = files; hub = HF hub"
+        "demo = the generated demo world; local = every dataset from the local paths below; hub = HF hub "
+        "(keys set to a path are read locally)"
     )
     world_seed: int = _seed("seed of the demo world generator (demo mode)", default=0)
     conceptnet: str = _help(
-        "ConceptNet assertions dump: a local path or `hub` (local/hub modes)", default="hub"
+        "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
+        default="hub",
     )
-    glotcc: str = _help("GlotCC-V1: a local folder/file or `hub`", default="hub")
-    flores: str = _help("FLORES-200: a local folder/file or `hub`", default="hub")
-    sib200: str = _help("SIB-200: a local folder or `hub`", default="hub")
+    glotcc: str = _help(
+        "GlotCC-V1 text: a release folder (v1.0/<code>/*.parquet), a folder of per-language folders or files "
+        "named by a code form (`mlt`, `mlt-Latn`, `mlt_Latn`: *.parquet, *.jsonl, *.txt = one document per "
+        "line), one file, or `hub` (glotcc.glotcc_files)",
+        default="hub",
+    )
+    flores: str = _help(
+        "FLORES-200 devtest: a release folder (flores200_dataset/devtest/<code>.devtest), a folder of "
+        "<iso3>/devtest.tsv (id<TAB>sentence), one file, or `hub`",
+        default="hub",
+    )
+    sib200: str = _help(
+        "SIB-200: a folder of train/dev/test.tsv (index_id<TAB>category<TAB>text), per language as "
+        "<code>/, <iso3>/ or data/annotated/<code>/, or `hub`",
+        default="hub",
+    )
     wikiann: str = _help(
-        "WikiANN (NER): a local folder/file or `hub` (task_data.load_wikiann)", default="hub"
+        "WikiANN (NER): a folder of CoNLL files per language (<iso3>/ or <iso2>/: train/dev/test.conll, or "
+        "XTREME's train-<iso2>.tsv and dev-<iso2>.tsv), one file, or `hub` (task_data.load_wikiann)",
+        default="hub",
     )
     sentiment: str = _help(
-        "binary sentiment datasets: a local folder/file or `hub` (task_data.load_sentiment)", default="hub"
+        "binary sentiment: a folder of train/dev/test .tsv/.csv/.jsonl files or one all.* file per data set "
+        "(<iso3>/ or <name>/), or `hub` (task_data.load_sentiment)",
+        default="hub",
     )
     max_train_bytes: int = _help(
         "GlotCC: cap on train text per language, UTF-8 bytes (paper: 1 GiB)", minimum=1, default=1024**3
@@ -179,6 +205,11 @@ class Profile:
         "glotcc/seq_bn_inv, glotcc/fft, fusion/seq_bn, ...); a task not listed gets every configuration (the paper)",
         default_factory=dict,
     )
+    task_languages: dict[str, tuple[str, ...]] = _help(
+        "per task: the languages it runs on (default: `languages`); a language not in `languages` is task-only: "
+        "no adapters or PPPL, the task on the base model alone (none/none), e.g. a language without text",
+        default_factory=dict,
+    )
     head_path: Literal["inverse", "paper_compat"] = _help(
         "LM head of language-adapter training and PPPL: with the invertible adapter's inverse, or the original's",
         default="inverse",
@@ -244,6 +275,7 @@ def load_profile(
             check_name(config, known, file, f"task_configs.{task}[{i}]", "configuration of this profile")
     for key in prof.full_finetuning:
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
+    _check_task_languages(prof, reg, file)
     if prof.causal_lm is not None:
         _check_causal_lm(prof.causal_lm, reg, file)
     if prof.llm_baselines is not None:
@@ -275,7 +307,13 @@ def load_profile(
             check_name(code, prof.base_model.languages, file, f"base_model.shares.{code}", "language")
     if prof.data.mode == "demo":
         causal = prof.causal_lm.languages if prof.causal_lm else ()
-        for code in (*prof.languages, *causal, *(prof.base_model.languages if prof.base_model else ())):
+        task_only = (c for codes in prof.task_languages.values() for c in codes)
+        for code in (
+            *prof.languages,
+            *causal,
+            *(prof.base_model.languages if prof.base_model else ()),
+            *task_only,
+        ):
             if not reg.languages[code].demo:
                 demo = ", ".join(k for k, v in reg.languages.items() if v.demo)
                 raise ParamError(
@@ -284,6 +322,15 @@ def load_profile(
     for key in prof.data.quoting:
         check_name(key, QUOTED_DATASETS, file, f"data.quoting.{key}", "dataset with TSV files")
     _check_lengths(prof, reg, file)
+    if prof.data.mode == "local":
+        for key, why in datasets_needed(prof).items():
+            value = getattr(prof.data, key)
+            if value == "hub" or value.startswith(("http://", "https://")):
+                what = "a URL" if value != "hub" else "`hub` (or missing)"
+                raise ParamError(
+                    f"{file}: `data.{key}`: `data.mode` is local but `data.{key}` is {what}; give the local path "
+                    f"of the data ({why})"
+                )
     return prof, reg
 
 
@@ -310,6 +357,42 @@ def _check_lengths(prof: Profile, reg: Registry, file: str) -> None:
                 raise ParamError(
                     f"{file}: `{where}.max_length`: {length} exceeds the {sizes.max_position - 2} tokens of tiny "
                     f"model {model} (params/models.yaml `max_position` {sizes.max_position} minus 2)"
+                )
+
+
+def task_languages(prof: Profile, task: str) -> tuple[str, ...]:
+    """The languages `task` runs on: `task_languages.<task>`, else the profile's `languages`."""
+    return prof.task_languages.get(task, prof.languages)
+
+
+def datasets_needed(prof: Profile) -> dict[str, str]:
+    """`data.*` key → which part of the profile reads that dataset (mode local or hub)."""
+    needed: dict[str, str] = {}
+    sources = {*prof.sources, *prof.full_finetuning, *(prof.causal_lm.adapt if prof.causal_lm else ())}
+    for source in SOURCES:
+        if source in sources:
+            needed[source] = f"the {source} language adapters"
+    if prof.base_model is not None:
+        needed.setdefault("glotcc", "the base models' pre-training text")
+    if prof.languages and prof.models:
+        needed["flores"] = "pseudo-perplexity"
+    llm_tasks = prof.llm_baselines.tasks if prof.llm_baselines else ()
+    for task in dict.fromkeys((*prof.tasks, *llm_tasks)):
+        needed[TASK_DATA[task]] = f"task {task}"
+    return needed
+
+
+def _check_task_languages(prof: Profile, reg: Registry, file: str) -> None:
+    for task, codes in prof.task_languages.items():
+        check_name(task, prof.tasks, file, f"task_languages.{task}", "task of this profile")
+        for i, code in enumerate(codes):
+            check_name(code, reg.languages, file, f"task_languages.{task}[{i}]", "language")
+            if code in codes[:i]:
+                raise ParamError(f"{file}: `task_languages.{task}[{i}]`: {code!r} is listed twice")
+            if code not in prof.languages and "none/none" not in prof.task_configs.get(task, ("none/none",)):
+                raise ParamError(
+                    f"{file}: `task_languages.{task}[{i}]`: {code!r} is not in `languages`, so it runs only on the "
+                    f"base model (none/none), which `task_configs.{task}` leaves out"
                 )
 
 

@@ -5,6 +5,8 @@
 A bad command line (an option given twice, `--jobs` not an integer >= 1, `--force` with `--dry-run`, a profile
 name that is a path) is one line on stderr and exit status 2, like an invalid profile.
 
+`--dry-run` lists the runs and checks the local data they read (`data_check.py`), running nothing.
+
 Each run executes in `runs/<stage>/.tmp-<name>-<pid>/` in its own process (papermill + the project's
 Jupyter kernel) and is renamed to `runs/<stage>/<slug>--<digest>/` only after its notebook wrote
 `result.json`. Finished runs are skipped; failed runs go to `runs/_failed/` and never replace a finished
@@ -381,9 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.dry_run:
+        from .data_check import check_data
+
         done = {s.folder() for s in specs if is_done(s)}
         print("\n".join(dry_run_lines(specs, done)))
-        return 0
+        problems = check_data(specs)  # every local file the runs read: there, and in its loader's layout
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2 if problems else 0
     ensure_kernel()
     runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
     runner.root.mkdir(parents=True, exist_ok=True)

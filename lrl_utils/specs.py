@@ -29,6 +29,17 @@ def _added(text: str, default: Any) -> Any:
     return dataclasses.field(metadata={"help": text, "hashed_unless_default": True}, default=default)
 
 
+def _hashed(obj: Any) -> dict:
+    """`to_dict` of a dataclass without its `_added` fields that hold their default (nested blocks too)."""
+    data = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("hashed_unless_default") and value == f.default:
+            continue
+        data[f.name] = _hashed(value) if dataclasses.is_dataclass(value) else to_dict(value)
+    return data
+
+
 # --------------------------------------------------------------------------------------------------
 # Hyperparameter blocks (the profile's `adapt`, `base_model.train` and `finetune` sections)
 
@@ -80,6 +91,13 @@ class TaskSettings:
         "NER: label a word's first sub-token only, or every sub-token as the original code did",
         default="first",
     )
+    missing_splits: Literal["error", "carve"] = _added(
+        "SA/NER: a split the task's files lack (XTREME WikiANN has no labelled test, a sentiment set no dev or "
+        "no split at all): `error`, or `carve` it out of the others, seeded by split_seed (test = half of "
+        "validation; validation = 10% of train; both = the paper's 80/10/10 of train; lrl_utils/task_data.py)",
+        "error",
+    )
+    split_seed: int = _added("seed of the carving (missing_splits: carve)", 42)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -94,11 +112,7 @@ class Spec:
         return to_dict(self)
 
     def canonical(self) -> str:
-        data = self.to_dict()
-        for f in dataclasses.fields(self):
-            if f.metadata.get("hashed_unless_default") and getattr(self, f.name) == f.default:
-                del data[f.name]
-        return json.dumps({"stage": self.stage, **data}, sort_keys=True, ensure_ascii=False)
+        return json.dumps({"stage": self.stage, **_hashed(self)}, sort_keys=True, ensure_ascii=False)
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
@@ -291,6 +305,11 @@ class LLMSpec(Spec):
     )
     dataset: str = _help("`hub` or a local folder of the task's data")
     world: str | None = _help("demo world folder (generated when missing)", default=None)
+    missing_splits: Literal["error", "carve"] = _added(
+        "SA/NER: missing splits are an error or carved out (the profile's finetune.<task>, as the task runs)",
+        "error",
+    )
+    split_seed: int = _added("seed of the carving", 42)
     base_url: str | None = _help("openai: endpoint URL", default=None)
     api_key_env: str | None = _help("openai: name of the environment variable with the key", default=None)
     chat: bool = _help("chat form when available", default=True)

@@ -33,11 +33,21 @@ which drops the odd broken sentence of a 20,000-sentence split but stops a file 
 texts and labels come back exactly as in the file (only the line end removed; a tag or label is compared
 after strip, a token or text never changed), except the documented `<iso2>:` token prefix.
 
-Missing local splits (XTREME test files carry no labels, the Hebrew SA has no dev file, the Maltese SA is one
-file) are an error unless `fill_missing_splits=True` carves them out with `random_state=seed`: neither
-validation nor test: the paper's 80/10/10 (`data_sources.split_80_10_10`); no validation: 10% of train; no
-test: half of validation. A `stats` dict receives per split the counts (records, kept, dropped, and
-`BadRecords.stats`: malformed, by reason, first examples), which splits were carved out and (SA) the formats.
+Missing splits (XTREME's PAN-X test files carry no labels, the Hebrew SA has no dev file, the Maltese SA is one
+file) follow the profile's rule `finetune.<task>.missing_splits` (`missing_splits=` here; default `error`: a
+one-line DataSourceError naming that key). With `carve`, the missing splits are carved out of the others with
+`random_state=split_seed` (`finetune.<task>.split_seed`, default 42), by CARVE_RULES:
+
+- no test: the test split is half of validation (`train_test_split(validation, test_size=0.5)`; the rest stays
+  validation), train untouched (XTREME WikiANN: train + dev);
+- no validation: validation is 10% of train (`test_size=0.1`), test untouched (Hebrew SA: train + test);
+- neither (one file, or train only): the paper's 80/10/10 of train (`data_sources.split_80_10_10`).
+
+A `stats` dict receives per split the counts (records, kept, dropped, and `BadRecords.stats`: malformed, by
+reason, first examples), `sizes` (rows per split after carving), `carved` (per carved split: the split it came
+from, its share and its rows; `filled` lists the same names), the rule and seed, and (SA) the formats. The
+file-finding part of each loader is its own function (`locate_wikiann`, `locate_sentiment`), which the
+runner's `--dry-run` calls too (`data_check.py`), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -59,6 +69,17 @@ from .data_sources import (
     _is_hub,
     split_80_10_10,
 )
+from .task_files import (  # noqa: F401  (SPLITS, MISSING_SPLITS, carve_plan: part of this module's API)
+    CARVE_RULES,
+    MISSING_SPLITS,
+    SPLITS,
+    carve_plan,
+    check_missing_splits,
+    locate_sentiment,
+    locate_wikiann,
+    sentiment_name,
+    where_read,
+)
 from .text_files import Quoting, check_quoting, records, tsv_quoting, without_end
 
 if TYPE_CHECKING:
@@ -66,10 +87,8 @@ if TYPE_CHECKING:
 
 NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
 TASK_MAX_BAD_FRACTION = 0.01  # default share of malformed sentences / rows per split file (docstring)
 WIKIANN_HUB = "unimelb-nlp/wikiann"
-_STEMS = {"train": ("train",), "validation": ("dev", "validation", "valid", "val"), "test": ("test",)}
 
 WIKIANN_HINT = "`data.wikiann` at a folder of CoNLL files (train, dev, test: token<TAB>tag lines)"
 SENTIMENT_HINT = "`data.sentiment` at a folder of train/dev/test .tsv/.csv/.jsonl files (text and label)"
@@ -137,57 +156,43 @@ def _text_lines(data: bytes, keep_ends: bool = False) -> list[tuple[int, str, bo
     return out
 
 
-def _split_files(folders: list[Path], suffixes: tuple[str, ...], extra: str = "") -> dict[str, Path]:
-    """split (or `all`) → file, from the first of `folders` holding a train or `all` file."""
-    for folder in (f for f in folders if f.is_dir()):
-        found = {}
-        for split, stems in (*_STEMS.items(), ("all", ("all",))):
-            names = [stem + suffix for stem in stems for suffix in suffixes]
-            names += [f"{stem}-{extra}.tsv" for stem in stems] if extra and split != "test" else []
-            file = next((folder / n for n in names if (folder / n).is_file()), None)
-            if file is not None:
-                found[split] = file
-        if "train" in found or "all" in found:
-            return found
-    return {}
-
-
-def _fill_splits(found: dict[str, list], where: str, fill: bool, seed: int) -> tuple[dict, list[str]]:
-    """train/validation/test from the splits found; missing ones carved out when `fill` (module docstring)."""
+def _fill_splits(found: dict[str, list], where: str, opts: _Options) -> tuple[dict, dict]:
+    """train/validation/test from the splits found; missing ones carved out by the rule (module docstring)."""
     from sklearn.model_selection import train_test_split
 
+    plan = check_missing_splits(list(found), where, opts.task, opts.missing_splits)
     if "all" in found:
         found.setdefault("train", found["all"])
         del found["all"]
-    missing = [s for s in SPLITS if s not in found]
-    if missing and not fill:
-        raise DataSourceError(
-            f"{where}: no {' or '.join(missing)} split (found {', '.join(found)}); pass "
-            "fill_missing_splits=True to carve it out of the others (see lrl_utils/task_data.py)"
-        )
+    seed = opts.seed
     try:
-        if "validation" in missing and "test" in missing:
+        if "validation" in plan and "test" in plan:
             parts = split_80_10_10(found["train"], seed)
             found.update(train=parts["train"], validation=parts["val"], test=parts["test"])
-        elif "validation" in missing:
+        elif "validation" in plan:
             found["train"], found["validation"] = train_test_split(
                 found["train"], test_size=0.1, random_state=seed
             )
-        elif "test" in missing:
+        elif "test" in plan:
             found["validation"], found["test"] = train_test_split(
                 found["validation"], test_size=0.5, random_state=seed
             )
     except ValueError as exc:
-        raise DataSourceError(f"{where}: cannot carve out {', '.join(missing)} ({exc})") from exc
-    return {s: found[s] for s in SPLITS}, missing
+        raise DataSourceError(f"{where}: cannot carve out {', '.join(plan)} ({exc})") from exc
+    carved = {
+        split: {"from": source, "share": share, "rows": len(found[split])}
+        for split, (source, share) in plan.items()
+    }
+    return {s: found[s] for s in SPLITS}, carved
 
 
 @dataclass(frozen=True)
 class _Options:
     """The loaders' common keyword arguments, the tallies of the splits read, and the common last step."""
 
+    task: str  # the profile's task key, ner or sa (the missing-split error names `finetune.<task>.*`)
     max_bad_fraction: float
-    fill_missing_splits: bool
+    missing_splits: str
     seed: int
     stats: dict | None
     tallies: dict[str, _Tally] = field(default_factory=dict)
@@ -195,6 +200,10 @@ class _Options:
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction: must be in [0, 1], got {self.max_bad_fraction!r}")
+        if self.missing_splits not in MISSING_SPLITS:
+            raise ValueError(
+                f"missing_splits: must be one of {', '.join(MISSING_SPLITS)}, got {self.missing_splits!r}"
+            )
 
     def tally(self, split: str, where: str) -> _Tally:
         self.tallies[split] = _Tally(where, self.max_bad_fraction)
@@ -203,9 +212,17 @@ class _Options:
     def finish(self, found: dict, where: str, unit: str, columns: dict, **extra: Any) -> Any:
         """Check the malformed shares, carve out missing splits, fill `stats`; a DatasetDict of `columns`."""
         summaries = {split: tally.summary(unit) for split, tally in self.tallies.items()}
-        splits, filled = _fill_splits(found, where, self.fill_missing_splits, self.seed)
+        splits, carved = _fill_splits(found, where, self)
         if self.stats is not None:
-            self.stats.update(splits=summaries, filled=filled, **extra)
+            self.stats.update(
+                splits=summaries,
+                sizes={s: len(rows) for s, rows in splits.items()},
+                carved=carved,
+                filled=list(carved),
+                missing_splits=self.missing_splits,
+                split_seed=self.seed,
+                **extra,
+            )
         ds, features = _datasets(), _datasets().Features(columns)
         data = {s: {c: [row[i] for row in rows] for i, c in enumerate(columns)} for s, rows in splits.items()}
         return ds.DatasetDict({s: ds.Dataset.from_dict(d, features=features) for s, d in data.items()})
@@ -278,32 +295,34 @@ def _wikiann_hub(iso2: str, opts: _Options) -> dict[str, list]:
     return splits
 
 
+def _rule(missing_splits: str, fill_missing_splits: bool) -> str:
+    return "carve" if fill_missing_splits else missing_splits
+
+
 def load_wikiann(
     location: Location,
     iso2: str,
     *,
     iso3: str | None = None,
     max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
-    fill_missing_splits: bool = False,
+    missing_splits: str = "error",
     seed: int = 42,
     stats: dict | None = None,
+    fill_missing_splits: bool = False,
 ) -> datasets.DatasetDict:
     """WikiANN NER of one language: splits train/validation/test, columns `tokens` and `ner_tags` (NER_TAGS).
 
     `location`: "hub" (`unimelb-nlp/wikiann`, config `iso2`), a local folder or one CoNLL file (module
-    docstring); `iso3` names one more folder to look in (`shared/data/wikiann/mlt` for `mt`).
+    docstring; `locate_wikiann`); `iso3` names one more folder to look in (`shared/data/wikiann/mlt` for `mt`).
+    `missing_splits` (`error` | `carve`) and `seed`: the profile's `finetune.ner.missing_splits` and
+    `split_seed` (module docstring); `fill_missing_splits=True` is the same as `missing_splits="carve"`.
     """
-    opts = _Options(max_bad_fraction, fill_missing_splits, seed, stats)
+    opts = _Options("ner", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
     if _is_hub(location):
         where, found = f"{WIKIANN_HUB} ({iso2})", _wikiann_hub(iso2, opts)
     else:
-        path = _existing(location, "WikiANN location")
-        suffixes = ("", ".conll", ".tsv", ".txt", ".iob2")
-        folders = [path, path / iso2, *([path / iso3] if iso3 else [])]
-        files = {"all": path} if path.is_file() else _split_files(folders, suffixes, extra=iso2)
-        if not files:
-            raise DataSourceError(f"{path}: no WikiANN files for {iso2} (train.conll, train-{iso2}.tsv, ...)")
-        where = str(path)
+        files = locate_wikiann(location, iso2, iso3)
+        where = where_read(files)
         found = {split: _conll_sentences(f, iso2, opts.tally(split, str(f))) for split, f in files.items()}
     ds = _datasets()
     tags = ds.List(ds.ClassLabel(names=list(NER_TAGS)))
@@ -428,9 +447,10 @@ def load_sentiment(
     label_map: Mapping[str | int, int | None] | None = None,
     quoting: Quoting | None = None,
     max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
-    fill_missing_splits: bool = False,
+    missing_splits: str = "error",
     seed: int = 42,
     stats: dict | None = None,
+    fill_missing_splits: bool = False,
 ) -> datasets.DatasetDict:
     """Binary sentiment of one data set: splits train/validation/test, columns `text` and `label` (0/1).
 
@@ -438,29 +458,24 @@ def load_sentiment(
     `maltese_sa`: `dgurgurov/maltese_sa`). `location`: "hub", a local folder or one file (module docstring);
     `iso3` names one more folder to look in (`shared/data/sentiment/mlt`). `label_map` (raw label → 0, 1 or
     None to drop the row) replaces the label mapping of the detected source format. `quoting`: "raw" or "csv"
-    for the .tsv files (None: raw; module docstring).
+    for the .tsv files (None: raw; module docstring). `missing_splits` and `seed`: the profile's
+    `finetune.sa.missing_splits` and `split_seed`, as for `load_wikiann`.
     """
     check_quoting(quoting)
-    opts = _Options(max_bad_fraction, fill_missing_splits, seed, stats)
+    opts = _Options("sa", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
     if label_map is not None and any(v not in (0, 1, None) for v in label_map.values()):
         raise ValueError(
             f"label_map values must be 0, 1 or None, got {sorted(map(repr, label_map.values()))}"
         )
     override = None if label_map is None else {str(k).strip().lower(): v for k, v in label_map.items()}
-    repo = dataset if "/" in dataset else f"dgurgurov/{dataset.lower().removesuffix('_sa')}_sa"
-    name = repo.rsplit("/", 1)[-1].lower().removesuffix("_sa")
+    repo, name = sentiment_name(dataset)
     sources: dict[str, tuple[SentimentFormat, list]] = {}
     if _is_hub(location):
         where = repo
         sources = {s: (SENTIMENT_FORMATS[-1], rows) for s, rows in _sentiment_hub(repo, opts).items()}
     else:
-        path = where = _existing(location, "sentiment location")
-        folders = [path, path / name, path / f"{name}_sa", *([path / iso3] if iso3 else [])]
-        files = {"all": path} if path.is_file() else _split_files(folders, (".tsv", ".csv", ".jsonl"))
-        if not files:
-            raise DataSourceError(
-                f"{path}: no sentiment files for {name} (train.tsv, train.csv, train.jsonl, ...)"
-            )
+        files = locate_sentiment(location, dataset, iso3)
+        where = where_read(files)
         for split, file in files.items():
             columns, rows = _rows(file, opts.tally(split, str(file)), quoting)
             fmt = _format(columns, file.suffix, name, f"{file}:1") if rows else SENTIMENT_FORMATS[-1]
@@ -472,4 +487,4 @@ def load_sentiment(
     ds = _datasets()
     columns = {"text": ds.Value("string"), "label": ds.ClassLabel(names=list(SENTIMENT_LABELS))}
     formats = {split: fmt.name for split, (fmt, _) in sources.items()}
-    return opts.finish(found, str(where), "row", columns, formats=formats)
+    return opts.finish(found, where, "row", columns, formats=formats)

@@ -46,23 +46,35 @@ run.describe()
 # %% [markdown]
 # ## Data and model
 
+# %% [markdown]
+# Splits the task's files lack (XTREME WikiANN has no labelled test, a sentiment set may have no dev split or
+# be one file) are an error, or carved out of the others when the profile says `finetune.<task>.missing_splits:
+# carve` (seeded by `split_seed`; `lrl_utils/task_data.py`). The result records the split sizes and what was carved.
+
 # %%
 location = run.data(spec.dataset)
 bad = spec.max_bad_fraction  # the profile's data.max_bad_fraction; texts come back exactly as in the files
+data_stats: dict = {}
+rule = {"missing_splits": spec.train.missing_splits, "seed": spec.train.split_seed, "stats": data_stats}
 if spec.task == "tc":  # TSV quoting by the files' layout, or the profile's data.quoting
     data = data_sources.load_sib200(location, spec.flores_code, quoting=spec.quoting)
     labels = data_sources.SIB_LABELS
 elif spec.task == "sa":
     data = task_data.load_sentiment(
-        location, spec.flores_code, iso3=spec.language, quoting=spec.quoting, max_bad_fraction=bad
+        location, spec.flores_code, iso3=spec.language, quoting=spec.quoting, max_bad_fraction=bad, **rule
     )
     labels = task_data.SENTIMENT_LABELS
 else:
-    data = task_data.load_wikiann(location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad)
+    data = task_data.load_wikiann(
+        location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad, **rule
+    )
     labels = task_data.NER_TAGS
+data_stats = {"sizes": {split: data[split].num_rows for split in data}, "carved": {}} | data_stats
+print(f"split sizes {data_stats['sizes']}; carved out: {data_stats['carved'] or 'nothing'}")
 model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model
 settings = to_dict(spec.train)
 label_alignment = settings.pop("label_alignment")  # NER only
+settings.pop("missing_splits"), settings.pop("split_seed")  # the data's rule, used above
 config = tasks.TaskTrainConfig(**settings, seed=spec.seed)
 data
 
@@ -102,4 +114,4 @@ metrics += ["device", "precision"]
 if "words_without_position" in res:  # NER: test words cut off by truncation (predicted O)
     metrics.append("words_without_position")
 history = {k: res[k] for k in ("train_loss", "val_loss", "val_macro_f1", "val_f1") if k in res}
-run.finish({k: res[k] for k in metrics}, history=history)
+run.finish({k: res[k] for k in metrics}, history=history, task_data=data_stats)

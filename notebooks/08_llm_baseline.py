@@ -57,4 +57,6 @@ rows.head(10)
 pd.Series(out["metrics"], name="value").to_frame()
 
 # %%
-run.finish({**out["metrics"], **{f"usage_{k}": v for k, v in out["usage"].items()}})
+run.finish(
+    {**out["metrics"], **{f"usage_{k}": v for k, v in out["usage"].items()}}, task_data=out["task_data"]
+)

@@ -199,3 +199,30 @@ def test_glotcc_folder_layout_and_unknown_code(tmp_path: Path) -> None:
         glotcc_documents(tmp_path / "glotcc", "qaa-Latm")
     with pytest.raises(DataSourceError, match="GlotCC location not found"):
         glotcc_splits(tmp_path / "nope", "qaa-Latn", tmp_path / "out")
+
+
+def test_glotcc_per_language_folder_or_file_named_by_any_code_form(tmp_path: Path) -> None:
+    """`data.glotcc` may be a folder of per-language folders or files named `mlt`, `mlt-Latn` or `mlt_Latn`."""
+    root = tmp_path / "text"
+    (root / "mlt").mkdir(parents=True)
+    (root / "mlt" / "wiki.txt").write_text("Il-Ħamrun.\nMalta.\n", encoding="utf-8")
+    (root / "bul_Cyrl").mkdir()
+    (root / "bul_Cyrl" / "tatoeba.txt").write_text("Здравей.\n", encoding="utf-8")
+    _jsonl(root / "heb-Hebr.jsonl", ["שלום"])
+    (root / "swh.txt").write_text("Habari.\n", encoding="utf-8")
+    (root / "mltx").mkdir()  # not a code form of mlt: never read
+    (root / "mltx" / "other.txt").write_text("no\n", encoding="utf-8")
+    assert glotcc_documents(root, "mlt-Latn") == ["Il-Ħamrun.", "Malta."]
+    assert glotcc_documents(root / "mlt", "mlt-Latn") == ["Il-Ħamrun.", "Malta."]  # the language's own folder
+    assert glotcc_documents(root, "bul-Cyrl") == ["Здравей."]
+    assert glotcc_documents(root, "heb-Hebr") == ["שלום"]
+    assert glotcc_documents(root, "swh-Latn") == ["Habari."]
+    with pytest.raises(DataSourceError) as err:
+        glotcc_documents(root, "amh-Ethi")
+    message = str(err.value)
+    assert f"{root}/amh/*" in message and f"{root}/amh_Ethi/*" in message and f"{root}/amh.txt" in message
+
+
+def test_glotcc_real_text_folder_by_iso3(shared: Path) -> None:
+    docs = glotcc_documents(shared / "text", "mlt-Latn")
+    assert docs == (shared / "text" / "mlt" / "wikipedia_langid_test.txt").read_text("utf-8").splitlines()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 
+import pytest
 from conftest import tiny_profile
 
 from lrl_utils.grid import Grid
+from lrl_utils.params import ParamError
 from lrl_utils.runner import main
 from lrl_utils.specs import SPEC_CLASSES, AdaptSpec
 
@@ -188,3 +191,79 @@ def test_task_configs_select_configurations_and_are_validated(project):
     project.add_profile("bad2", {**prof, "task_configs": {"ner": ["none/none"]}})
     with pytest.raises(ParamError, match=r"`task_configs\.ner`: unknown task of this profile"):
         Grid("bad2")
+
+
+def test_task_languages_run_a_task_on_its_own_languages(project):
+    """`task_languages.<task>`: the languages of a task; one outside `languages` is task-only (the base model alone,
+    no preprocessing, adapters or PPPL)."""
+    short = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "max_length": 32}
+    prof = tiny_profile(
+        languages=["qab", "qac"],
+        tasks=["tc", "sa"],
+        finetune={"tc": short, "sa": short},
+        task_languages={"sa": ["qac", "qaa"]},
+    )
+    project.add_profile("tl", prof)
+    specs = Grid("tl").expand()
+    runs = Counter(
+        (s.stage, getattr(s, "language", ""), getattr(s, "task", ""), getattr(s, "adapter", ""))
+        for s in specs
+    )
+    assert runs[("finetune", "qab", "tc", "seq_bn")] == runs[("finetune", "qac", "sa", "seq_bn")] == 1
+    assert runs[("finetune", "qab", "sa", "none")] == 0  # qab is not an SA language
+    assert runs[("finetune", "qaa", "sa", "none")] == 1 and runs[("finetune", "qaa", "sa", "seq_bn")] == 0
+    assert not [s for s in specs if s.stage != "finetune" and getattr(s, "language", "") == "qaa"]
+    report = next(s for s in specs if s.stage == "report")
+    assert Grid("tl").finetune("tiny-xlmr", "qaa", "sa").folder() in report.inputs
+    bad = {
+        "ner": r"`task_languages\.ner`: unknown task of this profile 'ner'",
+        "sa_lang": r"`task_languages\.sa\[0\]`: unknown language 'xxx'",
+        "sa_twice": r"`task_languages\.sa\[1\]`: 'qac' is listed twice",
+        "sa_base": r"`task_languages\.sa\[0\]`: 'qaa' is not in `languages`, so it runs only on the base model",
+    }
+    variants = {
+        "ner": {"task_languages": {"ner": ["qab"]}},
+        "sa_lang": {"task_languages": {"sa": ["xxx"]}},
+        "sa_twice": {"task_languages": {"sa": ["qac", "qac"]}},
+        "sa_base": {"task_languages": {"sa": ["qaa"]}, "task_configs": {"sa": ["glotcc/seq_bn"]}},
+    }
+    for name, change in variants.items():
+        project.add_profile("tl", {**prof, **change})
+        with pytest.raises(ParamError, match=bad[name]):
+            Grid("tl")
+
+
+def test_missing_split_rule_is_a_profile_setting_in_the_specs(project):
+    """`finetune.<task>.missing_splits` and `split_seed` reach the task runs and the LLM runs of the same data (so
+    both test the same items), and change their hashes; a wrong value names its key."""
+    short = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "max_length": 32}
+    carve = {**short, "missing_splits": "carve", "split_seed": 7}
+    llm = {"llms": ["tiny-llama"], "tasks": ["ner"], "max_items": 4}
+    project.add_profile("ms", tiny_profile(tasks=["ner"], finetune={"ner": carve}, llm_baselines=llm))
+    grid = Grid("ms")
+    ner, prompted = grid.finetune("tiny-xlmr", "qac", "ner"), grid.llm("tiny-llama", "qac", "ner")
+    assert (ner.train.missing_splits, ner.train.split_seed) == ("carve", 7)
+    assert (prompted.missing_splits, prompted.split_seed) == ("carve", 7)
+    project.add_profile("ms", tiny_profile(tasks=["ner"], finetune={"ner": short}, llm_baselines=llm))
+    default = Grid("ms")
+    assert default.finetune("tiny-xlmr", "qac", "ner").train.missing_splits == "error"
+    assert default.finetune("tiny-xlmr", "qac", "ner").digest() != ner.digest()
+    assert default.llm("tiny-llama", "qac", "ner").digest() != prompted.digest()
+    # at their defaults they are not hashed: runs made before the settings existed keep their folders
+    for spec in (default.finetune("tiny-xlmr", "qac", "ner"), default.llm("tiny-llama", "qac", "ner")):
+        data = spec.to_dict()
+        block = data["train"] if spec.stage == "finetune" else data
+        assert (block.pop("missing_splits"), block.pop("split_seed")) == ("error", 42)  # still in result.json
+        for key in ("quoting", "max_bad_fraction"):  # the loaders' settings, also unhashed at their defaults
+            data.pop(key)
+        before = json.dumps({"stage": spec.stage, **data}, sort_keys=True, ensure_ascii=False)
+        assert spec.digest() == hashlib.sha256(before.encode("utf-8")).hexdigest()[:12]
+        assert type(spec).from_json(spec.canonical()) == spec
+    assert type(ner).from_json(ner.canonical()) == ner and '"missing_splits": "carve"' in ner.canonical()
+    project.add_profile(
+        "ms", tiny_profile(tasks=["ner"], finetune={"ner": {**short, "missing_splits": "fill"}})
+    )
+    with pytest.raises(
+        ParamError, match=r"ms\.yaml: `finetune\.ner\.missing_splits`: expected 'error' \| 'carve'"
+    ):
+        Grid("ms")

@@ -74,23 +74,25 @@ def test_wikiann_real_sample_values(shared: Path) -> None:
 @pytest.mark.parametrize("iso2, iso3, n", [("sw", "swh", 300), ("bg", "bul", 300), ("jv", "jav", 100)])
 def test_wikiann_real_xtreme_samples_have_no_test(shared: Path, iso2: str, iso3: str, n: int) -> None:
     message = error_of(load_wikiann, shared / "wikiann", iso2, iso3=iso3)
-    assert "no test split" in message and "fill_missing_splits=True" in message
+    assert "no test split" in message and "set `finetune.ner.missing_splits: carve` in the profile" in message
     stats: dict = {}
-    ner = load_wikiann(shared / "wikiann", iso2, iso3=iso3, fill_missing_splits=True, stats=stats)
-    assert stats["filled"] == ["test"]
+    ner = load_wikiann(shared / "wikiann", iso2, iso3=iso3, missing_splits="carve", stats=stats)
+    assert stats["filled"] == ["test"] and stats["carved"] == {
+        "test": {"from": "validation", "share": 0.5, "rows": ner["test"].num_rows}
+    }
     assert ner["train"].num_rows == n and ner["validation"].num_rows + ner["test"].num_rows == n
-    assert sizes(ner) == sizes(load_wikiann(shared / "wikiann" / iso3, iso2, fill_missing_splits=True))
+    assert sizes(ner) == sizes(load_wikiann(shared / "wikiann" / iso3, iso2, missing_splits="carve"))
 
 
 def test_wikiann_real_dev_split_in_half(shared: Path) -> None:
     folder = shared / "wikiann" / "azj"
-    ner = load_wikiann(folder, "az", fill_missing_splits=True, seed=3)
+    ner = load_wikiann(folder, "az", missing_splits="carve", seed=3)
     held_out = sentences(ner, "validation") + sentences(ner, "test")
     wanted = (("Azərbaycan", "Respublikası", "Maliyyə", "Nazirliyi", "."), (3, 4, 4, 4, 0))
     assert wanted in held_out and len(held_out) == 300
-    dev = load_wikiann(folder / "dev.conll", "az", fill_missing_splits=True)  # one file: 80/10/10
+    dev = load_wikiann(folder / "dev.conll", "az", missing_splits="carve")  # one file: 80/10/10
     assert Counter(held_out) == Counter(s for split in SPLITS for s in sentences(dev, split))
-    again = load_wikiann(folder, "az", fill_missing_splits=True, seed=3)
+    again = load_wikiann(folder, "az", missing_splits="carve", seed=3)
     assert sentences(again, "test") == sentences(ner, "test")
 
 
@@ -179,15 +181,51 @@ def test_wikiann_xtreme_names_ignore_unlabelled_test(tmp_path: Path) -> None:
     names = {"train": "train-sw.tsv", "dev": "dev-sw.tsv", "test": "test-sw.tsv"}  # XTREME PAN-X names
     folder = write_ner(tmp_path / "sw", conll(GOOD * 4), conll(GOOD * 4), "Anna\nlives\n", names)
     assert "no test split" in error_of(load_wikiann, tmp_path, "sw")  # <dir>/<iso2>/; test-sw.tsv not read
-    ner = load_wikiann(folder, "sw", fill_missing_splits=True)
+    ner = load_wikiann(folder, "sw", missing_splits="carve")
     assert sizes(ner) == {"train": 4, "validation": 2, "test": 2}
+
+
+def test_missing_split_rule_names_the_profile_key_and_records_the_carving(tmp_path: Path) -> None:
+    """The error names the profile key (never a function argument); `carve` follows CARVE_RULES, seeded, and
+    records which splits were carved, from which split, with their sizes."""
+    sents = [[(f"w{i}", "O"), ("Valletta", "B-LOC")] for i in range(40)]
+    folder = write_ner(tmp_path / "xtreme", conll(sents), conll(sents[:20]))  # train + dev, no test
+    message = error_of(load_wikiann, folder, "mt")
+    assert "set `finetune.ner.missing_splits: carve` in the profile" in message
+    assert "test = half of validation" in message and "finetune.ner.split_seed" in message
+    assert "fill_missing_splits" not in message and "=True" not in message and "pass " not in message
+    stats: dict = {}
+    ner = load_wikiann(folder, "mt", missing_splits="carve", seed=7, stats=stats)
+    assert sizes(ner) == {"train": 40, "validation": 10, "test": 10}
+    assert stats["carved"] == {"test": {"from": "validation", "share": 0.5, "rows": 10}}
+    assert (stats["sizes"], stats["missing_splits"], stats["split_seed"]) == (sizes(ner), "carve", 7)
+    assert sentences(load_wikiann(folder, "mt", missing_splits="carve", seed=7), "test") == sentences(
+        ner, "test"
+    )
+    assert sentences(load_wikiann(folder, "mt", missing_splits="carve", seed=8), "test") != sentences(
+        ner, "test"
+    )
+    sa = write(tmp_path / "sa" / "train.tsv", tsv([(f"t{i}", str(i % 2)) for i in range(20)])).parent
+    write(sa / "test.tsv", tsv([("x", "1"), ("y", "0")]))  # train + test, no dev (as the Hebrew SA)
+    message = error_of(load_sentiment, sa, "danish")
+    assert "no validation split" in message and "`finetune.sa.missing_splits: carve`" in message
+    assert "validation = 10% of train" in message
+    stats = {}
+    assert sizes(load_sentiment(sa, "danish", missing_splits="carve", stats=stats)) == {
+        "train": 18,
+        "validation": 2,
+        "test": 2,
+    }
+    assert stats["carved"] == {"validation": {"from": "train", "share": 0.1, "rows": 2}}
+    with pytest.raises(ValueError, match="missing_splits: must be one of error, carve"):
+        load_sentiment(sa, "danish", missing_splits="fill")
 
 
 def test_wikiann_single_file_and_missing(tmp_path: Path) -> None:
     one = tmp_path / "all.conll"
     one.write_text(conll(GOOD * 20), encoding="utf-8")
     assert "no validation or test split" in error_of(load_wikiann, one, "mt")
-    assert sizes(load_wikiann(one, "mt", fill_missing_splits=True)) == {
+    assert sizes(load_wikiann(one, "mt", missing_splits="carve")) == {
         "train": 16,
         "validation": 2,
         "test": 2,
@@ -228,7 +266,7 @@ def test_sentiment_real_hebrew_labels_are_inverted(shared: Path) -> None:
     """Amram et al.: 0 = positive, 1 = negative; the loader's schema: 1 = positive."""
     stats: dict = {}
     sa = load_sentiment(
-        shared / "sentiment" / "heb", "dgurgurov/hebrew_sa", fill_missing_splits=True, stats=stats
+        shared / "sentiment" / "heb", "dgurgurov/hebrew_sa", missing_splits="carve", stats=stats
     )
     assert stats["formats"] == {"train": "amram-hebrew", "test": "amram-hebrew"} and stats["filled"] == [
         "validation"
@@ -247,7 +285,7 @@ def test_sentiment_real_thai_and_maltese(shared: Path) -> None:
     assert sizes(tha) == {"train": 300, "validation": 300, "test": 300}
     assert tha["train"][0] == {"text": "😍😍", "label": 1} and sum(tha["test"]["label"]) == 150
     stats: dict = {}
-    mlt = load_sentiment(shared / "sentiment", "Maltese", iso3="mlt", fill_missing_splits=True, stats=stats)
+    mlt = load_sentiment(shared / "sentiment", "Maltese", iso3="mlt", missing_splits="carve", stats=stats)
     assert sizes(mlt) == {"train": 106, "validation": 13, "test": 14}  # the paper's 80/10/10 of 133
     assert stats["formats"] == {"all": "malta-budget"} and stats["filled"] == ["validation", "test"]
     rows = [json.loads(line) for line in (shared / "sentiment" / "mlt" / "all.jsonl").open(encoding="utf-8")]

@@ -282,7 +282,7 @@ def test_sentiment_on_real_samples_stacked_on_a_language_adapter(shared, tmp_pat
     from lrl_utils.language_adapters import add_language_adapter, load_mlm_model, save_language_adapter
     from lrl_utils.task_data import SENTIMENT_LABELS, load_sentiment
 
-    data = load_sentiment(shared / "sentiment", dataset, iso3=iso3, fill_missing_splits=True)
+    data = load_sentiment(shared / "sentiment", dataset, iso3=iso3, missing_splits="carve")
     data = datasets.DatasetDict({k: v.select(range(min(len(v), 64))) for k, v in data.items()})
     base = save_tiny_base("xlm-roberta", tmp_path / "base", list(data["train"]["text"]))
     mlm, _ = load_mlm_model(base)

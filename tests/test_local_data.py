@@ -1,0 +1,173 @@
+"""Local data a user configures: `data.mode: local` (no silent hub fallback), data paths in specs (stable hashes),
+the `--dry-run` check of every local file against its loader's layout, `task_languages`, and the missing-split
+rule `finetune.<task>.missing_splits` / `split_seed` in the specs."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import tiny_profile
+
+from lrl_utils import paths
+from lrl_utils.grid import Grid
+from lrl_utils.params import ParamError
+from lrl_utils.runner import main
+
+SHORT = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "max_length": 32}
+LOCAL = {
+    "mode": "local",
+    "glotcc": "../x/text",
+    "flores": "../x/flores200",
+    "sib200": "../x/sib200",
+    "wikiann": "../x/wikiann",
+    "sentiment": "../x/sentiment",
+}
+
+
+def local_profile(**changes) -> dict:
+    """A local-mode profile of Maltese and Swahili with every task."""
+    prof = tiny_profile(
+        data=dict(LOCAL),
+        languages=["mlt", "swh"],
+        tasks=["tc", "sa", "ner"],
+        finetune={"tc": SHORT, "sa": SHORT, "ner": SHORT},
+    )
+    prof["base_model"]["languages"] = ["mlt"]
+    prof.update(changes)
+    return prof
+
+
+def write(path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def make_data(root):
+    """../x: every file the local profile reads, in the layouts of the releases."""
+    x = root.parent / "x"
+    for iso3 in ("mlt", "swh"):
+        write(x / "text" / iso3 / "wiki.txt", "One document.\nAnother one.\n")
+        write(x / "flores200" / iso3 / "devtest.tsv", "id\tsentence\n1\tA sentence.\n")
+        for stem in ("train", "dev", "test"):
+            write(x / "sib200" / iso3 / f"{stem}.tsv", "index_id\tcategory\ttext\n1\ttravel\tA trip.\n")
+            write(x / "sentiment" / iso3 / f"{stem}.tsv", "text\tlabel\ngood\t1\n")
+            write(x / "wikiann" / iso3 / f"{stem}.conll", "Valletta\tB-LOC\n")
+    return x
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data.mode: local
+
+
+def test_local_mode_names_the_dataset_key_left_at_hub(project):
+    data = {k: v for k, v in LOCAL.items() if k != "wikiann"}  # missing: the default `hub`
+    project.add_profile("loc", local_profile(data=data))
+    with pytest.raises(
+        ParamError, match=r"loc\.yaml: `data\.wikiann`: `data\.mode` is local but `data\.wikiann`"
+    ):
+        Grid("loc")
+    project.add_profile("loc", local_profile(data={**data, "wikiann": "hub"}))
+    with pytest.raises(ParamError, match=r"`data\.wikiann`.*task ner"):
+        Grid("loc")
+    url = {**LOCAL, "conceptnet": "https://example.org/assertions.csv.gz"}  # mode local: no downloads either
+    project.add_profile(
+        "loc", local_profile(data=url, sources=["conceptnet"], adapt={"conceptnet": {"max_length": 64}})
+    )
+    with pytest.raises(
+        ParamError, match=r"`data\.conceptnet`: `data\.mode` is local but `data\.conceptnet` is a URL"
+    ):
+        Grid("loc")
+    project.add_profile("loc", local_profile(data=data, tasks=["tc", "sa"]))  # no NER: WikiANN not needed
+    grid = Grid("loc")
+    with pytest.raises(
+        ParamError, match=r"`data\.conceptnet`: `data\.mode` is local but `data\.conceptnet` is 'hub'"
+    ):
+        grid.location("conceptnet")  # never a silent hub fallback
+    # in mode hub, single keys may point at local paths
+    project.add_profile("mixed", local_profile(data={"mode": "hub", "sib200": "../x/sib200/"}))
+    mixed = Grid("mixed")
+    assert mixed.finetune("tiny-xlmr", "mlt", "tc").dataset == "../x/sib200"
+    assert mixed.finetune("tiny-xlmr", "mlt", "ner").dataset == "hub"
+
+
+def test_data_paths_are_stored_normalised_and_hashes_do_not_depend_on_the_checkout(
+    project, tmp_path, monkeypatch
+):
+    assert paths.data_path("../shared/./data//sib200/") == "../shared/data/sib200"
+    assert paths.data_path(str(project.root / "data" / "sib")) == "data/sib"  # inside the root: relative
+    assert paths.data_path("/elsewhere/sib") == "/elsewhere/sib" and paths.data_path("hub") == "hub"
+    project.add_profile("loc", local_profile())
+    first = Grid("loc").finetune("tiny-xlmr", "mlt", "tc")
+    assert first.dataset == "../x/sib200"
+    assert paths.resolve(first.dataset) == project.root / "../x/sib200"
+    other = tmp_path / "elsewhere" / "proj"  # the same project checked out somewhere else
+    other.mkdir(parents=True)
+    monkeypatch.setenv("LRL_ROOT", str(other))
+    (other / "params").symlink_to(project.root / "params")
+    assert Grid("loc").finetune("tiny-xlmr", "mlt", "tc").digest() == first.digest()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --dry-run: every local file where its loader looks
+
+
+def test_dry_run_checks_every_local_file_and_names_the_key_and_file(project, capsys):
+    project.add_profile("loc", local_profile())
+    x = make_data(project.root)
+    assert main(["--profile", "loc", "--dry-run"]) == 0
+    assert capsys.readouterr().err == ""
+    (x / "sib200" / "mlt" / "test.tsv").unlink()
+    write(x / "flores200" / "swh" / "devtest.tsv", "sentence\n")
+    (x / "wikiann" / "swh" / "test.conll").unlink()  # the XTREME layout: train and dev only
+    (x / "sentiment" / "mlt").rename(x / "sentiment" / "maltese-files")
+    (x / "text" / "swh" / "wiki.txt").rename(x / "text" / "swh" / "wiki.md")
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith("runs")  # the listing is printed first
+    lines = err.splitlines()
+    expected = [
+        "error: data.sib200: ../x/sib200/mlt: no SIB-200 test.tsv for mlt_Latn (the test split; looked for ../x/sib200/mlt/test.tsv)",
+        "error: data.flores: ../x/flores200/swh/devtest.tsv:1: expected the header 'id\\tsentence'",
+        "error: data.wikiann: ../x/wikiann/swh: no test split (found train, validation); set "
+        "`finetune.ner.missing_splits: carve` in the profile",
+        "error: data.sentiment: ../x/sentiment: no sentiment files for maltese (looked for ../x/sentiment/train.tsv",
+        "error: data.glotcc: ../x/text: no GlotCC files for swh-Latn (looked for ../x/text/**/swh-Latn/*",
+    ]
+    for start in expected:
+        assert any(line.startswith(start) for line in lines), (start, lines)
+    assert (
+        len(lines) == len(expected) and str(project.root) not in err
+    )  # one line each, as the profile wrote it
+
+
+def test_every_data_key_a_message_or_doc_names_exists():
+    """Hints name the real keys (`data.flores`, never `data.flores200`)."""
+    import dataclasses
+    import re
+
+    from conftest import REPO
+
+    from lrl_utils.profiles import DataSettings
+
+    keys = {f.name for f in dataclasses.fields(DataSettings)}
+    files = [*(REPO / "lrl_utils").glob("*.py"), *(REPO / "notebooks").glob("*.py"), REPO / "README.md"]
+    named = {(f.name, key) for f in files for key in re.findall(r"`data\.([a-z_0-9]+)", f.read_text("utf-8"))}
+    assert named and {(f, key) for f, key in named if key not in keys} == set()
+
+
+def test_the_readme_local_profile_is_the_shipped_one_and_its_files_check(project, shared):
+    """README "Your own data": its Swahili profile is params/profiles/swahili-local.yaml, valid, and every file it
+    names is where the loaders look in the shared samples."""
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text("utf-8")
+    start = readme.index("```yaml\n", readme.index("A complete local-data profile for Swahili")) + len(
+        "```yaml\n"
+    )
+    block = readme[start : readme.index("```\n", start)]
+    shipped = (REPO / "params" / "profiles" / "swahili-local.yaml").read_text("utf-8")
+    assert shipped.split("\n", 1)[1] == block  # after its first comment line
+    project.use_real_notebooks()
+    (project.root.parent / "shared").mkdir()
+    (project.root.parent / "shared" / "data").symlink_to(shared.resolve())
+    assert Grid("swahili-local").profile.data.mode == "local"
+    assert main(["--profile", "swahili-local", "--dry-run"]) == 0
