@@ -28,10 +28,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from lrl_utils import base_models, data_sources, pipeline, training
-from lrl_utils.params import to_dict
+from lrl_utils.config.params import to_dict
+from lrl_utils.data import sources as data_sources
+from lrl_utils.orchestration.notebook import start
+from lrl_utils.training import base_models
+from lrl_utils.training import loop as training
 
-run = pipeline.start("base_model", globals())
+run = start("base_model", globals())
 spec = run.spec
 run.describe()
 

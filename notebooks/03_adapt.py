@@ -32,22 +32,23 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lrl_utils import language_adapters, pipeline
+from lrl_utils.orchestration.notebook import start
+from lrl_utils.training import adapt
 
-run = pipeline.start("adapt", globals())
+run = start("adapt", globals())
 spec = run.spec
 run.describe()
 
 # %% [markdown]
 # ## Base model, adapter and training
 #
-# `language_adapters.run_adaptation` loads the base model, adds the adapter (its initial weights seeded with
+# `adapt.run` loads the base model, adds the adapter (its initial weights seeded with
 # `train.seed`), trains it (checkpoints in `run.checkpoint_dir()`, TensorBoard logs in `tensorboard/`) and saves
-# the best step to `adapter/` (`model/` for full fine-tuning). `python -m lrl_utils.launch adapt` runs the same
+# the best step to `adapter/` (`model/` for full fine-tuning). `python -m lrl_utils.orchestration.launch adapt` runs the same
 # function on several GPUs or nodes (`accelerate launch`).
 
 # %%
-adapted = language_adapters.run_adaptation(run)
+adapted = adapt.run(run)
 history, metrics = adapted["history"], adapted["metrics"]
 print(
     f"best step {history['best_step']} (validation loss {history['best_val_loss']:.3f}) saved to {adapted['saved']}"

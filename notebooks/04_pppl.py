@@ -34,9 +34,12 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lrl_utils import data_sources, evaluation, language_adapters, pipeline
+from lrl_utils.adapters import methods as language_adapters
+from lrl_utils.data import sources as data_sources
+from lrl_utils.evaluation import pppl as evaluation
+from lrl_utils.orchestration.notebook import start
 
-run = pipeline.start("pppl", globals())
+run = start("pppl", globals())
 spec = run.spec
 run.describe()
 

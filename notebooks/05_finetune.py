@@ -36,10 +36,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from lrl_utils import data_sources, ner, pipeline, task_data, tasks
-from lrl_utils.params import to_dict
+from lrl_utils.config.params import to_dict
+from lrl_utils.data import sources as data_sources
+from lrl_utils.data import task_data
+from lrl_utils.evaluation import ner, tasks
+from lrl_utils.orchestration.notebook import start
 
-run = pipeline.start("finetune", globals())
+run = start("finetune", globals())
 spec = run.spec
 run.describe()
 
@@ -49,7 +52,7 @@ run.describe()
 # %% [markdown]
 # Splits the task's files lack (XTREME WikiANN has no labelled test, a sentiment set may have no dev split or
 # be one file) are an error, or carved out of the others when the profile says `finetune.<task>.missing_splits:
-# carve` (seeded by `split_seed`; `lrl_utils/task_data.py`). The result records the split sizes and what was carved.
+# carve` (seeded by `split_seed`; `lrl_utils/data/task_data.py`). The result records the split sizes and what was carved.
 
 # %%
 location = run.data(spec.dataset)

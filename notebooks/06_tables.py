@@ -36,18 +36,14 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lrl_utils import (
-    comparison,
-    correlations,
-    learning_checks,
-    paths,
-    pipeline,
-    reference,
-    reporting,
-    results,
-)
+from lrl_utils.config import paths
+from lrl_utils.orchestration.notebook import start
+from lrl_utils.records import results
+from lrl_utils.report import checks as learning_checks
+from lrl_utils.report import comparison, correlations, reference
+from lrl_utils.report import tables as reporting
 
-run = pipeline.start("report", globals())
+run = start("report", globals())
 spec = run.spec
 records = results.load_records(spec.inputs)
 missing = [f for f in spec.inputs if results.read_result(f) is None]

@@ -17,7 +17,7 @@
 #    pseudo-perplexity on a log axis, F1 for TC, SA and NER; unseen languages marked (†, hatched);
 # 2. correlation scatter plots (Figs. 2-6): PPPL and task F1 against pre-training data size (Wikipedia for
 #    mBERT, CC100 for XLM-R; for a tiny demo model, what its pre-training read) before and after adaptation,
-#    and PPPL against F1, with Pearson and Spearman coefficients (`lrl_utils.correlations`);
+#    and PPPL against F1, with Pearson and Spearman coefficients (`lrl_utils.report.correlations`);
 # 3. the language adapters' training and validation loss curves, read from their TensorBoard logs.
 #
 # Each figure is written as PNG and PDF with a sidecar listing the runs it was built from.
@@ -32,9 +32,12 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 import pandas as pd
 from IPython.display import display
 
-from lrl_utils import comparison, correlations, figures, paths, pipeline, results
+from lrl_utils.config import paths
+from lrl_utils.orchestration.notebook import start
+from lrl_utils.records import results
+from lrl_utils.report import comparison, correlations, figures
 
-run = pipeline.start("report", globals())
+run = start("report", globals())
 spec = run.spec
 records = results.load_records(spec.inputs)
 missing = [f for f in spec.inputs if results.read_result(f) is None]

@@ -30,9 +30,10 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 # %%
 import pandas as pd
 
-from lrl_utils import llm_baselines, pipeline
+from lrl_utils.llm import baselines as llm_baselines
+from lrl_utils.orchestration.notebook import start
 
-run = pipeline.start("llm", globals())
+run = start("llm", globals())
 spec = run.spec
 run.describe()
 

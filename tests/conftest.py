@@ -32,7 +32,7 @@ def save_tiny_base(architecture: str, out_dir: Path, texts: list[str], bias_std:
     draw a non-zero output bias, and save both to `out_dir` like a checkpoint `load_mlm_model` reads."""
     import torch
 
-    from lrl_utils.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
+    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(architecture, texts, vocab_size=200)
     torch.manual_seed(0)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from lrl_utils import training
-from lrl_utils.base_models import TinyModelConfig, build_tiny_model, pretrain, train_tokenizer
-from lrl_utils.training import TrainConfig, train_lm
+from lrl_utils.training import loop as training
+from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, pretrain, train_tokenizer
+from lrl_utils.training.loop import TrainConfig, train_lm
 
 ARCHS = ["bert", "xlm-roberta"]
 

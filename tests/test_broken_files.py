@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lrl_utils import conceptnet
-from lrl_utils.conceptnet import conceptnet_sentences, convert_conceptnet
-from lrl_utils.data_sources import DataSourceError, load_flores_devtest, load_sib200, load_text_splits
-from lrl_utils.glotcc import glotcc_documents, glotcc_splits
-from lrl_utils.task_data import load_sentiment, load_wikiann
+from lrl_utils.data import conceptnet
+from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
+from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
+from lrl_utils.data.sources import DataSourceError, load_flores_devtest, load_sib200, load_text_splits
+from lrl_utils.data.task_data import load_sentiment, load_wikiann
 
 
 def one_line_error(call: Callable[[], object]) -> str:

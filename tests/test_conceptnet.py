@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.conceptnet: the real sample (read in place) and generated dumps with edge cases."""
+"""Tests of lrl_utils.data.conceptnet: the real sample (read in place) and generated dumps with edge cases."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from lrl_utils import conceptnet
-from lrl_utils.conceptnet import (
+from lrl_utils.data import conceptnet
+from lrl_utils.data.conceptnet import (
     CONCEPTNET_TEMPLATES,
     conceptnet_sentences,
     convert_conceptnet,
     surface_form,
 )
-from lrl_utils.data_sources import DataSourceError
+from lrl_utils.data.sources import DataSourceError
 
 CN_LANGUAGES = ["sw", "ne", "si", "he", "ro", "sk", "da", "az", "lv", "th"]
 
@@ -234,8 +234,8 @@ def test_the_switch_interval_is_restored(dump: Path) -> None:
 
 
 def test_fetch_dump_downloads_once_and_fails_fast_offline(tmp_path):
-    from lrl_utils.conceptnet import fetch_dump
-    from lrl_utils.data_sources import DataSourceError
+    from lrl_utils.data.conceptnet import fetch_dump
+    from lrl_utils.data.sources import DataSourceError
 
     source = tmp_path / "src" / "assertions.csv.gz"
     source.parent.mkdir()
@@ -251,8 +251,8 @@ def test_fetch_dump_downloads_once_and_fails_fast_offline(tmp_path):
 
 
 def test_conceptnet_splits_writes_one_language_and_reports_like_glotcc(tmp_path: Path) -> None:
-    from lrl_utils.conceptnet import conceptnet_splits
-    from lrl_utils.data_sources import load_text_splits
+    from lrl_utils.data.conceptnet import conceptnet_splits
+    from lrl_utils.data.sources import load_text_splits
 
     lines = [_line("/r/Synonym", f"/c/qaa/kelma{i}", f"/c/en/word{i}") for i in range(20)]
     dump = tmp_path / "assertions.csv.gz"

@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 from conftest import REPO, tiny_profile
 
-from lrl_utils import data_sources, llm_baselines, task_data
-from lrl_utils.data_sources import DataSourceError
-from lrl_utils.grid import Grid
-from lrl_utils.params import ParamError
-from lrl_utils.specs import FinetuneSpec, LLMSpec, PPPLSpec
+from lrl_utils.config.params import ParamError
+from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec
+from lrl_utils.data import sources as data_sources
+from lrl_utils.data import task_data
+from lrl_utils.data.sources import DataSourceError
+from lrl_utils.llm import baselines as llm_baselines
+from lrl_utils.orchestration.grid import Grid
 
 NEW_KEYS = ("quoting", "samples", "max_bad_fraction")
 TASKS = ("tc", "sa", "ner")

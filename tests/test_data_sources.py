@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.data_sources: FLORES-200, SIB-200, splits, malformed-record counts, hub errors."""
+"""Tests of lrl_utils.data.sources: FLORES-200, SIB-200, splits, malformed-record counts, hub errors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pytest  # noqa: E402
 from conftest import tiny_profile  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from lrl_utils import data_sources  # noqa: E402
-from lrl_utils.data_sources import (  # noqa: E402
+from lrl_utils.config.params import ParamError  # noqa: E402
+from lrl_utils.data import sources as data_sources  # noqa: E402
+from lrl_utils.data.glotcc import glotcc_documents  # noqa: E402
+from lrl_utils.data.sources import (  # noqa: E402
     SIB_LABELS,
     AtomicFileSet,
     BadRecords,
@@ -27,9 +29,7 @@ from lrl_utils.data_sources import (  # noqa: E402
     split_80_10_10,
     write_splits,
 )
-from lrl_utils.glotcc import glotcc_documents  # noqa: E402
-from lrl_utils.grid import Grid  # noqa: E402
-from lrl_utils.params import ParamError  # noqa: E402
+from lrl_utils.orchestration.grid import Grid  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------
 # Real samples

@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.demo_world: determinism, atomic generation, real formats, learnable structure."""
+"""Tests of lrl_utils.demo.world: determinism, atomic generation, real formats, learnable structure."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 
-from lrl_utils.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences  # noqa: E402
-from lrl_utils.data_sources import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
-from lrl_utils.demo_world import (  # noqa: E402
+from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences  # noqa: E402
+from lrl_utils.data.glotcc import glotcc_documents  # noqa: E402
+from lrl_utils.data.sources import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
+from lrl_utils.demo.language import (  # noqa: E402
     DEMO_LANGUAGES,
     DUMP,
     ENGLISH,
@@ -32,10 +33,9 @@ from lrl_utils.demo_world import (  # noqa: E402
     WorldConfig,
     build_lexicon,
     concepts,
-    ensure_world,
     realise,
 )
-from lrl_utils.glotcc import glotcc_documents  # noqa: E402
+from lrl_utils.demo.world import ensure_world  # noqa: E402
 
 CODES = list(DEMO_LANGUAGES)
 SMALL = WorldConfig(docs_per_language=40, flores_dev=35, flores_devtest=35)
@@ -233,7 +233,7 @@ def test_ner_and_sentiment_files_load_and_are_learnable(world: Path) -> None:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from lrl_utils.task_data import NER_TAGS, load_sentiment, load_wikiann
+    from lrl_utils.data.task_data import NER_TAGS, load_sentiment, load_wikiann
 
     for code in CODES:
         ner = load_wikiann(world / "wikiann", code)

@@ -13,10 +13,12 @@ import pytest
 import torch
 from conftest import save_tiny_base, toy_corpus
 
-from lrl_utils import evaluation, ner, tasks, training
-from lrl_utils.evaluation import device_and_precision, resolve_precision, select_device
-from lrl_utils.task_data import NER_TAGS
-from lrl_utils.tasks import TaskTrainConfig
+from lrl_utils.data.task_data import NER_TAGS
+from lrl_utils.evaluation import ner, tasks
+from lrl_utils.evaluation import pppl as evaluation
+from lrl_utils.evaluation.pppl import device_and_precision, resolve_precision, select_device
+from lrl_utils.evaluation.tasks import TaskTrainConfig
+from lrl_utils.training import loop as training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -187,7 +189,7 @@ def test_pseudo_perplexity_of_a_cpu_model_stays_fp32_when_a_gpu_exists(tiny, mon
 
 
 def evaluation_model(base: str, device: str):
-    from lrl_utils.language_adapters import load_mlm_model
+    from lrl_utils.adapters.methods import load_mlm_model
 
     model, tokenizer = load_mlm_model(base)
     return model.to(select_device(device)), tokenizer

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_profile
 
-from lrl_utils.evaluation import device_and_precision
-from lrl_utils.runner import main
+from lrl_utils.evaluation.pppl import device_and_precision
+from lrl_utils.orchestration.runner import main
 
 
 def recompute_from_predictions(task: str, rows: list[dict]) -> dict[str, float]:
@@ -120,7 +120,7 @@ def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
 
     import torch
 
-    from lrl_utils.grid import Grid
+    from lrl_utils.orchestration.grid import Grid
 
     project.use_real_notebooks()
     prof = tiny_profile()
@@ -133,7 +133,7 @@ def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
 
     with open(project.root / "killed.log", "w") as log:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "lrl_utils.runner", "--profile", "mini", "--target", adapt],
+            [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", "mini", "--target", adapt],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

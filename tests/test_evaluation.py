@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.evaluation: batched pseudo-perplexity against the paper's per-token loop."""
+"""Tests of lrl_utils.evaluation.pppl: batched pseudo-perplexity against the paper's per-token loop."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from transformers import (
     XLMRobertaTokenizerFast,
 )
 
-from lrl_utils.evaluation import (
+from lrl_utils.adapters.heads import head_path, set_head_path
+from lrl_utils.evaluation.pppl import (
     _batches,
     devtest_sentences,
     encode_sentence,
@@ -29,7 +30,6 @@ from lrl_utils.evaluation import (
     pseudo_perplexity_reference,
     thai_long_words,
 )
-from lrl_utils.lm_heads import head_path, set_head_path
 
 CORPUS = [
     f"the {animal} {verb} near the {place} in {season}"

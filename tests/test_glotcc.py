@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.glotcc: the real text samples (read in place) and generated files with edge cases."""
+"""Tests of lrl_utils.data.glotcc: the real text samples (read in place) and generated files with edge cases."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lrl_utils.data_sources import DataSourceError, load_text_splits
-from lrl_utils.glotcc import glotcc_documents, glotcc_splits, split_of
+from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits, split_of
+from lrl_utils.data.sources import DataSourceError, load_text_splits
 
 SPLIT_FILES = ["test.jsonl", "train.jsonl", "val.jsonl"]
 

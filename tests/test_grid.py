@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 from conftest import tiny_profile
 
-from lrl_utils.grid import Grid
-from lrl_utils.params import ParamError
-from lrl_utils.runner import main
-from lrl_utils.specs import SPEC_CLASSES, AdaptSpec
+from lrl_utils.config.params import ParamError
+from lrl_utils.config.specs import SPEC_CLASSES, AdaptSpec
+from lrl_utils.orchestration.grid import Grid
+from lrl_utils.orchestration.runner import main
 
 
 def test_paper_grid_counts():
@@ -177,7 +177,7 @@ def test_llm_baseline_specs():
 def test_task_configs_select_configurations_and_are_validated(project):
     import pytest
 
-    from lrl_utils.params import ParamError
+    from lrl_utils.config.params import ParamError
 
     prof = tiny_profile(tasks=["tc", "sa"], adapters=["seq_bn", "lora"])
     prof["finetune"]["sa"] = prof["finetune"]["tc"]

@@ -9,8 +9,8 @@ import nbformat
 import papermill
 import pytest
 
-from lrl_utils import kernels
-from lrl_utils.runner import KERNEL, ensure_kernel
+from lrl_utils.orchestration import kernels
+from lrl_utils.orchestration.runner import KERNEL, ensure_kernel
 
 PROBE = """import os, sys
 preloaded = "torch" in sys.modules

@@ -13,7 +13,7 @@ from conftest import save_tiny_base
 from conftest import toy_corpus as make_corpus
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
-from lrl_utils.language_adapters import (
+from lrl_utils.adapters.methods import (
     ADAPTER_METHODS,
     adapter_config,
     adapter_parameters,
@@ -24,7 +24,7 @@ from lrl_utils.language_adapters import (
     register_adapter_method,
     save_language_adapter,
 )
-from lrl_utils.training import TrainConfig, train_lm
+from lrl_utils.training.loop import TrainConfig, train_lm
 
 METHODS = ["seq_bn", "seq_bn_inv", "lora"]
 TINY_OVERRIDES = {"seq_bn": {"reduction_factor": 4}, "seq_bn_inv": {"reduction_factor": 4}, "lora": {"r": 4}}

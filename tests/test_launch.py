@@ -1,4 +1,4 @@
-"""`python -m lrl_utils.launch adapt`: which run `--run` names, the checks before training, and an adapt run trained
+"""`python -m lrl_utils.orchestration.launch adapt`: which run `--run` names, the checks before training, and an adapt run trained
 by two `accelerate launch` CPU processes that lands in the runner's folder, where the runner counts it as done."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import free_port, kill_tree, save_tiny_base, tiny_profile, toy_corpus
 
-from lrl_utils import launch
-from lrl_utils.grid import Grid
-from lrl_utils.params import ParamError
-from lrl_utils.results import atomic_write_json
+from lrl_utils.config.params import ParamError
+from lrl_utils.orchestration import launch
+from lrl_utils.orchestration.grid import Grid
+from lrl_utils.records.results import atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def test_missing_upstream_runs_and_bad_runs_fail_before_training(project, capsys
 def test_accelerate_launch_two_processes_writes_the_runners_run(project, tmp_path, capsys):
     """`accelerate launch` (2 CPU processes, gloo) of an adapt run (MoSA with its consistency loss, under DDP):
     the main process alone writes the run, atomically, into runs/adapt/<slug>--<hash>/; the runner skips it."""
-    from lrl_utils import runner
+    from lrl_utils.orchestration import runner
 
     grid = mini(project, adapters=["mosa"])
     spec = grid.adapt("tiny-xlmr", "qac", "glotcc", "mosa")
@@ -90,7 +90,7 @@ def test_accelerate_launch_two_processes_writes_the_runners_run(project, tmp_pat
         str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(free_port()),
-        "-m", "lrl_utils.launch", "adapt", "--profile", "mini", "--run", spec.slug(), "--no-progress",
+        "-m", "lrl_utils.orchestration.launch", "adapt", "--profile", "mini", "--run", spec.slug(), "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(
         command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

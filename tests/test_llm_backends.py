@@ -17,7 +17,9 @@ import pytest
 import torch
 import yaml
 
-from lrl_utils.llm_backends import (
+from lrl_utils.config.params import ParamError, load_registry
+from lrl_utils.config.specs import LLMSpec
+from lrl_utils.llm.backends import (
     Generation,
     LLMRequestError,
     OpenAIBackend,
@@ -27,9 +29,7 @@ from lrl_utils.llm_backends import (
     response_key,
     usage,
 )
-from lrl_utils.llm_baselines import cache_path, make_backend
-from lrl_utils.params import ParamError, load_registry
-from lrl_utils.specs import LLMSpec
+from lrl_utils.llm.baselines import cache_path, make_backend
 from tests.conftest import tiny_profile, toy_corpus
 
 SECRET = "sk-test-Zq81SECRETvalue"
@@ -373,7 +373,7 @@ CHAT_TEMPLATE = (
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    from lrl_utils.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
+    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
 
     texts = toy_corpus(300, seed=0)
     tokenizer = train_tokenizer("llama", texts, vocab_size=200)
@@ -497,7 +497,7 @@ def add_llm(project, name: str, **entry) -> None:
 
 def llm_specs(project, *names: str, task: str = "sa") -> list:
     """The run specs the grid builds for `names` (one zero-shot run each, language qac)."""
-    from lrl_utils.grid import Grid
+    from lrl_utils.orchestration.grid import Grid
 
     project.add_profile("llmp", tiny_profile(llm_baselines={"llms": list(names), "tasks": [task]}))
     grid = Grid("llmp")

@@ -31,11 +31,11 @@ from seqeval.scheme import IOB2
 from sklearn.metrics import accuracy_score, f1_score
 from test_llm_backends import FakeAPI, make_handler
 
-from lrl_utils import paths
-from lrl_utils.llm_backends import LLMRequestError
-from lrl_utils.llm_baselines import cache_path, load_items, run_baseline
-from lrl_utils.llm_prompts import build_prompts, entities_from_tags
-from lrl_utils.runner import main
+from lrl_utils.config import paths
+from lrl_utils.llm.backends import LLMRequestError
+from lrl_utils.llm.baselines import cache_path, load_items, run_baseline
+from lrl_utils.llm.prompts import build_prompts, entities_from_tags
+from lrl_utils.orchestration.runner import main
 
 SECRET = "sk-test-4f1c9e7a2b-never-write-me"
 KEY_ENV = "LRL_TEST_API_KEY"
@@ -87,8 +87,8 @@ reply = make_reply()
 
 def ner_gold(spec) -> dict[str, list[dict]]:
     """Sentence (tokens joined by spaces, as the prompt shows it) → gold entities, for the fake LLM."""
-    from lrl_utils.grid import Grid
-    from lrl_utils.pipeline import ensure_world
+    from lrl_utils.orchestration.grid import Grid
+    from lrl_utils.orchestration.notebook import ensure_world
 
     ensure_world(spec, Grid("mini"))
     test, _, _ = load_items("ner", paths.resolve(spec.dataset), spec.flores_code, spec.language)
@@ -127,7 +127,7 @@ def register(project, api: FakeAPI, name: str, model: str, **settings) -> None:
 
 def llm_specs(profile: str) -> dict:
     """The LLM runs of a profile, by (llm, task, shots)."""
-    from lrl_utils.grid import Grid
+    from lrl_utils.orchestration.grid import Grid
 
     grid = Grid(profile)
     b = grid.profile.llm_baselines
@@ -273,8 +273,8 @@ def test_api_baselines_score_honestly_and_never_leak_the_key(project, fake, capf
 
 _GENERATE = """
 import sys
-from lrl_utils import llm_baselines
-from lrl_utils.specs import LLMSpec
+from lrl_utils.llm import baselines as llm_baselines
+from lrl_utils.config.specs import LLMSpec
 
 spec = LLMSpec.from_json(sys.argv[1])
 llm_baselines.run_baseline(spec, spec.model_ref, sys.argv[2], progress=False)
@@ -290,8 +290,8 @@ def cached_items(path: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_killed_run_resumes_without_asking_twice(project, fake, monkeypatch, tmp_path):
-    from lrl_utils.grid import Grid
-    from lrl_utils.pipeline import ensure_world
+    from lrl_utils.orchestration.grid import Grid
+    from lrl_utils.orchestration.notebook import ensure_world
 
     register(project, fake, "test-api", "test-model", max_retries=0, timeout=30)
     llm_baselines = {"llms": ["test-api"], "tasks": ["sa"], "shots": [2], "max_items": 12}

@@ -10,8 +10,10 @@ from seqeval.metrics import f1_score as seq_f1
 from seqeval.scheme import IOB2
 from sklearn.metrics import f1_score
 
-from lrl_utils.data_sources import SIB_LABELS
-from lrl_utils.llm_prompts import (
+from lrl_utils.config.params import ParamError
+from lrl_utils.data.sources import SIB_LABELS
+from lrl_utils.data.task_data import NER_TAGS
+from lrl_utils.llm.prompts import (
     Prompt,
     build_prompts,
     entities_from_tags,
@@ -19,7 +21,7 @@ from lrl_utils.llm_prompts import (
     prompt_key,
     sample_shots,
 )
-from lrl_utils.llm_scoring import (
+from lrl_utils.llm.scoring import (
     Parsed,
     emma500_macro_f1,
     gpt_substring_score,
@@ -29,8 +31,6 @@ from lrl_utils.llm_scoring import (
     parse_tc_deepseek,
     score,
 )
-from lrl_utils.params import ParamError
-from lrl_utils.task_data import NER_TAGS
 
 SPORTS, TRAVEL, POLITICS, HEALTH, SCITECH = (SIB_LABELS.index(x) for x in ("sports", "travel", "politics", "health", "science/technology"))  # fmt: skip
 

@@ -12,9 +12,8 @@ from adapters import AutoAdapterModel
 from conftest import save_tiny_base
 from conftest import toy_corpus as make_corpus
 
-from lrl_utils import lm_heads
-from lrl_utils.evaluation import pseudo_perplexity
-from lrl_utils.language_adapters import (
+from lrl_utils.adapters import heads as lm_heads
+from lrl_utils.adapters.methods import (
     adapter_parameters,
     add_language_adapter,
     load_language_adapter,
@@ -22,7 +21,8 @@ from lrl_utils.language_adapters import (
     load_mlm_model,
     save_language_adapter,
 )
-from lrl_utils.training import TrainConfig, train_lm
+from lrl_utils.evaluation.pppl import pseudo_perplexity
+from lrl_utils.training.loop import TrainConfig, train_lm
 
 TRAIN, VAL = make_corpus(200, 0), make_corpus(32, 1)
 SHORT = TrainConfig(max_steps=6, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=3)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_profile
 
-from lrl_utils import paths
-from lrl_utils.grid import Grid
-from lrl_utils.params import ParamError
-from lrl_utils.runner import main
+from lrl_utils.config import paths
+from lrl_utils.config.params import ParamError
+from lrl_utils.orchestration.grid import Grid
+from lrl_utils.orchestration.runner import main
 
 SHORT = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "max_length": 32}
 LOCAL = {
@@ -146,7 +146,7 @@ def test_every_data_key_a_message_or_doc_names_exists():
 
     from conftest import REPO
 
-    from lrl_utils.profiles import DataSettings
+    from lrl_utils.config.profiles import DataSettings
 
     keys = {f.name for f in dataclasses.fields(DataSettings)}
     files = [*(REPO / "lrl_utils").glob("*.py"), *(REPO / "notebooks").glob("*.py"), REPO / "README.md"]

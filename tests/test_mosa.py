@@ -13,15 +13,15 @@ from conftest import toy_corpus as make_corpus
 from torch import nn
 from transformers import DataCollatorForLanguageModeling
 
-from lrl_utils.language_adapters import (
+from lrl_utils.adapters.methods import (
     add_language_adapter,
     count_parameters,
     load_language_adapter,
     load_mlm_model,
     save_language_adapter,
 )
-from lrl_utils.mosa import MoSA, MoSAConfig, MoSAUpProjection, symmetric_kl
-from lrl_utils.training import TrainConfig, train_lm
+from lrl_utils.adapters.mosa import MoSA, MoSAConfig, MoSAUpProjection, symmetric_kl
+from lrl_utils.training.loop import TrainConfig, train_lm
 
 OVERRIDES = {"reduction_factor": 4}  # hidden 32 -> bottleneck 8
 
@@ -262,7 +262,7 @@ def test_seq_bn_inv_splits_only_its_bottleneck(base_dir):
 def test_defaults_and_settings_come_from_params_and_the_training_seed(base_dir):
     """N = 4 and λ = 1 (MOSA.md §4) by default and in params/adapters.yaml, where profiles see and change them;
     the masks and module draws follow the seed given to add_language_adapter (the pipeline's train.seed)."""
-    from lrl_utils.params import load_registry
+    from lrl_utils.config.params import load_registry
 
     assert (MoSAConfig().num_modules, MoSAConfig().consistency_weight) == (4, 1.0)
     assert load_registry().adapters["mosa"].overrides == {"num_modules": 4, "consistency_weight": 1.0}

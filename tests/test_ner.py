@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.ner: label alignment on real WikiANN samples and NER fine-tuning with a task adapter on
+"""Tests of lrl_utils.evaluation.ner: label alignment on real WikiANN samples and NER fine-tuning with a task adapter on
 a tiny base (baseline, one frozen language adapter, fusion of two)."""
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from seqeval.scheme import IOB2
 from tokenizers import ByteLevelBPETokenizer
 from transformers import AutoTokenizer, RobertaTokenizerFast
 
-from lrl_utils import ner
-from lrl_utils.language_adapters import (
+from lrl_utils.adapters.methods import (
     adapter_parameters,
     add_language_adapter,
     load_mlm_model,
     save_language_adapter,
 )
-from lrl_utils.ner import align_labels, recompute_metrics, train_ner_tagger
-from lrl_utils.task_data import NER_TAGS, load_wikiann
-from lrl_utils.tasks import TaskTrainConfig
+from lrl_utils.data.task_data import NER_TAGS, load_wikiann
+from lrl_utils.evaluation import ner
+from lrl_utils.evaluation.ner import align_labels, recompute_metrics, train_ner_tagger
+from lrl_utils.evaluation.tasks import TaskTrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

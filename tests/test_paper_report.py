@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrl_utils import comparison, correlations, figures, reporting
-from lrl_utils.params import load_registry
-from lrl_utils.results import atomic_write_json
+from lrl_utils.config.params import load_registry
+from lrl_utils.records.results import atomic_write_json
+from lrl_utils.report import comparison, correlations, figures
+from lrl_utils.report import tables as reporting
 
 REG = load_registry()
 SEEN = ["tha", "dan", "ron", "bul", "ell"]  # seen by mBERT
@@ -103,7 +104,7 @@ def test_reproduced_vs_reported_cells_groups_and_missing() -> None:
 
 
 def test_reproduced_vs_reported_on_the_real_reference_marks_a_demo_as_not_run() -> None:
-    from lrl_utils import reference
+    from lrl_utils.report import reference
 
     reported = reference.reported_results()
     demo = pd.DataFrame([_record("tha", "Base", "pppl", "pppl", 5.0, model="tiny-mbert")])
@@ -288,7 +289,7 @@ def test_parameter_and_llm_tables(project) -> None:
 
 
 def test_adapter_losses_compared_with_table_8() -> None:
-    from lrl_utils import reference
+    from lrl_utils.report import reference
 
     table8 = comparison.reported_adapter_losses(reference.load_table("table08_adapter_losses"))
     assert len(table8) == 360 and set(table8["metric"]) == {"final_val_loss"}

@@ -6,9 +6,10 @@ import pytest
 import yaml
 from conftest import tiny_profile
 
-from lrl_utils.params import ParamError, load_registry
-from lrl_utils.profiles import available_profiles, load_profile
-from lrl_utils.runner import main
+from lrl_utils.adapters.settings import load_profile, load_registry  # with the checks against `adapters`
+from lrl_utils.config.params import ParamError
+from lrl_utils.config.profiles import available_profiles
+from lrl_utils.orchestration.runner import main
 
 
 def error_of(project, name, profile) -> str:
@@ -544,8 +545,8 @@ def test_registry_names_are_plain(project, rel, old, new, key):
 
 
 def test_run_folders_stay_inside_runs(project):
-    from lrl_utils.results import run_folder_path
-    from lrl_utils.specs import ReportSpec
+    from lrl_utils.config.specs import ReportSpec
+    from lrl_utils.records.results import run_folder_path
 
     with pytest.raises(ParamError, match="folder name '../../x.tables' is not a plain name"):
         ReportSpec(kind="tables", profile="../../x", inputs=()).folder()

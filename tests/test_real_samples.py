@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from lrl_utils.grid import Grid
-from lrl_utils.profiles import task_languages
-from lrl_utils.runner import main
+from lrl_utils.config.profiles import task_languages
+from lrl_utils.orchestration.grid import Grid
+from lrl_utils.orchestration.runner import main
 
 PROFILE = "real-samples"
 
@@ -55,7 +55,7 @@ def test_the_profile_reads_every_dataset_locally(real_project):
 def test_tiny_tokenizers_cover_the_real_scripts(real_project, shared, model):
     """The tiny models' tokenizers (WordPiece, Unigram; params/models.yaml's alphabet), trained on the profile's
     real text, cover each language's script: few unknown tokens in its FLORES sentences."""
-    from lrl_utils.base_models import train_tokenizer
+    from lrl_utils.training.base_models import train_tokenizer
 
     grid = Grid(PROFILE)
     tiny = grid.registry.models[model]

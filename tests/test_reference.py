@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lrl_utils import reference
-from lrl_utils.params import ParamError
+from lrl_utils.config.params import ParamError
+from lrl_utils.report import reference
 
 TOL = 0.01 + 1e-9
 SU_MISSING = "su has no row in the source's Table 16, so the mean covers 26 of the 27 seen languages"

@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.reporting on a synthetic tidy frame with known values."""
+"""Tests of lrl_utils.report.tables on a synthetic tidy frame with known values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrl_utils import reporting as rep
+from lrl_utils.report import tables as rep
 
 CONFIGS = {"Base": ("none", "none"), "CN Seq_bn": ("conceptnet", "seq_bn"), "Glot LoRA": ("glotcc", "lora")}
 UNSEEN = {"tiny-mbert": "qac", "tiny-xlmr": "qab"}  # seen-ness depends on the model
@@ -207,7 +207,7 @@ def test_errors(tidy: pd.DataFrame) -> None:
 @pytest.mark.parametrize("stage", ["pppl", "finetune"])
 def test_figures_written(tidy: pd.DataFrame, tmp_path, stage: str) -> None:
     metric, task = ("pppl", "") if stage == "pppl" else ("test_macro_f1", "tc")
-    from lrl_utils import figures
+    from lrl_utils.report import figures
 
     fig = figures.plot_metric_bars(
         tidy, stage=stage, metric=metric, model="tiny-mbert", task=task, log_y=stage == "pppl", title="t"
@@ -224,7 +224,7 @@ def test_figures_written(tidy: pd.DataFrame, tmp_path, stage: str) -> None:
 
 
 def test_learning_checks(tidy: pd.DataFrame) -> None:
-    from lrl_utils import learning_checks as lc
+    from lrl_utils.report import checks as lc
 
     checks = lc.learning_checks(tidy).set_index(["check", "model", "language", "config"])
     pppl = checks.loc["pppl_below_base"]
@@ -245,8 +245,8 @@ def test_learning_checks(tidy: pd.DataFrame) -> None:
 
 
 def test_adapter_checks_read_the_adapt_runs_behind_evaluations(project) -> None:
-    from lrl_utils import learning_checks as lc
-    from lrl_utils.results import atomic_write_json
+    from lrl_utils.records.results import atomic_write_json
+    from lrl_utils.report import checks as lc
 
     def write(folder: str, spec: dict, metrics: dict) -> None:
         atomic_write_json(project.runs / folder / "result.json", {"spec": spec, "metrics": metrics})

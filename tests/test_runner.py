@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import tiny_profile
 
-from lrl_utils import results
-from lrl_utils.runner import NOTEBOOKS, main
+from lrl_utils.orchestration.runner import NOTEBOOKS, main
+from lrl_utils.records import results
 
 FAKE = """# %% tags=["parameters"]
 profile = "t"
@@ -35,12 +35,12 @@ out_dir = ""
 
 # %%
 import os, time
-from lrl_utils import pipeline
-run = pipeline.start("{stage}", globals())
+from lrl_utils.orchestration.notebook import start
+run = start("{stage}", globals())
 if os.environ.get("LRL_TEST_SLEEP", "#") in run.spec.folder():
     time.sleep(60)
 if os.environ.get("LRL_TEST_FAIL", "#") in run.spec.folder():
-    from lrl_utils.data_sources import DataSourceError
+    from lrl_utils.data.sources import DataSourceError
     raise DataSourceError(os.environ.get("LRL_TEST_ERROR", "boom"))
 run.finish({{"value": 1.0}})
 """
@@ -122,7 +122,7 @@ def test_only_stage_with_missing_inputs_is_blocked(fake, capsys):
 def test_killed_run_leaves_no_result(fake):
     env = {**os.environ, "LRL_TEST_SLEEP": "preprocess/qac"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lrl_utils.runner", "--profile", "t", "--only", "preprocess"],
+        [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", "t", "--only", "preprocess"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.time() + 90
@@ -165,7 +165,7 @@ def test_a_profile_path_never_leads_a_run_folder_out_of_runs(fake, capsys):
 
 
 def test_failure_line(tmp_path):
-    from lrl_utils.results import failure_line
+    from lrl_utils.records.results import failure_line
 
     run = tmp_path / "run"
     run.mkdir()

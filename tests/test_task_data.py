@@ -1,4 +1,4 @@
-"""Tests of lrl_utils.task_data: WikiANN NER and binary sentiment on the real shared samples (read in place)
+"""Tests of lrl_utils.data.task_data: WikiANN NER and binary sentiment on the real shared samples (read in place)
 and on small generated files (malformed lines, unknown tags and labels, bad UTF-8, the bad-record threshold,
 label maps, missing splits), plus the hub path with `datasets.load_dataset` replaced."""
 
@@ -16,8 +16,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import datasets  # noqa: E402
 import pytest  # noqa: E402
 
-from lrl_utils.data_sources import DataSourceError  # noqa: E402
-from lrl_utils.task_data import (  # noqa: E402
+from lrl_utils.data.sources import DataSourceError  # noqa: E402
+from lrl_utils.data.task_data import (  # noqa: E402
     NER_TAGS,
     SENTIMENT_LABELS,
     load_sentiment,

@@ -22,16 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lrl_utils.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences
-from lrl_utils.data_sources import (
+from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences
+from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
+from lrl_utils.data.sources import (
     SIB_LABELS,
     load_flores_devtest,
     load_sib200,
     load_text_splits,
     write_splits,
 )
-from lrl_utils.glotcc import glotcc_documents, glotcc_splits
-from lrl_utils.task_data import NER_TAGS, load_sentiment, load_wikiann
+from lrl_utils.data.task_data import NER_TAGS, load_sentiment, load_wikiann
 
 SPLIT_STEMS = {"train": "train", "validation": "dev", "test": "test"}
 

@@ -20,10 +20,12 @@ import torch
 from conftest import free_port, kill_tree, save_tiny_base, toy_corpus
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lrl_utils import checkpoints, lm_heads, training
-from lrl_utils.language_adapters import adapter_parameters, add_language_adapter, load_mlm_model
-from lrl_utils.lm_heads import CausalLMObjective, MaskedLMObjective, set_head_path
-from lrl_utils.training import TrainConfig, train_lm
+from lrl_utils.adapters import heads as lm_heads
+from lrl_utils.adapters.heads import CausalLMObjective, MaskedLMObjective, set_head_path
+from lrl_utils.adapters.methods import adapter_parameters, add_language_adapter, load_mlm_model
+from lrl_utils.training import checkpoints
+from lrl_utils.training import loop as training
+from lrl_utils.training.loop import TrainConfig, train_lm
 
 TESTS = Path(__file__).resolve().parent
 TRAIN, VAL = toy_corpus(200, 0), toy_corpus(32, 1)
@@ -284,7 +286,7 @@ sys.path.insert(0, sys.argv[1])
 import test_training as t
 from accelerate import PartialState
 
-from lrl_utils import checkpoints
+from lrl_utils.training import checkpoints
 
 out = Path(sys.argv[3])
 model, tokenizer = t.build(sys.argv[2], "seq_bn")
@@ -608,9 +610,9 @@ PAPER = {  # SPEC §4.2: run_mlm.py + AdapterTrainer settings of the paper's lan
 def test_defaults_are_the_papers_settings():
     from dataclasses import fields
 
-    from lrl_utils.grid import Grid
-    from lrl_utils.params import to_dict
-    from lrl_utils.specs import MLMSettings
+    from lrl_utils.config.params import to_dict
+    from lrl_utils.config.specs import MLMSettings
+    from lrl_utils.orchestration.grid import Grid
 
     assert {k: getattr(TrainConfig(), k) for k in PAPER} == PAPER
     assert {k: getattr(MLMSettings(), k) for k in PAPER} == PAPER

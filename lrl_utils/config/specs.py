@@ -1,0 +1,382 @@
+"""Run specifications: one frozen dataclass per pipeline stage, hashed to name its output folder.
+
+A spec holds everything that determines a run's result (data locations, model, hyperparameters, the
+folders of its upstream runs) and nothing that does not (output folder, thread count). Paths are
+relative to the project root. `spec.digest()` is the first 12 hex digits of the SHA-256 of the spec's
+canonical JSON, the stage included, so the same spec always lands in the same folder
+`runs/<stage>/<slug>--<digest>`. A field added after runs were made (`_added`) is left out of the canonical JSON
+while it holds its default, so those runs keep their folders; set to anything else, it is hashed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from lrl_utils.config.params import MIN_LENGTH, ParamError, _help, _seed, from_dict, is_plain_name, to_dict
+
+STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "llm", "report")
+SOURCES = ("conceptnet", "glotcc")
+SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
+FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole model trains)
+
+
+def _added(text: str, default: Any) -> Any:
+    """A field added after runs were made: not hashed while it holds `default` (module docstring)."""
+    return dataclasses.field(metadata={"help": text, "hashed_unless_default": True}, default=default)
+
+
+def _hashed(obj: Any) -> dict:
+    """`to_dict` of a dataclass without its `_added` fields that hold their default (nested blocks too)."""
+    data = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("hashed_unless_default") and value == f.default:
+            continue
+        data[f.name] = _hashed(value) if dataclasses.is_dataclass(value) else to_dict(value)
+    return data
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyperparameter blocks (the profile's `adapt`, `base_model.train` and `finetune` sections)
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """Masked-LM training; defaults are the paper's language-adapter settings (SPEC §4.2)."""
+
+    max_steps: int = _help("optimizer steps (paper: 100k GlotCC, 25k ConceptNet)", minimum=1, default=25_000)
+    batch_size: int = _help("sequences per step", minimum=1, default=16)
+    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
+    max_length: int = _help("tokens per sequence, longer ones are truncated", minimum=MIN_LENGTH, default=512)
+    mlm_probability: float = _help(
+        "share of tokens masked (BERT 80/10/10 scheme)", above=0, below=1, default=0.15
+    )
+    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.0)
+    warmup_steps: int = _help("linear warm-up steps", minimum=0, default=0)
+    eval_every: int = _help("validation loss every N steps; the best step is kept", minimum=1, default=500)
+    eval_batches: int | None = _help(
+        "validation batches per evaluation (null = all)", minimum=1, default=None
+    )
+    seed: int = _seed("random seed", default=42)
+    objective: Literal["mlm", "clm"] = _help("masked LM, or causal LM for decoder models", default="mlm")
+    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", minimum=1, default=1)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = _help(
+        "auto = bf16 autocast on GPUs that support it, else fp32", default="auto"
+    )
+    checkpoint_every: int | None = _help(
+        "resumable checkpoint every N steps (null = at every evaluation)", minimum=1, default=None
+    )
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Task-adapter training; defaults are the paper's topic-classification settings (SPEC §5.3)."""
+
+    epochs: int = _help(
+        "training epochs; the epoch with the lowest validation loss is tested", minimum=1, default=20
+    )
+    batch_size: int = _help("sequences per step", minimum=1, default=32)
+    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
+    warmup_ratio: float = _help("share of steps with linear warm-up", minimum=0, below=1, default=0.05)
+    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.01)
+    max_length: int = _help("tokens per sequence", minimum=MIN_LENGTH, default=256)
+    pooling: Literal["cls", "mean"] = _help(
+        "head input: first token (the paper) or mean of token states", default="cls"
+    )
+    label_alignment: Literal["first", "paper_compat"] = _help(
+        "NER: label a word's first sub-token only, or every sub-token as the original code did",
+        default="first",
+    )
+    missing_splits: Literal["error", "carve"] = _added(
+        "SA/NER: a split the task's files lack (XTREME WikiANN has no labelled test, a sentiment set no dev or "
+        "no split at all): `error`, or `carve` it out of the others, seeded by split_seed (test = half of "
+        "validation; validation = 10% of train; both = the paper's 80/10/10 of train; lrl_utils/data/task_data.py)",
+        "error",
+    )
+    split_seed: int = _added("seed of the carving (missing_splits: carve)", 42)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage specs
+
+
+@dataclass(frozen=True)
+class Spec:
+    stage: ClassVar[str] = ""
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def canonical(self) -> str:
+        return json.dumps({"stage": self.stage, **_hashed(self)}, sort_keys=True, ensure_ascii=False)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:12]
+
+    def slug(self) -> str:  # human-readable part of the folder name
+        raise NotImplementedError
+
+    def folder(self) -> str:
+        """Folder relative to the runs directory: `<stage>/<slug>--<digest>`. The slug is made of names (profile,
+        language, model, adapter, LLM) that must be plain: one that is not could lead the folder out of `runs/`."""
+        slug = self.slug()
+        if not is_plain_name(slug):
+            raise ParamError(
+                f"{self.stage} run: folder name {slug!r} is not a plain name (letters, digits, _-.)"
+            )
+        return f"{self.stage}/{slug}--{self.digest()}"
+
+    def deps(self) -> tuple[str, ...]:
+        """Upstream run folders (relative to the runs directory)."""
+        return ()
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        data = json.loads(text)
+        data.pop("stage", None)
+        return from_dict(cls, data, f"{cls.stage} spec")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec(Spec):
+    """Turn a language's raw source (ConceptNet edges or GlotCC documents) into train/val/test splits."""
+
+    stage: ClassVar[str] = "preprocess"
+    language: str = _help("language code from params/languages.yaml")
+    source: Literal["conceptnet", "glotcc"] = _help("conceptnet | glotcc")
+    code: str = _help("the language's code in that source (ConceptNet ISO-2, GlotCC `xxx-Scrp`)")
+    location: str = _help("`hub` or a local file/folder (relative to the project root)")
+    world: str | None = _help(
+        "demo world folder the location lives in (generated when missing)", default=None
+    )
+    split_seed: int = _help("seed of the 80/10/10 split", default=42)
+    max_train_bytes: int = _help("GlotCC: cap on train text, UTF-8 bytes (paper: 1 GiB)", default=1024**3)
+    max_val_bytes: int = _help(
+        "GlotCC: cap on val (and test) text, UTF-8 bytes (paper: 200 MiB)", default=200 * 1024**2
+    )
+    max_bad_fraction: float = _help(
+        "share of malformed lines/records above which the run fails", default=0.001
+    )
+    paper_compat: bool = _help("reproduce the original's ConceptNet surface-form defect", default=False)
+
+    def slug(self) -> str:
+        return f"{self.language}.{self.source}"
+
+
+@dataclass(frozen=True)
+class BaseModelSpec(Spec):
+    """Build a tiny model (demo): train its tokenizer and pre-train it on the seen languages."""
+
+    stage: ClassVar[str] = "base_model"
+    model: str = _help("model name from params/models.yaml")
+    architecture: Literal["bert", "xlm-roberta", "llama"] = _help("bert | xlm-roberta | llama (decoder)")
+    vocab_size: int = _help("tokenizer vocabulary size")
+    hidden_size: int = _help("hidden size")
+    num_layers: int = _help("layers")
+    num_heads: int = _help("attention heads")
+    intermediate_size: int = _help("feed-forward size")
+    max_position: int = _help("position embeddings")
+    alphabet: str = _help("characters the tokenizer must cover beyond its training text")
+    corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
+    train: MLMSettings = _help("pre-training settings")
+    shares: tuple[float, ...] = _help("per corpus: the fraction of its train documents used", default=())
+    seed: int = _help("initialisation seed", default=0)
+
+    def slug(self) -> str:
+        return self.model
+
+    def deps(self) -> tuple[str, ...]:
+        return self.corpora
+
+
+@dataclass(frozen=True)
+class AdaptSpec(Spec):
+    """Train a language adapter (or, with adapter `fft`, the whole model) on one language and source, with masked
+    LM, or causal LM for decoder models (`train.objective`)."""
+
+    stage: ClassVar[str] = "adapt"
+    model: str = _help("model name from params/models.yaml")
+    model_ref: str = _help("hub id, or the base_model run folder that holds the tiny model")
+    language: str = _help("language code")
+    source: Literal["conceptnet", "glotcc"] = _help("training text")
+    adapter: str = _help("adapter method: seq_bn | seq_bn_inv | lora | mosa, or fft (full fine-tuning)")
+    adapter_config: str = _help("`adapters` config name")
+    adapter_overrides: dict[str, Any] = _help("config fields that differ from the library defaults")
+    corpus: str = _help("preprocess run folder with the train/val splits")
+    train: MLMSettings = _help("training settings")
+    head_path: Literal["inverse", "paper_compat"] = _help(
+        "LM head: pretrained head with the invertible adapter's inverse, or the original's path without it",
+        default="inverse",
+    )
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, self.corpus)
+
+
+@dataclass(frozen=True)
+class PPPLSpec(Spec):
+    """Pseudo-perplexity on FLORES-200 devtest of a base model, or a base model with a language adapter."""
+
+    stage: ClassVar[str] = "pppl"
+    model: str = _help("model name")
+    model_ref: str = _help("hub id or base_model run folder")
+    language: str = _help("language code")
+    flores_code: str = _help("FLORES-200 code")
+    devtest: str = _help("`hub` or a local FLORES-200 file/folder")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    source: Literal["none", "conceptnet", "glotcc"] = _help("source of the language adapter", default="none")
+    adapter: str = _help("adapter method, `fft` (fully fine-tuned model) or `none` (base)", default="none")
+    adapter_run: str | None = _help("adapt run folder", default=None)
+    max_sentences: int | None = _help("evaluate only the first N sentences (null = all 1012)", default=None)
+    max_length: int = _help("token limit per sentence", default=512)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
+    )
+    samples: bool = _added(
+        "the devtest file is a sample: fewer than the release's 1012 sentences allowed", False
+    )
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, *((self.adapter_run,) if self.adapter_run else ()))
+
+
+@dataclass(frozen=True)
+class FinetuneSpec(Spec):
+    """Train a task adapter stacked on the frozen language adapter (or on the bare or fully fine-tuned model, or on
+    a fusion of the ConceptNet and GlotCC adapters) and test it."""
+
+    stage: ClassVar[str] = "finetune"
+    model: str = _help("model name")
+    model_ref: str = _help("hub id or base_model run folder")
+    language: str = _help("language code")
+    task: Literal["tc", "sa", "ner"] = _help("tc = SIB-200 topics, sa = binary sentiment, ner = WikiANN")
+    flores_code: str = _help(
+        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
+    )
+    dataset: str = _help("`hub` or a local folder of the task's data")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    source: Literal["none", "conceptnet", "glotcc", "fusion"] = _help(
+        "language adapter source (fusion: both)", default="none"
+    )
+    adapter: str = _help("language adapter method, `fft` (fully fine-tuned model) or `none`", default="none")
+    adapter_run: str | None = _help("adapt run folder (fusion: the ConceptNet adapter)", default=None)
+    fusion_run: str | None = _help("fusion: the GlotCC adapter's adapt run folder", default=None)
+    seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
+    train: TaskSettings = _help("training settings", default_factory=TaskSettings)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
+    )
+    max_bad_fraction: float = _added(
+        "share of malformed sentences/rows per split above which the run fails", 0.001
+    )
+
+    def slug(self) -> str:
+        return f"{self.model}.{self.language}.{self.task}.{self.source}.{self.adapter}.s{self.seed}"
+
+    def deps(self) -> tuple[str, ...]:
+        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return (*model_dep, *(r for r in (self.adapter_run, self.fusion_run) if r))
+
+
+@dataclass(frozen=True)
+class LLMSpec(Spec):
+    """Prompt an LLM on the test set of one language and task (zero- or k-shot) and score its answers."""
+
+    stage: ClassVar[str] = "llm"
+    llm: str = _help("LLM name from params/llms.yaml")
+    backend: Literal["transformers", "openai"] = _help("transformers | openai")
+    model_ref: str = _help("hub id, base_model run folder (tiny models), or the endpoint's model name")
+    language: str = _help("language code")
+    task: Literal["tc", "sa", "ner"] = _help("tc | sa | ner")
+    flores_code: str = _help(
+        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
+    )
+    dataset: str = _help("`hub` or a local folder of the task's data")
+    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    missing_splits: Literal["error", "carve"] = _added(
+        "SA/NER: missing splits are an error or carved out (the profile's finetune.<task>, as the task runs)",
+        "error",
+    )
+    split_seed: int = _added("seed of the carving", 42)
+    base_url: str | None = _help("openai: endpoint URL", default=None)
+    api_key_env: str | None = _help("openai: name of the environment variable with the key", default=None)
+    chat: bool = _help("chat form when available", default=True)
+    template: str = _help("prompt template of params/prompts.yaml", default="default")
+    shots: int = _help("k examples from train in the prompt (0 = zero-shot)", default=0)
+    shot_seed: int = _help("seed of the shot draw", default=0)
+    max_items: int | None = _help("the first N test items (null = all)", default=None)
+    max_new_tokens: int = _help("generation budget per answer", default=100)
+    batch_size: int = _help("prompts per generation batch (local models)", default=8)
+    quoting: Literal["raw", "csv"] | None = _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
+    )
+    max_bad_fraction: float = _added(
+        "share of malformed sentences/rows per split above which the run fails", 0.001
+    )
+    # How the model is run or reached (params/llms.yaml); null for the other backend's fields. They name the run
+    # (a changed timeout is a new run) but not its response cache (`llm_baselines.cache_path`): a re-run with a
+    # longer timeout or another device_map resumes from the responses already paid for.
+    device_map: str | None = _help(
+        "transformers: `device_map` of from_pretrained (null = one device, the GPU if any; auto = spread)",
+        default=None,
+    )
+    dtype: str | None = _help("transformers: weight dtype (auto = bf16 on a GPU that has it)", default=None)
+    timeout: float | None = _help("openai: seconds per request", default=None)
+    max_retries: int | None = _help(
+        "openai: retries after 429 / 5xx / timeouts / connection errors", default=None
+    )
+    initial_backoff: float | None = _help(
+        "openai: seconds before the first retry (doubled per retry)", default=None
+    )
+    max_backoff: float | None = _help("openai: the longest wait between attempts, seconds", default=None)
+    concurrency: int | None = _help("openai: requests in flight at once", default=None)
+
+    TRANSPORT: ClassVar[tuple[str, ...]] = (
+        "device_map", "timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency"
+    )  # fmt: skip
+
+    def slug(self) -> str:
+        return f"{self.llm}.{self.language}.{self.task}.{self.shots}shot"
+
+    def deps(self) -> tuple[str, ...]:
+        return (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+
+
+@dataclass(frozen=True)
+class ReportSpec(Spec):
+    """Tables or figures rebuilt from the result.json files of the evaluation runs."""
+
+    stage: ClassVar[str] = "report"
+    kind: Literal["tables", "figures"] = _help("tables | figures")
+    profile: str = _help("profile the report belongs to")
+    inputs: tuple[str, ...] = _help(
+        "evaluation run folders the report reads (missing ones are shown as missing)"
+    )
+    f1_tolerance: float = _help("reproduced-vs-reported: absolute F1 tolerance (0-1 scale)", default=0.02)
+    pppl_tolerance: float = _help(
+        "reproduced-vs-reported: relative pseudo-perplexity tolerance", default=0.10
+    )
+    loss_tolerance: float = _help(
+        "reproduced-vs-reported: absolute adapter validation-loss tolerance (nats)", default=0.1
+    )
+
+    def slug(self) -> str:
+        return f"{self.profile}.{self.kind}"
+
+
+SPEC_CLASSES: dict[str, type[Spec]] = {
+    cls.stage: cls
+    for cls in (PreprocessSpec, BaseModelSpec, AdaptSpec, PPPLSpec, FinetuneSpec, LLMSpec, ReportSpec)
+}

@@ -1,0 +1,184 @@
+"""Is the local data of a grid where its loaders will look, in the layout they read? (`run_all.sh --dry-run`)
+
+For every language × dataset the runs of a grid read from a local path (`data.*` keys that are not `hub`; the
+demo world is generated later and not checked), the loader's own locate step runs (`data_sources.locate_flores`
+and `locate_sib200`, `task_files.locate_wikiann` and `locate_sentiment`, `glotcc.glotcc_files`; so the check and
+the loader never disagree), then the first line of each file found is checked against what its reader expects:
+a header, a column count, a JSON object with the text key, a parquet column. Whole files are never read. For
+SA and NER, splits the files lack are an error here too unless the profile's `finetune.<task>.missing_splits`
+is `carve`. Each problem is one line naming the profile key, the path as the profile wrote it, and the file
+expected: `data.sib200: ../x/sib200: no train.tsv for mlt_Latn (looked for ../x/sib200/mlt/train.tsv, ...)`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lrl_utils.config import paths
+from lrl_utils.data.sources import DataSourceError, locate_flores, locate_sib200
+from lrl_utils.data.glotcc import glotcc_files
+from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
+from lrl_utils.data.task_data import SENTIMENT_FORMATS
+from lrl_utils.data.task_files import check_missing_splits, locate_sentiment, locate_wikiann, sentiment_name, where_read
+
+
+def _first_line(file: Path) -> str:
+    """The first line of a text file (gzip or plain), without its line end and a UTF-8 BOM."""
+    try:
+        with (gzip.open if _gzipped(file) else open)(file, "rb") as f:
+            raw = f.readline(1 << 20)
+    except (OSError, EOFError) as exc:
+        raise DataSourceError(f"{file}: unreadable ({exc})") from None
+    try:
+        return raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise DataSourceError(f"{file}:1: not valid UTF-8 text") from None
+
+
+def _gzipped(file: Path) -> bool:
+    try:
+        with open(file, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise DataSourceError(f"{file}: unreadable ({exc})") from None
+
+
+def _header(file: Path, columns: tuple[str, ...]) -> None:
+    if _first_line(file).split("\t") != list(columns):
+        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}")
+
+
+def _columns(file: Path) -> list[str]:
+    """The column names of a sentiment file: its header (.tsv, .csv) or the keys of its first JSON object."""
+    line = _first_line(file)
+    if file.suffix == ".jsonl":
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataSourceError(f"{file}:1: invalid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataSourceError(f"{file}:1: not a JSON object")
+        return list(obj)
+    return [c.strip().strip('"') for c in line.split("\t" if file.suffix == ".tsv" else ",")]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One check per dataset kind: locate the files, then look at their first line
+
+
+def check_flores(path: Path, flores_code: str) -> None:
+    file = locate_flores(path, flores_code)
+    if file.suffix == ".tsv":
+        _header(file, ("id", "sentence"))
+    else:
+        _first_line(file)
+
+
+def check_sib200(path: Path, flores_code: str) -> None:
+    for file in locate_sib200(path, flores_code).values():
+        _header(file, ("index_id", "category", "text"))
+
+
+def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> None:
+    files = locate_wikiann(path, iso2, iso3)
+    for file in files.values():
+        line = _first_line(file)
+        if len(line.split("\t")) != 2:
+            raise DataSourceError(
+                f"{file}:1: {len(line.split(chr(9)))} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
+            )
+    check_missing_splits(list(files), where_read(files), "ner", missing_splits)
+
+
+def check_sentiment(path: Path, dataset: str, iso3: str, missing_splits: str) -> None:
+    files = locate_sentiment(path, dataset, iso3)
+    name = sentiment_name(dataset)[1]
+    for file in files.values():
+        columns = set(_columns(file))
+        if not any(
+            {f.text, f.label} <= columns and file.suffix in f.suffixes and name in (f.datasets or [name])
+            for f in SENTIMENT_FORMATS
+        ):
+            raise DataSourceError(
+                f"{file}:1: no known text and label columns among {sorted(columns)[:8]} (see SENTIMENT_FORMATS)"
+            )
+    check_missing_splits(list(files), where_read(files), "sa", missing_splits)
+
+
+def check_glotcc(path: Path, glotcc_code: str) -> None:
+    for file in glotcc_files(path, glotcc_code):
+        if file.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                names = pq.read_schema(file).names
+            except Exception as exc:  # pyarrow raises several types for a broken footer
+                raise DataSourceError(f"{file}: not a readable parquet file ({exc})") from None
+            if not {"content", "text"} & set(names):
+                raise DataSourceError(f"{file}: no `content` or `text` column (has {', '.join(names[:8])})")
+        elif file.suffix == ".jsonl":
+            line = _first_line(file)
+            if line.strip() and not {"content", "text"} & set(_columns(file)):
+                raise DataSourceError(f"{file}:1: expected a JSON object with key content or text")
+        else:
+            _first_line(file)
+
+
+def check_conceptnet(path: Path) -> None:
+    if not path.is_file():
+        raise DataSourceError(f"{path}: not a file (the ConceptNet assertions dump, .csv or .csv.gz)")
+    columns = len(_first_line(path).split("\t"))
+    if columns != 5:
+        raise DataSourceError(
+            f"{path}:1: {columns} tab-separated columns, expected 5 (edge, relation, start, end, JSON)"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The grid
+
+
+def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., None]]]:
+    """(data key, location as in the spec, arguments, check) of each dataset a run reads."""
+    if getattr(spec, "world", None):
+        return
+    if isinstance(spec, PreprocessSpec):
+        if spec.source == "glotcc":
+            yield "glotcc", spec.location, (spec.code,), check_glotcc
+        else:
+            yield "conceptnet", spec.location, (), check_conceptnet
+    elif isinstance(spec, PPPLSpec):
+        yield "flores", spec.devtest, (spec.flores_code,), check_flores
+    elif isinstance(spec, (FinetuneSpec, LLMSpec)):
+        rule = spec.train.missing_splits if isinstance(spec, FinetuneSpec) else spec.missing_splits
+        if spec.task == "tc":
+            yield "sib200", spec.dataset, (spec.flores_code,), check_sib200
+        elif spec.task == "sa":
+            yield "sentiment", spec.dataset, (spec.flores_code, spec.language, rule), check_sentiment
+        else:
+            yield "wikiann", spec.dataset, (spec.flores_code, spec.language, rule), check_wikiann
+
+
+def check_data(specs: list[Spec]) -> list[str]:
+    """One line per problem with the local data the runs `specs` read (none: every file is where it should be)."""
+    problems, seen = [], set()
+    for spec in specs:
+        for key, location, args, check in _reads(spec):
+            if (
+                location == "hub"
+                or location.startswith(("http://", "https://"))
+                or (key, location, args) in seen
+            ):
+                continue
+            seen.add((key, location, args))
+            resolved = paths.resolve(location)
+            try:
+                check(resolved, *args)
+            except DataSourceError as err:
+                message = str(err).replace(str(resolved), location)
+                prefix = "" if message.startswith(location) else f"{location}: "
+                problems.append(f"data.{key}: {prefix}{message}")
+    return problems

@@ -1,0 +1,192 @@
+"""Seeded synthetic languages written in the real on-disk formats: the offline demo world.
+
+Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) and the world's English (`qen`: the concepts'
+English glosses) share one concept inventory: the 7 SIB-200 topics x `concepts_per_topic` content words with
+English glosses, plus general words and function words. Each synthetic language realises every concept with its
+own words (built from its own syllables), has its own word order (SVO / SOV / VSO), noun-phrase order and
+adpositions, and one agreement rule: a plural noun takes a suffix, and the verb repeats that suffix when its
+subject is plural. The tiny base models are pre-trained on `qen` and a little `qab` (the `seen` flag); `qaa` is
+unseen but written with the seen languages' letters; `qac` is unseen, with consonant clusters the others lack
+and two letters they never use (ë, ž), so tokenizers trained on them fragment it. (A WordPiece vocabulary
+without ë/ž turns words holding them into [UNK]; give the trainer every language's `letters` as initial
+alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
+
+Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
+prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
+`data/` read it unchanged (the languages themselves: `language.py`):
+
+    world.json                                    config, languages, counts per file
+    conceptnet/conceptnet-assertions-5.7.0.csv.gz  one dump for all languages (+ English and noise edges)
+    glotcc/v1.0/<code>-Latn/<code>-Latn_0.parquet  documents (column `content`) with GlotCC-like metadata
+    flores200_dataset/{dev,devtest}/<code>_Latn.{dev,devtest}   parallel sentences, one per line
+    sib200/data/annotated/<code>_Latn/{train,dev,test}.tsv, labels.txt   topic-labelled FLORES sentences
+    wikiann/<code>/{train,dev,test}; sentiment/<code>/{train,dev,test}.tsv   NER and sentiment (`tasks.py`)
+
+Everything is a deterministic function of `WorldConfig` (same bytes every time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from random import Random
+
+from lrl_utils.data.sources import SIB_LABELS
+from lrl_utils.demo.graph import write_conceptnet
+from lrl_utils.demo.language import (
+    DEMO_LANGUAGES,
+    DUMP,
+    ENGLISH,
+    STATEMENT_SHARE,
+    DemoLanguage,
+    Sentence,
+    Slots,
+    WorldConfig,
+    _slots,
+    build_lexicon,
+    concepts,
+    draw_sentence,
+    english_statement,
+    realise,
+)
+from lrl_utils.demo.tasks import write_task_data
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def _write_glotcc(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, config: WorldConfig) -> set:
+    """One parquet file of single-topic documents; returns the sentence structures it uses."""
+    import pyarrow as pa  # imported here: `import demo_world` stays light (the grid only needs WorldConfig)
+    import pyarrow.parquet as pq
+
+    rng = Random(f"{config.seed}/{lang.code}/glotcc")
+    docs, n_sentences, drawn = [], [], set()
+    for _ in range(config.docs_per_language):
+        topic = rng.choice(SIB_LABELS)
+        sentences = []
+        for _ in range(rng.randint(*config.sentences_per_doc)):
+            if lang is ENGLISH and rng.random() < STATEMENT_SHARE:
+                sentences.append(english_statement(rng, slots, topic))
+                continue
+            structure = draw_sentence(rng, slots, topic)
+            drawn.add(structure)
+            sentences.append(realise(structure, lang, lexicon, rng))
+        docs.append(" ".join(sentences))
+        n_sentences.append(len(sentences))
+    columns = {  # `content` plus a few of GlotCC-v1's metadata columns
+        "content": docs,
+        "warc-target-uri": [f"https://{lang.code}.example/article/{i:05d}.html" for i in range(len(docs))],
+        "warc-date": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T12:00:00Z" for i in range(len(docs))],
+        "identification-language": [lang.flores_code] * len(docs),
+        "num-sents": n_sentences,
+    }
+    path = root / f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return drawn
+
+
+def _flores_structures(slots: Slots, config: WorldConfig, drawn: set) -> list[Sentence]:
+    """dev + devtest sentence structures, topic-balanced, none of them used in any GlotCC document."""
+    rng = Random(f"{config.seed}/flores")
+    n = config.flores_dev + config.flores_devtest
+    topics = [SIB_LABELS[i % len(SIB_LABELS)] for i in range(n)]
+    rng.shuffle(topics)
+    taken, out = set(drawn), []
+    for topic in topics:
+        s = draw_sentence(rng, slots, topic)
+        while s in taken:
+            s = draw_sentence(rng, slots, topic)
+        taken.add(s)
+        out.append(s)
+    return out
+
+
+def _flores_and_sib(lang: DemoLanguage, lexicon: dict, structures: list, config: WorldConfig) -> dict:
+    """Relative path -> lines: FLORES dev/devtest (parallel across languages) and SIB-200 built from them."""
+    rng = Random(f"{config.seed}/{lang.code}/flores")
+    lines = [realise(s, lang, lexicon, rng) for s in structures]
+    code, sib = lang.flores_code, f"sib200/data/annotated/{lang.flores_code}"
+    files = {
+        f"flores200_dataset/dev/{code}.dev": lines[: config.flores_dev],
+        f"flores200_dataset/devtest/{code}.devtest": lines[config.flores_dev :],
+        f"{sib}/labels.txt": list(SIB_LABELS),
+    }
+    order = list(range(len(lines)))  # index_id = position in dev + devtest; the same split in every language
+    Random(f"{config.seed}/sib").shuffle(order)
+    order = order[: config.sib_sentences]
+    n_train, n_dev = round(len(order) * 701 / 1004), round(len(order) * 99 / 1004)  # SIB-200: 701 / 99 / 204
+    parts = {"train": order[:n_train], "dev": order[n_train:][:n_dev], "test": order[n_train + n_dev :]}
+    for split, ids in parts.items():
+        rows = [f"{i}\t{structures[i].topic}\t{lines[i]}" for i in ids]
+        files[f"{sib}/{split}.tsv"] = ["index_id\tcategory\ttext"] + rows
+    return files
+
+
+def write_world(root: Path, config: WorldConfig) -> dict:
+    """Write every file of the world into the existing folder `root`; return the `world.json` manifest."""
+    inventory = concepts(config)
+    slots = _slots(inventory)
+    lexicons = {code: build_lexicon(lang, inventory, config.seed) for code, lang in DEMO_LANGUAGES.items()}
+    written = (ENGLISH, *DEMO_LANGUAGES.values())  # languages with web text, FLORES and SIB files
+    all_lexicons = {ENGLISH.code: build_lexicon(ENGLISH, inventory, config.seed)} | lexicons
+    drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
+    counts: dict[str, int] = {}
+    for lang in written:
+        drawn |= _write_glotcc(root, lang, all_lexicons[lang.code], slots, config)
+        counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
+    structures = _flores_structures(slots, config, drawn)
+    for lang in written:
+        for relative, lines in _flores_and_sib(lang, all_lexicons[lang.code], structures, config).items():
+            _write_lines(root / relative, lines)
+            counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
+    for lang in DEMO_LANGUAGES.values():  # NER and sentiment files (`tasks.py`)
+        counts.update(write_task_data(root, lang, lexicons[lang.code], slots, config.seed))
+    edges = write_conceptnet(root, lexicons, inventory, config.seed)
+    counts[DUMP] = sum(edges.values())
+    manifest = {
+        "generator": __name__,
+        "hash": config.hash(),
+        "config": dataclasses.asdict(config),
+        "languages": [lang.describe() for lang in written],
+        "topics": list(SIB_LABELS),
+        "files": dict(sorted(counts.items())),
+        "conceptnet_edges_by_start_language": dict(sorted(edges.items())),
+    }
+    text = json.dumps(manifest, indent=2, ensure_ascii=False)
+    (root / "world.json").write_text(text + "\n", encoding="utf-8")
+    return manifest
+
+
+def ensure_world(parent_dir: str | os.PathLike, config: WorldConfig | None = None) -> Path:
+    """The world for `config` in `parent_dir/world-<hash>`, generated once (idempotent, race-safe).
+
+    The world is built in a temporary folder next to its final place and renamed into place; if another
+    process got there first, its world is kept and ours discarded.
+    """
+    config = config or WorldConfig()
+    parent = Path(parent_dir)
+    final = parent / f"world-{config.hash()}"
+    if (final / "world.json").is_file():
+        return final
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-world-{config.hash()}-", dir=parent))
+    try:
+        write_world(tmp, config)
+        tmp.chmod(0o755)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "world.json").is_file():
+                raise RuntimeError(f"{final} exists without a world.json: remove it") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,322 @@
+"""Text classification with a task adapter stacked on a frozen language adapter (SPEC §5.3): topic classification
+(SIB-200, 7 classes, `tc`) and binary sentiment analysis (`sa`); NER is in `ner.py`.
+
+The MAD-X set-up of the paper, for mBERT and XLM-R:
+
+1. ``AutoAdapterModel.from_pretrained(base)``; the static MLM head of a ``*ForMaskedLM`` checkpoint is
+   converted by ``adapters`` into a flex head named ``"default"``. It is unused here and deleted, so that the
+   only head (and the active one) is the classification head.
+2. With a language adapter: ``load_adapter(dir, load_as="lang_adapter", with_head=False)`` (the adapter
+   directory of a static-head model also holds that model's MLM head; ADAPTERS_NOTES A6).
+3. ``add_adapter(<task>, config="seq_bn")`` (reduction factor 16) and
+   ``add_classification_head(<task>, num_labels=7 or 2, id2label=...)``, the task being
+   ``topic_classification`` or ``sentiment_classification`` (the paper's names).
+4. ``train_adapter(<task>)`` freezes the base model and the language adapter, and only
+   *then* ``active_adapters = Stack("lang_adapter", <task>)`` (the order matters:
+   ``train_adapter`` resets the active setup; ADAPTERS_NOTES A4).
+
+Training is a plain torch loop with the paper's settings (HF ``Trainer`` defaults where the paper relied on
+them): AdamW over the trainable parameters with weight decay except on biases and LayerNorm weights, linear
+warm-up and decay, gradient clipping at 1.0, batches padded to their longest member (the paper padded to
+256; with the attention mask this gives the same outputs), seeds for ``random``, ``numpy`` and ``torch``.
+After every epoch the validation loss is computed. The state of the trainable parameters of the epoch with
+the **lowest validation loss** is restored and evaluated on test (``load_best_model_at_end`` without a
+``metric_for_best_model``: the paper's intent; the original code's final test call evaluated the last
+epoch). Metrics: macro-F1 and accuracy on test.
+
+Device: the model and every batch sit on ``cuda`` when a GPU is available (else the CPU, or the ``device``
+argument); ``precision`` ``auto`` runs the forward passes under bf16 autocast on a CUDA GPU that supports
+bf16 (the rule of ``training.resolve_precision``) and in float32 anywhere else; losses are taken in float32.
+On a CPU nothing changes with respect to a device-unaware loop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from adapters import AutoAdapterModel
+from adapters.composition import Stack
+from adapters.heads import ClassificationHead
+from datasets import DatasetDict
+from sklearn.metrics import accuracy_score, f1_score
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from lrl_utils.evaluation.pppl import (
+    autocast,
+    device_and_precision,
+    model_device,
+    resolve_precision,
+    to_device,
+)
+
+TASK_NAME = "topic_classification"
+TASK_NAMES = {"tc": "topic_classification", "sa": "sentiment_classification"}  # adapter + head names
+LANG_ADAPTER_NAME = "lang_adapter"
+TASK_ADAPTER_CONFIG = "seq_bn"
+NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight")
+
+
+@dataclass
+class TaskTrainConfig:
+    """Hyperparameters of the task-adapter training; defaults are the paper's topic-classification settings."""
+
+    epochs: int = field(default=20, metadata={"help": "training epochs (paper TC: 20)"})
+    batch_size: int = field(default=32, metadata={"help": "training and evaluation batch size (paper: 32)"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate (paper: 1e-4)"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps with linear warm-up"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on bias/LayerNorm)"})
+    max_length: int = field(default=256, metadata={"help": "truncation length in tokens (paper TC: 256)"})
+    seed: int = field(default=1, metadata={"help": "seed of random, numpy and torch (paper: 1, 2, 3)"})
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "gradient clipping norm (HF Trainer default)"}
+    )
+    pooling: str = field(
+        default="cls",
+        metadata={"help": "head input: `cls` (first token; the paper) or `mean` (mean of the token states)"},
+    )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "`auto` (bf16 autocast on a CUDA GPU that supports it, else fp32), `no` (fp32) or `bf16`"
+        },
+    )
+
+
+class MeanPoolClassificationHead(ClassificationHead):
+    """The library's classification head, reading the mean of the token states instead of the first token.
+
+    A tiny frozen model's first-token state carries little sentence information (the real models got it from
+    next-sentence prediction); the demo can use this head instead (`pooling: mean`). The paper uses `cls`.
+    """
+
+    def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):
+        if cls_output is None:
+            states = outputs[0]
+            mask = (
+                torch.ones(states.shape[:2], device=states.device)
+                if attention_mask is None
+                else attention_mask
+            )
+            mask = mask.to(states.dtype).unsqueeze(-1)
+            cls_output = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
+
+
+def set_seed(seed: int) -> None:
+    """Seed ``random``, ``numpy`` and ``torch`` (as ``transformers.set_seed`` does on CPU)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_task_model(
+    base_path: str,
+    label_names: Sequence[str],
+    lang_adapter_dir: str | None,
+    pooling: str = "cls",
+    task_name: str = TASK_NAME,
+) -> tuple[nn.Module, Any]:
+    """The flex-head model with the (frozen) language adapter, the task adapter and the classification head.
+
+    Returns ``(model, tokenizer)`` with only the task adapter and the classification head trainable and the
+    active setup ``Stack("lang_adapter", task_name)`` (or the task adapter alone).
+    """
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoAdapterModel.from_pretrained(base_path)
+    for head_name in list(model.heads):  # e.g. "default", converted from a static MLM head: unused here
+        model.delete_head(head_name)
+    if lang_adapter_dir is not None:
+        model.load_adapter(str(lang_adapter_dir), load_as=LANG_ADAPTER_NAME, with_head=False)
+    model.add_adapter(task_name, config=TASK_ADAPTER_CONFIG)
+    id2label = dict(enumerate(label_names))
+    if pooling == "cls":
+        model.add_classification_head(task_name, num_labels=len(label_names), id2label=id2label)
+    elif pooling == "mean":
+        model.register_custom_head("mean_pool_classification", MeanPoolClassificationHead)
+        model.add_custom_head(
+            "mean_pool_classification", task_name, num_labels=len(label_names), id2label=id2label
+        )
+    else:
+        raise ValueError(f"`pooling` must be `cls` or `mean`, got {pooling!r}")
+    model.train_adapter(task_name)
+    if lang_adapter_dir is not None:
+        model.active_adapters = Stack(LANG_ADAPTER_NAME, task_name)  # after train_adapter (A4)
+    if model.active_head != task_name:
+        raise RuntimeError(f"active head is {model.active_head!r}, expected {task_name!r}")
+    return model, tokenizer
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the trainable parameters (task adapter + head): what an epoch's checkpoint has to keep."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def restore_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Write a :func:`trainable_state` snapshot back into the model's parameters."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
+
+
+def _optimizer(model: nn.Module, config: TaskTrainConfig) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if any(m in name for m in NO_DECAY_MARKERS) else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Tokenise one batch, padded to its longest member (dynamic padding)."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+def _evaluate(
+    model: nn.Module, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], config: TaskTrainConfig
+) -> tuple[float, list[int]]:
+    """Mean cross-entropy per example and the predicted label ids (batches on the model's device, autocast as
+    ``config.precision`` resolves there; the loss in float32)."""
+    model.eval()
+    device = model_device(model)
+    precision = resolve_precision(config.precision, device)
+    total_loss, preds = 0.0, []
+    with torch.inference_mode():
+        for start in range(0, len(texts), config.batch_size):
+            chunk = texts[start : start + config.batch_size]
+            batch = to_device(_encode(tokenizer, chunk, config.max_length), device)
+            gold = torch.tensor(labels[start : start + config.batch_size], device=device)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            total_loss += nn.functional.cross_entropy(logits.float(), gold, reduction="sum").item()
+            preds.extend(logits.argmax(dim=-1).tolist())
+    return total_loss / max(len(texts), 1), preds
+
+
+def _split(data: DatasetDict, name: str) -> tuple[list[str], list[int]]:
+    return list(data[name]["text"]), [int(y) for y in data[name]["label"]]
+
+
+def train_text_classifier(
+    base_path: str,
+    data: DatasetDict,
+    label_names: Sequence[str],
+    lang_adapter_dir: str | None,
+    config: TaskTrainConfig,
+    progress: bool = True,
+    task: str = "tc",
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """Train a task adapter (+ head) on a frozen base (+ frozen language adapter); evaluate on test.
+
+    Args:
+        base_path: folder of the base checkpoint (model + tokenizer, e.g. a ``*ForMaskedLM`` saved with
+            ``save_pretrained``).
+        data: a ``datasets.DatasetDict`` with splits train/validation/test, columns ``text`` and ``label``
+            (int ids into ``label_names``).
+        label_names: class names, index = label id.
+        lang_adapter_dir: folder written by ``save_adapter`` for the language adapter, or None (baseline).
+        config: hyperparameters.
+        progress: show a tqdm bar over epochs.
+        task: ``tc`` (topic classification) or ``sa`` (sentiment): names the task adapter and head.
+        device: where to train and evaluate; None: ``cuda`` when available, else ``cpu``. The model and every
+            batch go there; ``config.precision`` ``auto`` means bf16 autocast on a CUDA GPU that supports it
+            (``evaluation.device_and_precision``), float32 elsewhere.
+
+    Returns:
+        A JSON-serialisable dict: ``test_macro_f1``, ``test_accuracy``, ``best_epoch`` (1-based, the epoch
+        with the lowest validation loss, whose parameters were evaluated on test), per-epoch ``val_loss``,
+        ``train_loss`` and ``val_macro_f1``, test ``predictions`` ``[{"text", "label", "pred"}]``,
+        ``trainable_params``, ``seconds``, ``device`` and ``precision`` (the resolved setting: ``no``
+        or ``bf16``).
+    """
+    started = time.perf_counter()
+    set_seed(config.seed)
+    if task not in TASK_NAMES:
+        raise ValueError(f"task must be one of {sorted(TASK_NAMES)}, got {task!r}")
+    device, precision = device_and_precision(config.precision, device)
+    model, tokenizer = build_task_model(
+        base_path, label_names, lang_adapter_dir, config.pooling, TASK_NAMES[task]
+    )
+    model.to(device)
+    train_texts, train_labels = _split(data, "train")
+    val_texts, val_labels = _split(data, "validation")
+    test_texts, test_labels = _split(data, "test")
+
+    steps_per_epoch = math.ceil(len(train_texts) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = _optimizer(model, config)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    generator = torch.Generator().manual_seed(config.seed)
+
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_macro_f1": []}
+    best_loss, best_epoch, best_state = math.inf, 0, trainable_state(model)
+    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress):
+        model.train()
+        epoch_loss = 0.0
+        order = torch.randperm(len(train_texts), generator=generator).tolist()
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = to_device(_encode(tokenizer, [train_texts[i] for i in idx], config.max_length), device)
+            with autocast(precision, device):
+                logits = model(**batch).logits
+            gold = torch.tensor([train_labels[i] for i in idx], device=device)
+            loss = nn.functional.cross_entropy(logits.float(), gold)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            epoch_loss += loss.item() * len(idx)
+        val_loss, val_preds = _evaluate(model, tokenizer, val_texts, val_labels, config)
+        history["train_loss"].append(epoch_loss / len(train_texts))
+        history["val_loss"].append(val_loss)
+        history["val_macro_f1"].append(
+            float(f1_score(val_labels, val_preds, average="macro", zero_division=0))
+        )
+        if val_loss < best_loss:  # strict: the earliest epoch wins a tie, as in the HF Trainer
+            best_loss, best_epoch, best_state = val_loss, epoch, trainable_state(model)
+
+    restore_trainable_state(model, best_state)
+    _, test_preds = _evaluate(model, tokenizer, test_texts, test_labels, config)
+    return {
+        **recompute_metrics(test_labels, test_preds),
+        "best_epoch": best_epoch,
+        **history,
+        "predictions": [
+            {"text": t, "label": y, "pred": p}
+            for t, y, p in zip(test_texts, test_labels, test_preds, strict=True)
+        ],
+        "trainable_params": sum(p.numel() for p in trainable),
+        "seconds": time.perf_counter() - started,
+        "config": asdict(config),
+        "label_names": list(label_names),
+        "lang_adapter": lang_adapter_dir is not None,
+        "task": task,
+        "device": str(device),
+        "precision": precision,
+    }
+
+
+def recompute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, float]:
+    """Test macro-F1 (the paper's metric for TC and SA) and accuracy, with scikit-learn."""
+    return {
+        "test_macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
+        "test_accuracy": float(accuracy_score(labels, predictions)),
+    }

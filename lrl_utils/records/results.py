@@ -1,0 +1,218 @@
+"""Result records: atomic writes, the provenance block, `result.json`, and the tidy frame of all results.
+
+`result.json` (one per run) = {"status", "stage", "run", "label", "spec", "metrics", "timings",
+"provenance"}. Tables and figures are rebuilt only from these files (`load_records`). `run_folder_path` is where
+every run folder is placed (never outside the runs directory); `failure_line` says why a failed run failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from lrl_utils.config import paths
+from lrl_utils.config.schema import ParamError
+
+RESULT_FILE = "result.json"
+PACKAGES = (
+    "lrl-adapt", "torch", "transformers", "adapters", "tokenizers", "datasets", "accelerate",
+    "papermill", "jupytext", "scikit-learn", "seqeval", "pandas", "numpy",
+)  # fmt: skip
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write to a temporary file in the same folder, then rename over `path`: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_info() -> dict[str, Any]:
+    root = paths.project_root()
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance() -> dict[str, Any]:
+    """Where and with what a result was made (PEFT-style run info)."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": package_versions(),
+        "git": git_info(),
+        "hf_offline": os.environ.get("HF_HUB_OFFLINE"),
+    }
+    try:  # only when torch is already loaded: reports never import it
+        import sys
+
+        if "torch" in sys.modules:
+            torch = sys.modules["torch"]
+            info["torch_threads"] = torch.get_num_threads()
+            info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except Exception:  # provenance must never fail a run
+        pass
+    return info
+
+
+def make_result(spec, metrics: dict, started: str, seconds: float, extra: dict | None = None) -> dict:
+    return {
+        "status": "done",
+        "stage": spec.stage,
+        "run": spec.digest(),
+        "label": spec.folder(),
+        "spec": spec.to_dict(),
+        "metrics": metrics,
+        "timings": {"started": started, "finished": now(), "seconds": round(seconds, 3)},
+        "provenance": provenance(),
+        **(extra or {}),
+    }
+
+
+def run_folder_path(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The absolute path of run folder `folder` (relative to the runs directory `root`, default `runs_dir()`).
+
+    Raises a one-line ParamError when the path, normalised (`..` resolved; symlinks are not followed, so a stage
+    folder may be a link to another disk), is not strictly inside `root`: no run is ever written outside it.
+    """
+    base = Path(os.path.abspath(root if root is not None else paths.runs_dir()))
+    path = Path(os.path.normpath(base / folder))
+    if path == base or not path.is_relative_to(base):
+        raise ParamError(f"run folder {str(folder)!r} would be {path}, outside the runs directory {base}")
+    return path
+
+
+def failure_line(run_dir: str | os.PathLike, limit: int = 400) -> str:
+    """The one-line error of a failed run: `ExceptionName: message` of the exception its executed notebook
+    (`notebook.ipynb`) recorded, else the last line of its `log.txt` (papermill could not start the notebook)."""
+    run_dir = Path(run_dir)
+    line = ""
+    try:
+        notebook = json.loads((run_dir / "notebook.ipynb").read_text(encoding="utf-8"))
+        errors = [
+            out
+            for cell in notebook.get("cells", [])
+            for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"
+        ]
+        if errors:
+            ename, evalue = errors[-1].get("ename", "Error"), str(errors[-1].get("evalue", ""))
+            message = next((x.strip() for x in evalue.splitlines() if x.strip()), "")
+            line = f"{ename}: {message}" if message else ename
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not line:
+        try:
+            log = (run_dir / "log.txt").read_text(encoding="utf-8", errors="replace").splitlines()
+            line = next((x.strip() for x in reversed(log) if x.strip()), "")
+        except OSError:
+            pass
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line) or "no error recorded (see the log)"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def read_result(run_folder: str | os.PathLike) -> dict | None:
+    path = (
+        paths.runs_dir() / run_folder / RESULT_FILE
+        if not Path(run_folder).is_absolute()
+        else Path(run_folder)
+    )
+    if path.is_dir():
+        path = path / RESULT_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def load_records(run_folders: Iterable[str], registry=None):
+    """The tidy frame of evaluation results: one row per (run, scalar metric); missing runs are skipped.
+
+    Columns: run, stage, model, language, seen, source, adapter, task, seed, metric, value.
+    """
+    import pandas as pd
+
+    from lrl_utils.config.params import load_registry
+
+    reg = registry or load_registry()  # language statistics only
+    rows = []
+    for folder in run_folders:
+        res = read_result(folder)
+        if res is None or res.get("stage") not in ("pppl", "finetune"):
+            continue
+        spec = res["spec"]
+        lang = reg.languages.get(spec["language"])
+        base = {
+            "run": res["run"],
+            "stage": res["stage"],
+            "model": spec["model"],
+            "language": spec["language"],
+            "seen": bool(lang and spec["model"] in lang.seen_by),
+            "source": spec.get("source", "none"),
+            "adapter": spec.get("adapter", "none"),
+            "task": spec.get("task", ""),
+            "seed": spec.get("seed"),
+        }
+        for metric, value in res["metrics"].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append({**base, "metric": metric, "value": float(value)})
+    columns = [
+        "run",
+        "stage",
+        "model",
+        "language",
+        "seen",
+        "source",
+        "adapter",
+        "task",
+        "seed",
+        "metric",
+        "value",
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,67 @@
+"""The life of a run folder, shared by the runner and the multi-GPU launcher.
+
+A run works in a temporary folder next to its final one (`temporary_folder`); `publish` renames it into place
+once `result.json` is written (a finished run is swapped out only then, so a failure never replaces it) and drops
+its resumable training state; `fail` moves it to `runs/_failed/` without a result; `checkpoint_dir` is where the
+training state survives a kill; `is_done` and `missing_upstream` decide whether a run must (and can) run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from lrl_utils.config import paths
+from lrl_utils.config.specs import Spec
+from lrl_utils.records.results import RESULT_FILE, read_result, run_folder_path
+
+
+def is_done(spec: Spec) -> bool:
+    """A run is done when its result.json exists; a report also needs no newly available input."""
+    result = read_result(spec.folder())
+    if result is None:
+        return False
+    if spec.stage == "report":
+        return not any(
+            (paths.runs_dir() / f / RESULT_FILE).exists() for f in result.get("missing_inputs", [])
+        )
+    return True
+
+
+def missing_upstream(spec: Spec) -> list[str]:
+    """The upstream runs of `spec` that have no result yet."""
+    return [d for d in spec.deps() if not (paths.runs_dir() / d / RESULT_FILE).exists()]
+
+
+def temporary_folder(final: Path) -> Path:
+    """A fresh working folder for the run that will end up in `final` (named after this process)."""
+    return final.parent / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+
+
+def checkpoint_dir(runs_root: Path, spec: Spec) -> Path:
+    """Where a run keeps its resumable training state: outside its temporary folder, so that a run killed
+    midway resumes on the next start (a failed run's folder moves to `_failed/`, its checkpoint stays)."""
+    return run_folder_path(f"_checkpoints/{spec.folder()}", runs_root)
+
+
+def publish(tmp: Path, final: Path, spec: Spec, runs_root: Path) -> None:
+    """Rename a finished run's folder into place (replacing an older finished run only now) and drop its
+    obsolete checkpoints."""
+    trash = final.parent / f".old-{final.name}-{os.getpid()}"
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(tmp, final)
+    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(checkpoint_dir(runs_root, spec), ignore_errors=True)
+
+
+def fail(tmp: Path, folder: str, runs_root: Path) -> Path:
+    """Move a failed run's folder to `_failed/<folder>` (its result, if any, removed); return where it went."""
+    failed = run_folder_path(f"_failed/{folder}", runs_root)
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
+    os.replace(tmp, failed)
+    return failed
