@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
 export HF_HOME="${HF_HOME:-$PWD/.cache/huggingface}"
-exec .venv/bin/python -m lrl_utils.runner "$@"
+exec .venv/bin/python -m lrl_utils.orchestration.runner "$@"

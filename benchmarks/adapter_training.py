@@ -26,7 +26,7 @@ pipelines get the same token ids: the documents are written as words `w<id>` of 
 (WordLevel) whose vocabulary is the model's, with the model's special-token ids ([PAD] 0, [CLS] 101, [SEP] 102,
 [MASK] 103 for mBERT; <s> 0, <pad> 1, </s> 2, <mask> 250001 for XLM-R) and its post-processor adding [CLS]/[SEP]
 (<s>/</s>). `train_lm` gets the texts and the tokenizer, as in the adapt stage; the reference gets the ids of the
-same tokenizer (`lrl_utils.training.tokenize_texts`) with `special_tokens_mask`, as `run_mlm.py --line_by_line`.
+same tokenizer (`lrl_utils.training.loop.tokenize_texts`) with `special_tokens_mask`, as `run_mlm.py --line_by_line`.
 
 **Pipelines**, each in its own process (clean peak memory, and accelerate's `AcceleratorState` cannot switch mixed
 precision within one process), same data, same seed (42):
@@ -316,7 +316,7 @@ def run_pipeline(spec: dict) -> dict:
     model = AutoModelForMaskedLM.from_config(config)
     adapters.init(model)
     if pipeline.startswith("ours"):
-        from lrl_utils.language_adapters import add_language_adapter
+        from lrl_utils.adapters.methods import add_language_adapter
 
         add_language_adapter(model, "seq_bn", name="mlm")
     else:  # run_mlm.py's setup_adapter_training: the library's seq_bn, train_adapter
@@ -330,7 +330,7 @@ def run_pipeline(spec: dict) -> dict:
         torch.cuda.reset_peak_memory_stats()
     total_steps = warmup + steps
     if pipeline.startswith("ours"):
-        from lrl_utils.training import TrainConfig, train_lm
+        from lrl_utils.training.loop import TrainConfig, train_lm
 
         setting = "no" if pipeline == "ours_fp32" else ("auto" if cuda else "bf16")
         train_config = TrainConfig(
@@ -344,7 +344,7 @@ def run_pipeline(spec: dict) -> dict:
         from adapters import AdapterTrainer
         from transformers import DataCollatorForLanguageModeling, TrainingArguments
 
-        from lrl_utils.training import tokenize_texts
+        from lrl_utils.training.loop import tokenize_texts
 
         bf16 = pipeline == "ref_bf16"
         ids = tokenize_texts(tokenizer, train_texts, shape.max_length)

@@ -1,4 +1,4 @@
-"""Benchmark: ConceptNet dump -> sentences of the paper's 30 languages, by `lrl_utils.conceptnet`.
+"""Benchmark: ConceptNet dump -> sentences of the paper's 30 languages, by `lrl_utils.data.conceptnet`.
 
     .venv/bin/python benchmarks/conceptnet_convert.py            # 3M lines; ~5 min the first time
     .venv/bin/python benchmarks/conceptnet_convert.py --lines 300000 --small-lines 100000 --repeats 1
@@ -96,7 +96,7 @@ METADATA = [
 
 def paper_languages() -> list[tuple[str, str]]:
     """(ConceptNet code, script) of the paper's 30 languages, from the registry."""
-    from lrl_utils.profiles import load_profile
+    from lrl_utils.config.profiles import load_profile
 
     profile, registry = load_profile("paper")
     return [
@@ -194,7 +194,7 @@ def cached_dump(cache: Path, n_lines: int, seed: int) -> tuple[Path, dict]:
 
 def original_approach(dump: Path, languages: list[str], out_dir: Path) -> None:
     """The original two scripts: every edge in one dict by start language, JSON, then the sentences."""
-    from lrl_utils.conceptnet import CONCEPTNET_TEMPLATES
+    from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES
 
     by_language: dict[str, list] = {}
     with gzip.open(dump, "rt", encoding="utf-8") as f:
@@ -234,7 +234,7 @@ def peak_rss_mb() -> float:
 
 def measure(kind: str, dump: Path, out_dir: Path, languages: list[str]) -> dict:
     """Run one converter in this process; seconds exclude the interpreter's start and imports."""
-    from lrl_utils.conceptnet import convert_conceptnet
+    from lrl_utils.data.conceptnet import convert_conceptnet
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rss_before = peak_rss_mb()

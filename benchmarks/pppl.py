@@ -107,8 +107,8 @@ _at = _load_sibling("adapter_training")
 
 
 def load_sentences(cache: Path, count: int | None) -> tuple[list[str], Path]:
-    from lrl_utils.data_sources import load_flores_devtest
-    from lrl_utils.demo_world import WorldConfig, ensure_world
+    from lrl_utils.data.sources import load_flores_devtest
+    from lrl_utils.demo.world import WorldConfig, ensure_world
 
     world = ensure_world(cache / "demo_world", WorldConfig(seed=0))
     sentences = list(load_flores_devtest(str(world / "flores200_dataset"), FLORES_CODE)["sentence"])
@@ -118,7 +118,7 @@ def load_sentences(cache: Path, count: int | None) -> tuple[list[str], Path]:
 def train_tiny_tokenizer(model: str, world: Path):
     import pyarrow.parquet as pq
 
-    from lrl_utils.base_models import train_tokenizer
+    from lrl_utils.training.base_models import train_tokenizer
 
     texts: list[str] = []
     for code in TOKENIZER_LANGUAGES:
@@ -175,7 +175,7 @@ def _build(spec: dict):
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from lrl_utils.base_models import TinyModelConfig, build_tiny_model
+    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model
 
     prepare(spec)
     model_name, shape, folder = spec["model"], spec["shape"], Path(spec["work"]) / spec["model"]
@@ -206,7 +206,7 @@ def run_one(spec: dict) -> dict:
     import torch
 
     torch.set_num_threads(spec["threads"])
-    from lrl_utils import evaluation
+    from lrl_utils.evaluation import pppl as evaluation
 
     cuda = torch.cuda.is_available()
     model, tokenizer, sentences = _build(spec)
