@@ -194,7 +194,7 @@ def cached_dump(cache: Path, n_lines: int, seed: int) -> tuple[Path, dict]:
 
 def original_approach(dump: Path, languages: list[str], out_dir: Path) -> None:
     """The original two scripts: every edge in one dict by start language, JSON, then the sentences."""
-    from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES
+    from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
 
     by_language: dict[str, list] = {}
     with gzip.open(dump, "rt", encoding="utf-8") as f:

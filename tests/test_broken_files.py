@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lrl_utils.data import conceptnet
+from lrl_utils.data import conceptnet_dump
 from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
 from lrl_utils.data.sources import DataSourceError, load_flores_devtest, load_sib200, load_text_splits
@@ -301,7 +301,7 @@ def test_fast_and_line_by_line_agree_on_any_mix_of_column_counts(
     tmp_path: Path, monkeypatch, seed: int
 ) -> None:
     rng = random.Random(seed)
-    monkeypatch.setattr(conceptnet, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(conceptnet_dump, "BLOCK_BYTES", 2048)
     lines = []
     for i in range(2000):
         lang = rng.choice(["qaa", "qab", "fr", "en"])

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lrl_utils.data import conceptnet
-from lrl_utils.data.conceptnet import (
-    CONCEPTNET_TEMPLATES,
-    conceptnet_sentences,
-    convert_conceptnet,
-    surface_form,
-)
+from lrl_utils.data import conceptnet, conceptnet_dump
+from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
+from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES, surface_form
 from lrl_utils.data.sources import DataSourceError
 
 CN_LANGUAGES = ["sw", "ne", "si", "he", "ro", "sk", "da", "az", "lv", "th"]
@@ -70,7 +66,7 @@ def test_conceptnet_real_sample_gzipped_in_pieces(shared: Path, tmp_path: Path, 
     cut = data.index(b"\n", len(data) // 2) + 1
     (tmp_path / "a.csv.gz").write_bytes(gzip.compress(data[:cut]) + gzip.compress(data[cut:]))
     plain = conceptnet_sentences(shared / "conceptnet" / "multi" / "assertions.csv", CN_LANGUAGES)
-    monkeypatch.setattr(conceptnet, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(conceptnet_dump, "BLOCK_BYTES", 2048)
     assert _both(tmp_path / "a.csv.gz", CN_LANGUAGES)[:2] == plain
 
 
@@ -178,7 +174,7 @@ def _random_dump(rng: random.Random, n: int, corrupt: bool) -> bytes:
 @pytest.mark.parametrize("corrupt", [False, True])
 @pytest.mark.parametrize("paper_compat", [False, True])
 def test_blocks_and_lines_agree_on_random_dumps(tmp_path: Path, monkeypatch, corrupt, paper_compat) -> None:
-    monkeypatch.setattr(conceptnet, "BLOCK_BYTES", 4096)  # many blocks, some read fast, some line by line
+    monkeypatch.setattr(conceptnet_dump, "BLOCK_BYTES", 4096)  # many blocks, some read fast, some line by line
     path = tmp_path / "dump.csv.gz"
     path.write_bytes(gzip.compress(_random_dump(random.Random(7), 3000, corrupt)))
     sentences, stats, whole = _both(
@@ -190,7 +186,7 @@ def test_blocks_and_lines_agree_on_random_dumps(tmp_path: Path, monkeypatch, cor
     assert whole["malformed_by_reason"]["no word in the start or end URI"] > 0  # e.g. `/c/qa/` or `/r/x`
     blocks: dict = {}
     conceptnet_sentences(path, ["qa"], paper_compat=paper_compat, max_bad_fraction=1.0, dump_stats=blocks)
-    assert 0 < blocks["blocks_read_line_by_line"] < len(list(conceptnet._read_blocks(path))) / 2
+    assert 0 < blocks["blocks_read_line_by_line"] < len(list(conceptnet_dump._read_blocks(path))) / 2
 
 
 def test_convert_conceptnet_writes_files_all_or_nothing(dump: Path, tmp_path: Path) -> None:
@@ -227,14 +223,14 @@ def test_the_switch_interval_is_restored(dump: Path) -> None:
     assert sys.getswitchinterval() == before
     with pytest.raises(DataSourceError):
         conceptnet_sentences(dump, ["qaa"], max_bad_fraction=0.0)
-    scan = iter(conceptnet._Scan(dump, ["qaa"], False, 1.0, False))
+    scan = iter(conceptnet_dump._Scan(dump, ["qaa"], False, 1.0, False))
     next(scan)  # abandoned after its first block
     scan.close()
     assert sys.getswitchinterval() == before
 
 
 def test_fetch_dump_downloads_once_and_fails_fast_offline(tmp_path):
-    from lrl_utils.data.conceptnet import fetch_dump
+    from lrl_utils.data.conceptnet_dump import fetch_dump
     from lrl_utils.data.sources import DataSourceError
 
     source = tmp_path / "src" / "assertions.csv.gz"

@@ -19,7 +19,8 @@ from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 
-from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences  # noqa: E402
+from lrl_utils.data.conceptnet import conceptnet_sentences  # noqa: E402
+from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
 from lrl_utils.data.glotcc import glotcc_documents  # noqa: E402
 from lrl_utils.data.sources import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
 from lrl_utils.demo.language import (  # noqa: E402

@@ -146,7 +146,7 @@ def test_every_data_key_a_message_or_doc_names_exists():
 
     from conftest import REPO
 
-    from lrl_utils.config.profiles import DataSettings
+    from lrl_utils.config.data_settings import DataSettings
 
     keys = {f.name for f in dataclasses.fields(DataSettings)}
     files = [*(REPO / "lrl_utils").glob("*.py"), *(REPO / "notebooks").glob("*.py"), REPO / "README.md"]

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES, conceptnet_sentences
+from lrl_utils.data.conceptnet import conceptnet_sentences
+from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
 from lrl_utils.data.sources import (
     SIB_LABELS,

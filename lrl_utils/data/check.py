@@ -18,11 +18,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lrl_utils.config import paths
-from lrl_utils.data.sources import DataSourceError, locate_flores, locate_sib200
-from lrl_utils.data.glotcc import glotcc_files
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
+from lrl_utils.data.glotcc import glotcc_files
+from lrl_utils.data.sources import DataSourceError, locate_flores, locate_sib200
 from lrl_utils.data.task_data import SENTIMENT_FORMATS
-from lrl_utils.data.task_files import check_missing_splits, locate_sentiment, locate_wikiann, sentiment_name, where_read
+from lrl_utils.data.task_files import (
+    check_missing_splits,
+    locate_sentiment,
+    locate_wikiann,
+    sentiment_name,
+    where_read,
+)
 
 
 def _first_line(file: Path) -> str:

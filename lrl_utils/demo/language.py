@@ -333,7 +333,7 @@ STATEMENT_RELATIONS = (  # the relations of the demo graph's edges (demo_graph._
 
 def english_statement(rng: Random, slots: Slots, topic: str) -> str:
     """A definitional English sentence about a concept of `topic`, made with a ConceptNet template."""
-    from lrl_utils.data.conceptnet import CONCEPTNET_TEMPLATES
+    from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
 
     relation = rng.choice(STATEMENT_RELATIONS)
     pos = "noun" if relation in ("IsA", "UsedFor", "PartOf") else rng.choice(tuple(POS_TAG))
