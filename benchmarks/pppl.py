@@ -6,7 +6,7 @@
 
 **Sentences.** A FLORES-sized set: the 1,012 devtest sentences of the demo world's `qab_Latn` (the world of
 `WorldConfig(seed=0)`, generated into `benchmarks/.cache/demo_world/` if absent, read with
-`data_sources.load_flores_devtest`). `--sentences N` takes the first N.
+`flores_sib.load_flores_devtest`). `--sentences N` takes the first N.
 
 **Models** (`--models bert,xlmr`), random weights (speed does not depend on them), seed 42 in every process, so
 every run of one model scores with the same weights:
@@ -107,7 +107,7 @@ _at = _load_sibling("adapter_training")
 
 
 def load_sentences(cache: Path, count: int | None) -> tuple[list[str], Path]:
-    from lrl_utils.data.sources import load_flores_devtest
+    from lrl_utils.data.flores_sib import load_flores_devtest
     from lrl_utils.demo.world import WorldConfig, ensure_world
 
     world = ensure_world(cache / "demo_world", WorldConfig(seed=0))

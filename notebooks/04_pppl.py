@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from lrl_utils.adapters import methods as language_adapters
-from lrl_utils.data import sources as data_sources
+from lrl_utils.data import flores_sib
 from lrl_utils.evaluation import pppl as evaluation
 from lrl_utils.orchestration.notebook import start
 
@@ -51,7 +51,7 @@ if adapter_dir is not None:  # with the head path it was trained with (`head_pat
 device = evaluation.select_device()  # cuda when available, else cpu
 mlm.to(device)
 # exactly as in the file; quoting by its format (or data.quoting.flores); data.samples allows < 1012 sentences
-devtest = data_sources.load_flores_devtest(
+devtest = flores_sib.load_flores_devtest(
     run.data(spec.devtest), spec.flores_code, quoting=spec.quoting, sample=spec.samples
 )
 # the first max_sentences; for tha_* the paper's rule for Thai's long unsegmented "words"

@@ -37,8 +37,7 @@ import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from lrl_utils.config.params import to_dict
-from lrl_utils.data import sources as data_sources
-from lrl_utils.data import task_data
+from lrl_utils.data import flores_sib, sentiment, wikiann
 from lrl_utils.evaluation import ner, tasks
 from lrl_utils.orchestration.notebook import start
 
@@ -60,18 +59,16 @@ bad = spec.max_bad_fraction  # the profile's data.max_bad_fraction; texts come b
 data_stats: dict = {}
 rule = {"missing_splits": spec.train.missing_splits, "seed": spec.train.split_seed, "stats": data_stats}
 if spec.task == "tc":  # TSV quoting by the files' layout, or the profile's data.quoting
-    data = data_sources.load_sib200(location, spec.flores_code, quoting=spec.quoting)
-    labels = data_sources.SIB_LABELS
+    data = flores_sib.load_sib200(location, spec.flores_code, quoting=spec.quoting)
+    labels = flores_sib.SIB_LABELS
 elif spec.task == "sa":
-    data = task_data.load_sentiment(
+    data = sentiment.load_sentiment(
         location, spec.flores_code, iso3=spec.language, quoting=spec.quoting, max_bad_fraction=bad, **rule
     )
-    labels = task_data.SENTIMENT_LABELS
+    labels = sentiment.SENTIMENT_LABELS
 else:
-    data = task_data.load_wikiann(
-        location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad, **rule
-    )
-    labels = task_data.NER_TAGS
+    data = wikiann.load_wikiann(location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad, **rule)
+    labels = wikiann.NER_TAGS
 data_stats = {"sizes": {split: data[split].num_rows for split in data}, "carved": {}} | data_stats
 print(f"split sizes {data_stats['sizes']}; carved out: {data_stats['carved'] or 'nothing'}")
 model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model

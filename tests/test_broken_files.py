@@ -20,9 +20,11 @@ import pytest
 
 from lrl_utils.data import conceptnet_dump
 from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
+from lrl_utils.data.flores_sib import load_flores_devtest, load_sib200
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
-from lrl_utils.data.sources import DataSourceError, load_flores_devtest, load_sib200, load_text_splits
-from lrl_utils.data.task_data import load_sentiment, load_wikiann
+from lrl_utils.data.sentiment import load_sentiment
+from lrl_utils.data.sources import DataSourceError, load_text_splits
+from lrl_utils.data.wikiann import load_wikiann
 
 
 def one_line_error(call: Callable[[], object]) -> str:
@@ -314,4 +316,6 @@ def test_fast_and_line_by_line_agree_on_any_mix_of_column_counts(
     assert fast == slow and fast_dump == slow_dump and slow_dump["malformed"] > 0
     blocks: dict = {}
     conceptnet_sentences(path, ["qaa"], max_bad_fraction=1.0, dump_stats=blocks)
-    assert blocks["blocks_read_line_by_line"] < len(list(conceptnet._read_blocks(path)))  # some read fast
+    assert blocks["blocks_read_line_by_line"] < len(
+        list(conceptnet_dump._read_blocks(path))
+    )  # some read fast

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lrl_utils.data import conceptnet, conceptnet_dump
+from lrl_utils.data import conceptnet_dump
 from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
 from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES, surface_form
 from lrl_utils.data.sources import DataSourceError
@@ -174,7 +174,9 @@ def _random_dump(rng: random.Random, n: int, corrupt: bool) -> bytes:
 @pytest.mark.parametrize("corrupt", [False, True])
 @pytest.mark.parametrize("paper_compat", [False, True])
 def test_blocks_and_lines_agree_on_random_dumps(tmp_path: Path, monkeypatch, corrupt, paper_compat) -> None:
-    monkeypatch.setattr(conceptnet_dump, "BLOCK_BYTES", 4096)  # many blocks, some read fast, some line by line
+    monkeypatch.setattr(
+        conceptnet_dump, "BLOCK_BYTES", 4096
+    )  # many blocks, some read fast, some line by line
     path = tmp_path / "dump.csv.gz"
     path.write_bytes(gzip.compress(_random_dump(random.Random(7), 3000, corrupt)))
     sentences, stats, whole = _both(

@@ -17,14 +17,12 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from lrl_utils.config.params import ParamError  # noqa: E402
 from lrl_utils.data import sources as data_sources  # noqa: E402
+from lrl_utils.data.flores_sib import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
 from lrl_utils.data.glotcc import glotcc_documents  # noqa: E402
 from lrl_utils.data.sources import (  # noqa: E402
-    SIB_LABELS,
     AtomicFileSet,
     BadRecords,
     DataSourceError,
-    load_flores_devtest,
-    load_sib200,
     load_text_splits,
     split_80_10_10,
     write_splits,

@@ -21,8 +21,8 @@ from sklearn.metrics import f1_score  # noqa: E402
 
 from lrl_utils.data.conceptnet import conceptnet_sentences  # noqa: E402
 from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
+from lrl_utils.data.flores_sib import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
 from lrl_utils.data.glotcc import glotcc_documents  # noqa: E402
-from lrl_utils.data.sources import SIB_LABELS, load_flores_devtest, load_sib200  # noqa: E402
 from lrl_utils.demo.language import (  # noqa: E402
     DEMO_LANGUAGES,
     DUMP,
@@ -234,7 +234,8 @@ def test_ner_and_sentiment_files_load_and_are_learnable(world: Path) -> None:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from lrl_utils.data.task_data import NER_TAGS, load_sentiment, load_wikiann
+    from lrl_utils.data.sentiment import load_sentiment
+    from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
 
     for code in CODES:
         ner = load_wikiann(world / "wikiann", code)

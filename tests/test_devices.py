@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import save_tiny_base, toy_corpus
 
-from lrl_utils.data.task_data import NER_TAGS
+from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation import ner, tasks
 from lrl_utils.evaluation import pppl as evaluation
 from lrl_utils.evaluation.pppl import device_and_precision, resolve_precision, select_device

@@ -11,8 +11,8 @@ from seqeval.scheme import IOB2
 from sklearn.metrics import f1_score
 
 from lrl_utils.config.params import ParamError
-from lrl_utils.data.sources import SIB_LABELS
-from lrl_utils.data.task_data import NER_TAGS
+from lrl_utils.data.flores_sib import SIB_LABELS
+from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.llm.prompts import (
     Prompt,
     build_prompts,

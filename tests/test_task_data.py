@@ -16,13 +16,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import datasets  # noqa: E402
 import pytest  # noqa: E402
 
+from lrl_utils.data.sentiment import SENTIMENT_LABELS, load_sentiment
 from lrl_utils.data.sources import DataSourceError  # noqa: E402
-from lrl_utils.data.task_data import (  # noqa: E402
-    NER_TAGS,
-    SENTIMENT_LABELS,
-    load_sentiment,
-    load_wikiann,
-)
+from lrl_utils.data.wikiann import NER_TAGS, load_wikiann  # noqa: E402
 
 TAG = {name: i for i, name in enumerate(NER_TAGS)}
 SPLITS = ["train", "validation", "test"]

@@ -280,7 +280,7 @@ def test_sentiment_on_real_samples_stacked_on_a_language_adapter(shared, tmp_pat
     from conftest import save_tiny_base
 
     from lrl_utils.adapters.methods import add_language_adapter, load_mlm_model, save_language_adapter
-    from lrl_utils.data.task_data import SENTIMENT_LABELS, load_sentiment
+    from lrl_utils.data.sentiment import SENTIMENT_LABELS, load_sentiment
 
     data = load_sentiment(shared / "sentiment", dataset, iso3=iso3, missing_splits="carve")
     data = datasets.DatasetDict({k: v.select(range(min(len(v), 64))) for k, v in data.items()})
@@ -309,7 +309,7 @@ def test_topic_classification_on_real_sib200_samples(shared, tmp_path):
     saved metrics equal an independent scikit-learn call on the saved predictions."""
     from conftest import save_tiny_base
 
-    from lrl_utils.data.sources import SIB_LABELS, load_sib200
+    from lrl_utils.data.flores_sib import SIB_LABELS, load_sib200
 
     data = load_sib200(shared / "sib200", "mlt_Latn")
     assert set(data) == {"train", "validation", "test"} and len(data["test"]) > 0

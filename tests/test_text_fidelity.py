@@ -24,15 +24,11 @@ import pytest
 
 from lrl_utils.data.conceptnet import conceptnet_sentences
 from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
+from lrl_utils.data.flores_sib import SIB_LABELS, load_flores_devtest, load_sib200
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
-from lrl_utils.data.sources import (
-    SIB_LABELS,
-    load_flores_devtest,
-    load_sib200,
-    load_text_splits,
-    write_splits,
-)
-from lrl_utils.data.task_data import NER_TAGS, load_sentiment, load_wikiann
+from lrl_utils.data.sentiment import load_sentiment
+from lrl_utils.data.sources import load_text_splits, write_splits
+from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
 
 SPLIT_STEMS = {"train": "train", "validation": "dev", "test": "test"}
 

@@ -48,12 +48,12 @@ class DataSettings:
     )
     wikiann: str = _help(
         "WikiANN (NER): a folder of CoNLL files per language (<iso3>/ or <iso2>/: train/dev/test.conll, or "
-        "XTREME's train-<iso2>.tsv and dev-<iso2>.tsv), one file, or `hub` (task_data.load_wikiann)",
+        "XTREME's train-<iso2>.tsv and dev-<iso2>.tsv), one file, or `hub` (wikiann.load_wikiann)",
         default="hub",
     )
     sentiment: str = _help(
         "binary sentiment: a folder of train/dev/test .tsv/.csv/.jsonl files or one all.* file per data set "
-        "(<iso3>/ or <name>/), or `hub` (task_data.load_sentiment)",
+        "(<iso3>/ or <name>/), or `hub` (sentiment.load_sentiment)",
         default="hub",
     )
     max_train_bytes: int = _help(

@@ -1,7 +1,7 @@
 """Is the local data of a grid where its loaders will look, in the layout they read? (`run_all.sh --dry-run`)
 
 For every language × dataset the runs of a grid read from a local path (`data.*` keys that are not `hub`; the
-demo world is generated later and not checked), the loader's own locate step runs (`data_sources.locate_flores`
+demo world is generated later and not checked), the loader's own locate step runs (`flores_sib.locate_flores`
 and `locate_sib200`, `task_files.locate_wikiann` and `locate_sentiment`, `glotcc.glotcc_files`; so the check and
 the loader never disagree), then the first line of each file found is checked against what its reader expects:
 a header, a column count, a JSON object with the text key, a parquet column. Whole files are never read. For
@@ -20,8 +20,9 @@ from pathlib import Path
 from lrl_utils.config import paths
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
 from lrl_utils.data.glotcc import glotcc_files
-from lrl_utils.data.sources import DataSourceError, locate_flores, locate_sib200
-from lrl_utils.data.task_data import SENTIMENT_FORMATS
+from lrl_utils.data.sources import DataSourceError
+from lrl_utils.data.flores_sib import locate_flores, locate_sib200
+from lrl_utils.data.sentiment import SENTIMENT_FORMATS
 from lrl_utils.data.task_files import (
     check_missing_splits,
     locate_sentiment,

@@ -29,14 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lrl_utils.data.conceptnet_dump import _Scan
-from lrl_utils.data.sources import (
-    DEFAULT_MAX_BAD_FRACTION,
-    AtomicFileSet,
-    DataSourceError,
-    Location,
-    split_80_10_10,
-    write_splits,
-)
+from lrl_utils.data.sources import DEFAULT_MAX_BAD_FRACTION, AtomicFileSet, DataSourceError, Location, split_80_10_10, write_splits
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,7 @@ from lrl_utils.data.conceptnet_templates import (
     DROP_REASONS,
     _verbalise,
 )
-from lrl_utils.data.sources import (
-    BadRecords,
-    DataSourceError,
-    Location,
-    _existing,
-    _is_hub,
-)
+from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _existing, _is_hub
 
 BLOCK_BYTES = 1 << 20  # decompressed bytes read at a time
 SWITCH_INTERVAL = 1e-4  # seconds; see _blocks

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-from lrl_utils.data.sources import (
-    DataSourceError,
-)
+from lrl_utils.data.sources import DataSourceError
 
 # The paper's 33 relations and their English predicates (cn_to_nl.py; paper Table 4; SPEC §2).
 CONCEPTNET_TEMPLATES: dict[str, str] = {

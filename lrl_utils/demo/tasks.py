@@ -92,7 +92,7 @@ def _tag(text: str, names: dict) -> list[tuple[str, str]]:
 
 def ner_sentences(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int) -> list[list]:
     """`n` tagged sentences, each with at least one entity."""
-    from lrl_utils.data.sources import SIB_LABELS
+    from lrl_utils.data.flores_sib import SIB_LABELS
 
     out = []
     while len(out) < n:
@@ -117,7 +117,7 @@ def _polar(s: Sentence, rng: Random, adjectives: tuple[str, ...]) -> Sentence:
 
 def sentiment_rows(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int) -> list[tuple]:
     """`n` (text, label) rows, alternating positive (1) and negative (0)."""
-    from lrl_utils.data.sources import SIB_LABELS
+    from lrl_utils.data.flores_sib import SIB_LABELS
 
     rows = []
     for i in range(n):

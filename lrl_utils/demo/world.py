@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from random import Random
 
-from lrl_utils.data.sources import SIB_LABELS
+from lrl_utils.data.flores_sib import SIB_LABELS
 from lrl_utils.demo.graph import write_conceptnet
 from lrl_utils.demo.language import (
     DEMO_LANGUAGES,

@@ -72,7 +72,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, get_linear_schedule_with_warmup
 
-from lrl_utils.data.task_data import NER_TAGS, SPLITS
+from lrl_utils.data.task_data import SPLITS
+from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation.pppl import (
     autocast,
     device_and_precision,
@@ -274,7 +275,7 @@ def train_ner_tagger(
     Args:
         base_path: folder of the base checkpoint (model + tokenizer), or of a fully fine-tuned model.
         data: splits train/validation/test, columns ``tokens`` and ``ner_tags`` (ids into ``NER_TAGS``), as
-            ``task_data.load_wikiann`` returns.
+            ``wikiann.load_wikiann`` returns.
         lang_adapter: None (baseline), a language-adapter folder, or a (ConceptNet, GlotCC) pair of folders
             (fusion).
         config: hyperparameters (``ner_config()`` gives the paper's).

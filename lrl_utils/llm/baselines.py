@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lrl_utils.config import paths
-from lrl_utils.data import sources as data_sources
-from lrl_utils.data import task_data
+from lrl_utils.data import flores_sib, sentiment, task_data, wikiann
 from lrl_utils.llm import backends as llm_backends
 from lrl_utils.llm import prompts as llm_prompts
 from lrl_utils.llm import scoring as llm_scoring
@@ -60,14 +59,14 @@ def load_items(
     rule = {"missing_splits": missing_splits, "seed": split_seed, "stats": stats}
     bad = {"max_bad_fraction": max_bad_fraction}
     if task == "tc":
-        data = data_sources.load_sib200(location, config, quoting=quoting)
-        labels = tuple(data_sources.SIB_LABELS)
+        data = flores_sib.load_sib200(location, config, quoting=quoting)
+        labels = tuple(flores_sib.SIB_LABELS)
     elif task == "sa":
-        data = task_data.load_sentiment(location, config, iso3=language, quoting=quoting, **bad, **rule)
-        labels = tuple(task_data.SENTIMENT_LABELS)
+        data = sentiment.load_sentiment(location, config, iso3=language, quoting=quoting, **bad, **rule)
+        labels = tuple(sentiment.SENTIMENT_LABELS)
     elif task == "ner":
-        data = task_data.load_wikiann(location, config, iso3=language, **bad, **rule)
-        labels = tuple(task_data.NER_TAGS)
+        data = wikiann.load_wikiann(location, config, iso3=language, **bad, **rule)
+        labels = tuple(wikiann.NER_TAGS)
     else:
         raise ValueError(f"task must be tc, sa or ner, got {task!r}")
     columns = ("tokens", "ner_tags") if task == "ner" else ("text", "label")

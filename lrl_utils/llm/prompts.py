@@ -34,8 +34,9 @@ from typing import Any
 
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError, _help, from_dict, read_yaml, to_dict
-from lrl_utils.data.sources import SIB_LABELS
-from lrl_utils.data.task_data import NER_TAGS, SENTIMENT_LABELS
+from lrl_utils.data.flores_sib import SIB_LABELS
+from lrl_utils.data.sentiment import SENTIMENT_LABELS
+from lrl_utils.data.wikiann import NER_TAGS
 
 TASKS: tuple[str, ...] = ("tc", "sa", "ner")
 ENTITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC")

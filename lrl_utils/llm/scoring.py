@@ -53,8 +53,8 @@ from seqeval.metrics import recall_score as seq_recall
 from seqeval.scheme import IOB2
 from sklearn.metrics import f1_score
 
-from lrl_utils.data.sources import SIB_LABELS
-from lrl_utils.data.task_data import SENTIMENT_LABELS
+from lrl_utils.data.flores_sib import SIB_LABELS
+from lrl_utils.data.sentiment import SENTIMENT_LABELS
 from lrl_utils.llm.prompts import DEFAULT_LABELS, label_index, tag_names
 
 INVALID = -1  # the prediction id of an invalid answer: it matches no gold label

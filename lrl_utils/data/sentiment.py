@@ -1,0 +1,215 @@
+"""Binary sentiment data (SPEC §5.4): local .tsv/.csv/.jsonl files in the known formats, or the hub datasets."""
+
+from __future__ import annotations
+
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _datasets, _existing, _from_hub, _hub_error, _is_hub, split_80_10_10
+from lrl_utils.data.task_files import (  # noqa: F401  (SPLITS, MISSING_SPLITS, carve_plan: part of this module's API)
+    CARVE_RULES,
+    MISSING_SPLITS,
+    SPLITS,
+    carve_plan,
+    check_missing_splits,
+    locate_sentiment,
+    locate_wikiann,
+    sentiment_name,
+    where_read,
+)
+from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoting, without_end
+from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _rule, _text_lines
+from lrl_utils.data.wikiann import load_wikiann
+
+
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
+SENTIMENT_HINT = "`data.sentiment` at a folder of train/dev/test .tsv/.csv/.jsonl files (text and label)"
+
+
+@dataclass(frozen=True)
+class SentimentFormat:
+    """How one source stores binary sentiment: its columns and its raw labels (lower-cased) → 0/1 or None."""
+
+    name: str
+    text: str
+    label: str
+    labels: Mapping[str, int | None]
+    suffixes: tuple[str, ...] = (".tsv", ".csv", ".jsonl")
+    datasets: tuple[str, ...] = ()  # only for these dataset names (empty: any)
+    only_if: tuple[str, str] | None = None  # (column, value): rows with another value are dropped
+
+
+BINARY_LABELS: dict[str, int | None] = {"0": 0, "1": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
+_POLARITY: dict[str, int | None] = {"negative": 0, "positive": 1, "neutral": None}
+SENTIMENT_FORMATS: tuple[SentimentFormat, ...] = (
+    SentimentFormat("afrisenti", "tweet", "label", _POLARITY),
+    SentimentFormat("wisesight", "texts", "category", {"neg": 0, "pos": 1, "neu": None, "q": None}),
+    SentimentFormat("malta-budget", "Online Post", "Sentiment Polarity", _POLARITY, only_if=("Maltese", "1")),
+    SentimentFormat("amram-hebrew", "text", "label", {"0": 1, "1": 0, "2": None}, (".tsv",), ("hebrew",)),
+    SentimentFormat("binary", "text", "label", BINARY_LABELS),
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Binary sentiment
+
+
+def _rows(
+    file: Path, tally: _Tally, quoting: Quoting | None = None
+) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """(columns, [(file:line, row)]) of a .jsonl, .tsv or .csv file; unreadable rows are counted in `tally`."""
+    data, rows = _existing(file, "file").read_bytes(), []
+    if file.suffix == ".jsonl":
+        lines = _text_lines(data)
+        columns: list[str] = []
+        for n, line, valid in (x for x in lines if x[1].strip()):
+            tally.records += 1
+            try:
+                obj = json.loads(line) if valid else "invalid UTF-8"
+            except json.JSONDecodeError as exc:
+                obj = f"invalid JSON: {exc.msg}"
+            if isinstance(obj, dict):
+                columns = columns or list(obj)
+                rows.append((f"{file}:{n}", {str(k): "" if v is None else str(v) for k, v in obj.items()}))
+            else:
+                reason, _, detail = (obj if isinstance(obj, str) else "not a JSON object").partition(": ")
+                tally.bad.add(f"{file}:{n}", reason, detail)
+        return columns, rows
+    mode = tsv_quoting(file, quoting)  # a .csv file is CSV-quoted
+    if file.suffix == ".csv" and mode == "raw":
+        raise DataSourceError(
+            f"{file}: `data.quoting.sentiment: raw` applies to .tsv files, not to a .csv file"
+        )
+    lines = _text_lines(data, keep_ends=True)
+    invalid = {n for n, _, valid in lines if not valid}
+    delimiter = "\t" if file.suffix == ".tsv" else ","
+    found = records((line for _, line, _ in lines), mode, str(file), delimiter)  # a CSV record may span lines
+    header = [name.strip() for name in next(found, (1, 1, []))[2]]
+    for first, last, fields in found:
+        if any(f.strip() for f in fields):
+            tally.records += 1
+            if invalid.intersection(range(first, last + 1)):
+                tally.bad.add(f"{file}:{first}", "invalid UTF-8")
+            elif len(fields) != len(header):
+                tally.bad.add(
+                    f"{file}:{first}", "wrong field count", f"{len(fields)}, expected {len(header)}"
+                )
+            else:
+                rows.append((f"{file}:{first}", dict(zip(header, fields, strict=True))))
+    return header, rows
+
+
+def _format(columns: list[str], suffix: str, name: str, where: str) -> SentimentFormat:
+    """The first of SENTIMENT_FORMATS whose columns, file suffix and data sets match."""
+    for fmt in SENTIMENT_FORMATS:
+        if (
+            {fmt.text, fmt.label} <= set(columns)
+            and suffix in fmt.suffixes
+            and name in (fmt.datasets or [name])
+        ):
+            return fmt
+    raise DataSourceError(
+        f"{where}: no known text and label columns among {columns[:8]} (see SENTIMENT_FORMATS)"
+    )
+
+
+def _labelled(rows: list, fmt: SentimentFormat, labels: Mapping[str, int | None], tally: _Tally) -> list:
+    """(text, 0/1) of the rows; unknown labels and empty texts are counted as bad, None labels as dropped."""
+    out = []
+    for at, row in rows:
+        raw, text = row[fmt.label].strip(), row[fmt.text]
+        if fmt.only_if and row.get(fmt.only_if[0], fmt.only_if[1]).strip() != fmt.only_if[1]:
+            tally.dropped += 1
+        elif raw.lower() not in labels:
+            tally.bad.add(at, "unknown label", f"{raw!r}; known: {', '.join(labels)}")
+        elif labels[raw.lower()] is None:
+            tally.dropped += 1
+        elif not text.strip():
+            tally.bad.add(at, "empty text")
+        else:
+            out.append((text, labels[raw.lower()]))
+    return out
+
+
+def _sentiment_hub(repo: str, opts: _Options) -> dict[str, list]:
+    """split → [(where, {"text", "label"})] of a hub data set (a ClassLabel id becomes its name)."""
+    try:
+        hub = _datasets().load_dataset(repo)
+    except Exception as exc:
+        raise _hub_error(repo, "default config", exc, SENTIMENT_HINT) from exc
+    found = {}
+    for hub_split, rows in hub.items():
+        split = {"dev": "validation", "valid": "validation"}.get(hub_split, hub_split)
+        if split not in SPLITS:
+            continue
+        if not {"text", "label"} <= set(rows.column_names):
+            raise DataSourceError(
+                f"{repo} {hub_split}: expected columns text and label, got {rows.column_names}"
+            )
+        names = getattr(rows.features["label"], "names", None) or []
+        tally = opts.tally(split, f"{repo} {split}")
+        pairs = list(zip(rows["text"], rows["label"], strict=True))
+        found[split] = [
+            (
+                f"{tally.where} row {i}",
+                {"text": t or "", "label": names[y] if y in range(len(names)) else str(y)},
+            )
+            for i, (t, y) in enumerate(pairs)
+        ]
+        tally.records = len(pairs)
+    return found
+
+
+def load_sentiment(
+    location: Location,
+    dataset: str,
+    *,
+    iso3: str | None = None,
+    label_map: Mapping[str | int, int | None] | None = None,
+    quoting: Quoting | None = None,
+    max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
+    missing_splits: str = "error",
+    seed: int = 42,
+    stats: dict | None = None,
+    fill_missing_splits: bool = False,
+) -> datasets.DatasetDict:
+    """Binary sentiment of one data set: splits train/validation/test, columns `text` and `label` (0/1).
+
+    `dataset`: a hub id (`dgurgurov/maltese_sa`, as in params/languages.yaml) or a name (`maltese`,
+    `maltese_sa`: `dgurgurov/maltese_sa`). `location`: "hub", a local folder or one file (module docstring);
+    `iso3` names one more folder to look in (`shared/data/sentiment/mlt`). `label_map` (raw label → 0, 1 or
+    None to drop the row) replaces the label mapping of the detected source format. `quoting`: "raw" or "csv"
+    for the .tsv files (None: raw; module docstring). `missing_splits` and `seed`: the profile's
+    `finetune.sa.missing_splits` and `split_seed`, as for `load_wikiann`.
+    """
+    check_quoting(quoting)
+    opts = _Options("sa", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
+    if label_map is not None and any(v not in (0, 1, None) for v in label_map.values()):
+        raise ValueError(
+            f"label_map values must be 0, 1 or None, got {sorted(map(repr, label_map.values()))}"
+        )
+    override = None if label_map is None else {str(k).strip().lower(): v for k, v in label_map.items()}
+    repo, name = sentiment_name(dataset)
+    sources: dict[str, tuple[SentimentFormat, list]] = {}
+    if _is_hub(location):
+        where = repo
+        sources = {s: (SENTIMENT_FORMATS[-1], rows) for s, rows in _sentiment_hub(repo, opts).items()}
+    else:
+        files = locate_sentiment(location, dataset, iso3)
+        where = where_read(files)
+        for split, file in files.items():
+            columns, rows = _rows(file, opts.tally(split, str(file)), quoting)
+            fmt = _format(columns, file.suffix, name, f"{file}:1") if rows else SENTIMENT_FORMATS[-1]
+            sources[split] = (fmt, rows)  # without rows, the summary reports the malformed ones
+    found = {
+        s: _labelled(rows, fmt, fmt.labels if override is None else override, opts.tallies[s])
+        for s, (fmt, rows) in sources.items()
+    }
+    ds = _datasets()
+    columns = {"text": ds.Value("string"), "label": ds.ClassLabel(names=list(SENTIMENT_LABELS))}
+    formats = {split: fmt.name for split, (fmt, _) in sources.items()}
+    return opts.finish(found, where, "row", columns, formats=formats)

@@ -1,0 +1,126 @@
+"""WikiANN NER data (SPEC §5.2): CoNLL files (the hub release's or the XTREME/PAN-X layout), or the hub dataset."""
+
+from __future__ import annotations
+
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _datasets, _existing, _from_hub, _hub_error, _is_hub, split_80_10_10
+from lrl_utils.data.task_files import (  # noqa: F401  (SPLITS, MISSING_SPLITS, carve_plan: part of this module's API)
+    CARVE_RULES,
+    MISSING_SPLITS,
+    SPLITS,
+    carve_plan,
+    check_missing_splits,
+    locate_sentiment,
+    locate_wikiann,
+    sentiment_name,
+    where_read,
+)
+from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoting, without_end
+from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _rule, _text_lines
+
+
+NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+WIKIANN_HUB = "unimelb-nlp/wikiann"
+
+WIKIANN_HINT = "`data.wikiann` at a folder of CoNLL files (train, dev, test: token<TAB>tag lines)"
+# ----------------------------------------------------------------------------------------------------------
+# WikiANN NER
+
+
+def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[str], list[int]]]:
+    """Sentences of a CoNLL `token<TAB>tag` file; bad sentences are counted in `tally` and left out."""
+    sentences: list[tuple[list[str], list[int]]] = []
+    tokens: list[str] = []
+    tags: list[int] = []
+    problem: tuple[str, str, str] | None = None
+    prefix, prefixed = f"{iso2}:", None
+    for n, line, valid in [*_text_lines(_existing(file, "file").read_bytes()), (0, "", True)]:
+        if valid and not line.strip():  # a sentence ends (the extra last line ends the last one)
+            if tokens or problem:
+                tally.records += 1
+                if problem:
+                    tally.bad.add(*problem)
+                else:
+                    sentences.append((tokens, tags))
+            tokens, tags, problem = [], [], None
+            continue
+        fields, why = line.split("\t"), ("", "")
+        if not valid:
+            why = ("invalid UTF-8", "")
+        elif len(fields) != 2:
+            why = ("wrong column count", f"{len(fields)} tab-separated columns, expected 2: token<TAB>tag")
+        else:
+            token, tag = fields[0], fields[1].strip()
+            prefixed = token.startswith(prefix) if prefixed is None else prefixed
+            token = token.removeprefix(prefix) if prefixed else token
+            if not token.strip():
+                why = ("empty token", "")
+            elif tag not in NER_TAGS:
+                why = ("unknown tag", repr(tag))
+            else:
+                tokens.append(token)
+                tags.append(NER_TAGS.index(tag))
+        if why[0] and problem is None:
+            problem = (f"{file}:{n}", *why)
+    return sentences
+
+
+def _wikiann_hub(iso2: str, opts: _Options) -> dict[str, list]:
+    hub = _from_hub(WIKIANN_HUB, iso2, WIKIANN_HINT)
+    splits: dict[str, list] = {}
+    for split in SPLITS:
+        if split not in hub:
+            raise DataSourceError(f"{WIKIANN_HUB} ({iso2}): no {split} split (has {', '.join(hub)})")
+        rows, tally = hub[split], opts.tally(split, f"{WIKIANN_HUB} ({iso2}) {split}")
+        names = list(getattr(getattr(rows.features["ner_tags"], "feature", None), "names", None) or NER_TAGS)
+        splits[split] = []
+        for i, (tokens, ids) in enumerate(zip(rows["tokens"], rows["ner_tags"], strict=True)):
+            tally.records += 1
+            tags = [names[t] if 0 <= t < len(names) else str(t) for t in ids]
+            unknown = [t for t in tags if t not in NER_TAGS]
+            at = f"{tally.where} row {i}"
+            if not tokens:
+                tally.bad.add(at, "empty sentence")
+            elif len(tokens) != len(tags):
+                tally.bad.add(at, "tokens and tags differ in number", f"{len(tokens)} and {len(tags)}")
+            elif unknown:
+                tally.bad.add(at, "unknown tag", repr(unknown[0]))
+            else:
+                splits[split].append((list(tokens), [NER_TAGS.index(t) for t in tags]))
+    return splits
+
+
+def load_wikiann(
+    location: Location,
+    iso2: str,
+    *,
+    iso3: str | None = None,
+    max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
+    missing_splits: str = "error",
+    seed: int = 42,
+    stats: dict | None = None,
+    fill_missing_splits: bool = False,
+) -> datasets.DatasetDict:
+    """WikiANN NER of one language: splits train/validation/test, columns `tokens` and `ner_tags` (NER_TAGS).
+
+    `location`: "hub" (`unimelb-nlp/wikiann`, config `iso2`), a local folder or one CoNLL file (module
+    docstring; `locate_wikiann`); `iso3` names one more folder to look in (`shared/data/wikiann/mlt` for `mt`).
+    `missing_splits` (`error` | `carve`) and `seed`: the profile's `finetune.ner.missing_splits` and
+    `split_seed` (module docstring); `fill_missing_splits=True` is the same as `missing_splits="carve"`.
+    """
+    opts = _Options("ner", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
+    if _is_hub(location):
+        where, found = f"{WIKIANN_HUB} ({iso2})", _wikiann_hub(iso2, opts)
+    else:
+        files = locate_wikiann(location, iso2, iso3)
+        where = where_read(files)
+        found = {split: _conll_sentences(f, iso2, opts.tally(split, str(f))) for split, f in files.items()}
+    ds = _datasets()
+    tags = ds.List(ds.ClassLabel(names=list(NER_TAGS)))
+    return opts.finish(found, where, "sentence", {"tokens": ds.List(ds.Value("string")), "ner_tags": tags})
