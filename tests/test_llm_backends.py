@@ -22,7 +22,6 @@ from lrl_utils.config.specs import LLMSpec
 from lrl_utils.llm.backends import (
     Generation,
     LLMRequestError,
-    OpenAIBackend,
     ResponseCache,
     TransformersBackend,
     generate_all,
@@ -30,6 +29,7 @@ from lrl_utils.llm.backends import (
     usage,
 )
 from lrl_utils.llm.baselines import cache_path, make_backend
+from lrl_utils.llm.openai_backend import OpenAIBackend
 from tests.conftest import tiny_profile, toy_corpus
 
 SECRET = "sk-test-Zq81SECRETvalue"

@@ -13,6 +13,7 @@ from sklearn.metrics import f1_score
 from lrl_utils.config.params import ParamError
 from lrl_utils.data.flores_sib import SIB_LABELS
 from lrl_utils.data.wikiann import NER_TAGS
+from lrl_utils.llm.parsing import Parsed, parse_ner, parse_sa, parse_tc, parse_tc_deepseek
 from lrl_utils.llm.prompts import (
     Prompt,
     build_prompts,
@@ -21,16 +22,7 @@ from lrl_utils.llm.prompts import (
     prompt_key,
     sample_shots,
 )
-from lrl_utils.llm.scoring import (
-    Parsed,
-    emma500_macro_f1,
-    gpt_substring_score,
-    parse_ner,
-    parse_sa,
-    parse_tc,
-    parse_tc_deepseek,
-    score,
-)
+from lrl_utils.llm.scoring import emma500_macro_f1, gpt_substring_score, score
 
 SPORTS, TRAVEL, POLITICS, HEALTH, SCITECH = (SIB_LABELS.index(x) for x in ("sports", "travel", "politics", "health", "science/technology"))  # fmt: skip
 

@@ -22,8 +22,10 @@ from typing import Any
 from lrl_utils.config import paths
 from lrl_utils.data import flores_sib, sentiment, task_data, wikiann
 from lrl_utils.llm import backends as llm_backends
+from lrl_utils.llm import parsing
 from lrl_utils.llm import prompts as llm_prompts
 from lrl_utils.llm import scoring as llm_scoring
+from lrl_utils.llm.openai_backend import OpenAIBackend
 
 CACHE_DIR = "_llm_cache"
 
@@ -91,7 +93,7 @@ def make_backend(spec, model_path: str | Path):
         )
     # null in a spec written before these settings existed: the backend's defaults
     reach = ("timeout", "max_retries", "initial_backoff", "max_backoff", "concurrency")
-    return llm_backends.OpenAIBackend(
+    return OpenAIBackend(
         spec.model_ref,
         base_url=spec.base_url,
         api_key_env=spec.api_key_env or "OPENAI_API_KEY",
@@ -103,15 +105,15 @@ def make_backend(spec, model_path: str | Path):
 
 def parse(
     task: str, answer: str, item: dict, prompt, template: str, labels: Sequence[str], numbered: bool
-) -> llm_scoring.Parsed:
+) -> parsing.Parsed:
     """The parsed answer of one item (the DeepSeek template is parsed as the paper did: prompt + output)."""
     if task == "ner":
-        return llm_scoring.parse_ner(answer, item["tokens"])
+        return parsing.parse_ner(answer, item["tokens"])
     if task == "sa":
-        return llm_scoring.parse_sa(answer)
+        return parsing.parse_sa(answer)
     if template == "deepseek_tc":
-        return llm_scoring.parse_tc_deepseek(prompt.text + answer, labels)
-    return llm_scoring.parse_tc(answer, labels, numbered=numbered)
+        return parsing.parse_tc_deepseek(prompt.text + answer, labels)
+    return parsing.parse_tc(answer, labels, numbered=numbered)
 
 
 def run_baseline(spec, model_path: str | Path, location: str | Path, progress: bool = True) -> dict[str, Any]:
