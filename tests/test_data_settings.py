@@ -19,8 +19,7 @@ from conftest import REPO, tiny_profile
 
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec
-from lrl_utils.data import sources as data_sources
-from lrl_utils.data import task_data
+from lrl_utils.data import flores_sib, sentiment, wikiann
 from lrl_utils.data.sources import DataSourceError
 from lrl_utils.llm import baselines as llm_baselines
 from lrl_utils.orchestration.grid import Grid
@@ -131,7 +130,7 @@ def test_pppl_notebook_passes_samples_and_quoting(tmp_path: Path) -> None:
     tsv = tmp_path / "devtest.tsv"
     tsv.write_text(f"id\tsentence\n1\t{QUOTED}\n2\tPlain.\n", encoding="utf-8")
     spec = PPPLSpec(model="m", model_ref="m", language="qaa", flores_code="qaa_Latn", devtest=str(tsv))
-    mocks = {"language_adapters": MagicMock(), "evaluation": MagicMock(), "data_sources": data_sources}
+    mocks = {"language_adapters": MagicMock(), "evaluation": MagicMock(), "flores_sib": flores_sib}
     mocks["language_adapters"].load_mlm_model.return_value = (MagicMock(), MagicMock())
 
     def devtest(**changes) -> list[str]:
@@ -179,7 +178,7 @@ def test_finetune_notebook_passes_max_bad_fraction_and_quoting(tmp_path: Path) -
             dataset=str(tmp_path / folder),
         )
         s = replace(s, **changes)
-        names = {"run": fake_run(s), "spec": s, "data_sources": data_sources, "task_data": task_data}
+        names = {"run": fake_run(s), "spec": s, "flores_sib": flores_sib, "sentiment": sentiment, "wikiann": wikiann}
         return run_loading_statements("05_finetune.py", "load_sentiment", **names)["data"]
 
     for task, folder, config in (("sa", "sa", "danish"), ("ner", "ner", "qq")):

@@ -41,5 +41,5 @@ def test_notebooks_are_jupytext_with_parameters_cell():
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, path
         assert 'spec_json = ""' in tagged[0].source and 'out_dir = ""' in tagged[0].source
-        assert "pipeline.start(" in nb.cells[nb.cells.index(tagged[0]) + 1].source
+        assert "start(" in nb.cells[nb.cells.index(tagged[0]) + 1].source
     assert not list((REPO / "notebooks").glob("*.ipynb")) or (REPO / ".gitignore").read_text().count("ipynb")
