@@ -31,55 +31,18 @@ spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
-import pandas as pd
-
-from lrl_utils.data import conceptnet, glotcc
+from lrl_utils.data import preprocess
 from lrl_utils.orchestration.notebook import start
 
-run = start("preprocess", globals())
-spec = run.spec
-run.describe()
+ctx = start("preprocess", globals())
+ctx.describe()
 
 # %% [markdown]
 # ## Read, split 80/10/10 and write
 #
-# The three split files appear together once everything is read and checked, or not at all.
+# The three split files appear together once everything is read and checked, or not at all
+# (`preprocess.run`, the run's `result.json` last). Texts and megabytes per split:
 
 # %%
-location = run.data(spec.location)
-if spec.source == "conceptnet":
-    stats = conceptnet.conceptnet_splits(
-        location,
-        spec.code,
-        run.out_dir,
-        seed=spec.split_seed,
-        paper_compat=spec.paper_compat,
-        max_bad_fraction=spec.max_bad_fraction,
-    )
-    print(
-        f"{stats['kept']:,} sentences from {stats['edges_in_language']:,} edges; dropped: {stats['dropped']}"
-    )
-else:
-    stats = glotcc.glotcc_splits(
-        location,
-        spec.code,
-        run.out_dir,
-        seed=spec.split_seed,
-        max_train_bytes=spec.max_train_bytes,
-        max_val_bytes=spec.max_val_bytes,
-        max_bad_fraction=spec.max_bad_fraction,
-    )
-    print(
-        f"{stats['records']:,} records read, {stats['empty']:,} empty; stopped early: {stats['stopped_early']}"
-    )
-print(f"malformed: {stats['malformed']:,} ({stats['bad_fraction']:.4%}); first: {stats['bad_examples'][:3]}")
-summary = pd.DataFrame(stats["splits"]).T.rename(columns={"documents": "texts"})
-summary["MB"] = summary.pop("bytes") / 1e6
-summary
-
-# %%
-run.finish(
-    {f"n_{k}": int(v) for k, v in summary["texts"].items()}
-    | {"train_mb": float(summary.loc["train", "MB"]), "n_malformed": int(stats["malformed"])},
-    source_stats=stats,
-)
+preprocessed = preprocess.run(ctx)
+preprocessed["summary"]

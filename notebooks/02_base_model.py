@@ -26,53 +26,24 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 
-from lrl_utils.config.params import to_dict
-from lrl_utils.data import sources as data_sources
 from lrl_utils.orchestration.notebook import start
-from lrl_utils.training import base_models
-from lrl_utils.training import loop as training
+from lrl_utils.training import base_model_stage
 
-run = start("base_model", globals())
-spec = run.spec
-run.describe()
+ctx = start("base_model", globals())
+ctx.describe()
 
 # %% [markdown]
-# ## Pre-training text: GlotCC-format documents of the seen languages
+# ## Pre-training text, tokenizer and masked-LM pre-training
+#
+# The pre-training text is the seen languages' GlotCC-format documents, each corpus cut to its share
+# (`base_model.shares`). `base_model_stage.run` trains the tokenizer on it, builds the model (weights seeded
+# with `seed`), pre-trains it and saves both to `model/`.
 
 # %%
-train_texts, val_texts, counts = [], [], {}
-for folder, share in zip(spec.corpora, spec.shares or [1.0] * len(spec.corpora), strict=True):
-    splits = data_sources.load_text_splits(run.input(folder))
-    n_train, n_val = (round(share * len(splits[k])) for k in ("train", "validation"))
-    train_texts += list(splits["train"]["text"])[:n_train]
-    val_texts += list(splits["validation"]["text"])[:n_val]
-    counts[folder.split("--")[0].split("/")[-1]] = {"share": share, "train documents": n_train}
-pd.DataFrame(counts).T
-
-# %% [markdown]
-# ## Tokenizer and model
-
-# %%
-tokenizer = base_models.train_tokenizer(
-    spec.architecture, train_texts, spec.vocab_size, max_position=spec.max_position, alphabet=spec.alphabet
-)
-torch.manual_seed(spec.seed)
-mlm = base_models.build_tiny_model(base_models.TinyModelConfig.from_spec(spec), tokenizer)
-n_params = sum(p.numel() for p in mlm.parameters())
-print(f"{type(mlm).__name__}: {n_params:,} parameters, vocabulary {len(tokenizer):,}")
-print(tokenizer.tokenize(val_texts[0])[:24])
-
-# %% [markdown]
-# ## Masked-LM pre-training
-
-# %%
-history = base_models.pretrain(
-    mlm, tokenizer, train_texts, val_texts, training.TrainConfig(**to_dict(spec.train))
-)
-mlm.save_pretrained(run.out_dir / "model")
-tokenizer.save_pretrained(run.out_dir / "model")
+pretrained = base_model_stage.run(ctx)
+history = pretrained["history"]
+pd.DataFrame(pretrained["counts"]).T
 
 # %%
 curve = pd.DataFrame(history["train_loss"], columns=["step", "train loss"]).set_index("step")
@@ -82,14 +53,3 @@ pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index
 )
 ax.set_ylabel("MLM loss")
 plt.show()
-
-# %%
-run.finish(
-    {
-        "best_val_loss": history["best_val_loss"],
-        "final_val_loss": history["final_val_loss"],
-        "parameters": n_params,
-        "vocab_size": len(tokenizer),
-    },
-    history=history,
-)

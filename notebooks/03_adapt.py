@@ -35,21 +35,21 @@ import pandas as pd
 from lrl_utils.orchestration.notebook import start
 from lrl_utils.training import adapt
 
-run = start("adapt", globals())
-spec = run.spec
-run.describe()
+ctx = start("adapt", globals())
+spec = ctx.spec
+ctx.describe()
 
 # %% [markdown]
 # ## Base model, adapter and training
 #
 # `adapt.run` loads the base model, adds the adapter (its initial weights seeded with
-# `train.seed`), trains it (checkpoints in `run.checkpoint_dir()`, TensorBoard logs in `tensorboard/`) and saves
+# `train.seed`), trains it (checkpoints in `ctx.checkpoint_dir()`, TensorBoard logs in `tensorboard/`) and saves
 # the best step to `adapter/` (`model/` for full fine-tuning). `python -m lrl_utils.orchestration.launch adapt` runs the same
 # function on several GPUs or nodes (`accelerate launch`).
 
 # %%
-adapted = adapt.run(run)
-history, metrics = adapted["history"], adapted["metrics"]
+adapted = adapt.run(ctx)
+history = adapted["history"]
 print(
     f"best step {history['best_step']} (validation loss {history['best_val_loss']:.3f}) saved to {adapted['saved']}"
 )
@@ -63,6 +63,3 @@ pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index
 )
 ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter}")
 plt.show()
-
-# %%
-run.finish(metrics, history=history)

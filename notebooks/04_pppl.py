@@ -32,47 +32,25 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from lrl_utils.adapters import methods as language_adapters
-from lrl_utils.data import flores_sib
-from lrl_utils.evaluation import pppl as evaluation
+from lrl_utils.evaluation import pppl_stage
 from lrl_utils.orchestration.notebook import start
 
-run = start("pppl", globals())
-spec = run.spec
-run.describe()
+ctx = start("pppl", globals())
+spec = ctx.spec
+ctx.describe()
+
+# %% [markdown]
+# ## Scoring
+#
+# `pppl_stage.run` loads the model (base, + adapter with the head path it was trained with, or the FFT model),
+# reads the devtest exactly as in the file (quoting by its format or `data.quoting.flores`; `data.samples`
+# allows fewer than 1012 sentences), keeps the first `max_sentences` (for `tha_*` the paper's rule for Thai's
+# long unsegmented "words"), and writes the per-sentence scores to `per_sentence.csv`.
 
 # %%
-model_path, adapter_dir = run.language_model()  # base (+ adapter), or the fully fine-tuned model
-mlm, tokenizer = language_adapters.load_mlm_model(model_path)
-if adapter_dir is not None:  # with the head path it was trained with (`head_path` in the result)
-    language_adapters.load_language_adapter(mlm, adapter_dir, name="mlm")
-device = evaluation.select_device()  # cuda when available, else cpu
-mlm.to(device)
-# exactly as in the file; quoting by its format (or data.quoting.flores); data.samples allows < 1012 sentences
-devtest = flores_sib.load_flores_devtest(
-    run.data(spec.devtest), spec.flores_code, quoting=spec.quoting, sample=spec.samples
-)
-# the first max_sentences; for tha_* the paper's rule for Thai's long unsegmented "words"
-sentences = evaluation.devtest_sentences(devtest["sentence"], spec.flores_code, spec.max_sentences)
-print(f"{len(sentences)} devtest sentences on {device}, e.g. {sentences[0]!r}")
-
-# %%
-scores = evaluation.pseudo_perplexity(mlm, tokenizer, sentences, max_length=spec.max_length)  # precision auto
-per_sentence = pd.DataFrame(scores["per_sentence"])
-per_sentence.to_csv(run.out_dir / "per_sentence.csv", index=False)
-print(
-    f"PPPL (mean of sentences) = {scores['pppl']:.3f}; token-weighted = {scores['pppl_token_weighted']:.3f}"
-    f" ({device}, precision {scores['precision']})"
-)
-
-# %%
-ax = per_sentence["pppl"].plot.hist(bins=30, log=True, figsize=(5, 3))
+scored = pppl_stage.run(ctx)
+ax = scored["per_sentence"]["pppl"].plot.hist(bins=30, log=True, figsize=(5, 3))
 ax.set_xlabel("sentence pseudo-perplexity")
 ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter}")
 plt.show()
-
-# %%
-keys = ("pppl", "pppl_token_weighted", "n_sentences", "n_tokens", "precision", "dtype", "head_path")
-run.finish({**{k: scores[k] for k in keys}, "device": str(device)})

@@ -36,62 +36,29 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from lrl_utils.config.params import to_dict
-from lrl_utils.data import flores_sib, sentiment, wikiann
-from lrl_utils.evaluation import ner, tasks
+from lrl_utils.evaluation import finetune
 from lrl_utils.orchestration.notebook import start
 
-run = start("finetune", globals())
-spec = run.spec
-run.describe()
+ctx = start("finetune", globals())
+spec = ctx.spec
+ctx.describe()
 
 # %% [markdown]
-# ## Data and model
-
-# %% [markdown]
-# Splits the task's files lack (XTREME WikiANN has no labelled test, a sentiment set may have no dev split or
-# be one file) are an error, or carved out of the others when the profile says `finetune.<task>.missing_splits:
-# carve` (seeded by `split_seed`; `lrl_utils/data/task_data.py`). The result records the split sizes and what was carved.
+# ## Data, task-adapter training, and the best epoch (validation loss) tested
+#
+# The task's files are read exactly as written (SIB-200 TSV quoting by the files' layout or `data.quoting`;
+# sentiment and WikiANN with at most `data.max_bad_fraction` malformed records). Splits the files lack (XTREME
+# WikiANN has no labelled test, a sentiment set may have no dev split or be one file) are an error, or carved out
+# of the others when the profile says `finetune.<task>.missing_splits: carve` (seeded by `split_seed`;
+# `lrl_utils/data/task_data.py`); the result records the split sizes and what was carved. TC and SA train a
+# classification head, NER a tagging head (labels aligned to each word's first sub-token, or to all of them under
+# `label_alignment: paper_compat`); both go through the same epoch loop (`evaluation/task_loop.py`). The test
+# predictions are written to `predictions.jsonl`; every test metric follows from them.
 
 # %%
-location = run.data(spec.dataset)
-bad = spec.max_bad_fraction  # the profile's data.max_bad_fraction; texts come back exactly as in the files
-data_stats: dict = {}
-rule = {"missing_splits": spec.train.missing_splits, "seed": spec.train.split_seed, "stats": data_stats}
-if spec.task == "tc":  # TSV quoting by the files' layout, or the profile's data.quoting
-    data = flores_sib.load_sib200(location, spec.flores_code, quoting=spec.quoting)
-    labels = flores_sib.SIB_LABELS
-elif spec.task == "sa":
-    data = sentiment.load_sentiment(
-        location, spec.flores_code, iso3=spec.language, quoting=spec.quoting, max_bad_fraction=bad, **rule
-    )
-    labels = sentiment.SENTIMENT_LABELS
-else:
-    data = wikiann.load_wikiann(location, spec.flores_code, iso3=spec.language, max_bad_fraction=bad, **rule)
-    labels = wikiann.NER_TAGS
-data_stats = {"sizes": {split: data[split].num_rows for split in data}, "carved": {}} | data_stats
-print(f"split sizes {data_stats['sizes']}; carved out: {data_stats['carved'] or 'nothing'}")
-model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model
-settings = to_dict(spec.train)
-label_alignment = settings.pop("label_alignment")  # NER only
-settings.pop("missing_splits"), settings.pop("split_seed")  # the data's rule, used above
-config = tasks.TaskTrainConfig(**settings, seed=spec.seed)
-data
-
-# %% [markdown]
-# ## Task-adapter training; the best epoch (validation loss) is tested
-
-# %%
-if spec.task == "ner":
-    res = ner.train_ner_tagger(model_path, data, language_adapter, config, label_alignment=label_alignment)
-    metric = "test_f1"
-else:
-    res = tasks.train_text_classifier(model_path, data, labels, language_adapter, config, task=spec.task)
-    metric = "test_macro_f1"
-predictions = pd.DataFrame(res["predictions"])
-predictions.to_json(run.out_dir / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
-print(f"test {metric} {res[metric]:.3f}, best epoch {res['best_epoch']} of {config.epochs}")
-print(f"trained on {res['device']}, precision {res['precision']}")
+finetuned = finetune.run(ctx)
+res = finetuned["result"]
+pd.Series(finetuned["metrics"], name="value").to_frame()
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -99,19 +66,6 @@ pd.DataFrame({"train": res["train_loss"], "validation": res["val_loss"]}).plot(a
 ax1.axvline(res["best_epoch"] - 1, ls=":", c="grey")  # best_epoch is 1-based
 ax1.set_xlabel("epoch")
 ax1.set_ylabel("loss")
-if spec.task == "ner":
-    gold = [tag for row in res["predictions"] for tag in row["gold"]]
-    pred = [tag for row in res["predictions"] for tag in row["pred"]]
-else:
-    gold, pred = predictions["label"], predictions["pred"]
+gold, pred = finetune.gold_and_predicted(spec.task, res["predictions"])
 ConfusionMatrixDisplay.from_predictions(gold, pred, ax=ax2, colorbar=False, xticks_rotation=45)
 plt.show()
-
-# %%
-# every test_* key is a test metric that follows from predictions.jsonl (the end-to-end test recomputes each)
-metrics = [k for k in res if k.startswith("test_")] + ["best_epoch", "trainable_params"]
-metrics += ["device", "precision"]
-if "words_without_position" in res:  # NER: test words cut off by truncation (predicted O)
-    metrics.append("words_without_position")
-history = {k: res[k] for k in ("train_loss", "val_loss", "val_macro_f1", "val_f1") if k in res}
-run.finish({k: res[k] for k in metrics}, history=history, task_data=data_stats)

@@ -33,31 +33,21 @@ import pandas as pd
 from lrl_utils.llm import baselines as llm_baselines
 from lrl_utils.orchestration.notebook import start
 
-run = start("llm", globals())
-spec = run.spec
-run.describe()
+ctx = start("llm", globals())
+ctx.describe()
 
 # %% [markdown]
-# ## Prompting (responses cached in `runs/_llm_cache/`)
+# ## Prompting (responses cached in `runs/_llm_cache/`), parsing and scoring
+#
+# `llm_baselines.run` loads the task's test items (and train items for k-shot prompts), builds the prompts,
+# generates (cached), parses every answer and scores; the parsed answers go to `predictions.jsonl`.
 
 # %%
-model_path = run.model_path() if spec.backend == "transformers" else spec.model_ref
-out = llm_baselines.run_baseline(spec, model_path, run.data(spec.dataset))
-print("first prompt:\n" + out["prompt_example"].text)
-
-# %%
-rows = pd.DataFrame(out["rows"])
-rows.to_json(run.out_dir / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
-print(f"invalid answers: {out['metrics']['invalid_rate']:.1%}; usage: {out['usage']}")
-rows.head(10)
+prompted = llm_baselines.run(ctx)
+prompted["rows"].head(10)
 
 # %% [markdown]
 # ## Scores: over all items (invalid = wrong), and the paper's valid-only F1
 
 # %%
-pd.Series(out["metrics"], name="value").to_frame()
-
-# %%
-run.finish(
-    {**out["metrics"], **{f"usage_{k}": v for k, v in out["usage"].items()}}, task_data=out["task_data"]
-)
+pd.Series(prompted["metrics"], name="value").to_frame()

@@ -1,26 +1,23 @@
 """The profile's data settings reach the loaders: `data.quoting`, `data.samples` and `data.max_bad_fraction`
-flow profile -> Grid -> run spec -> notebook (04_pppl, 05_finetune) or LLM baseline -> loader; specs that do
+flow profile -> Grid -> run spec -> stage (pppl_stage, finetune, the LLM baseline) -> loader; specs that do
 not set them keep the folders (hashes) they had before the settings existed."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from unittest.mock import MagicMock
 
-import jupytext
 import pandas as pd
 import pytest
-from conftest import REPO, tiny_profile
+from conftest import tiny_profile
 
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec
-from lrl_utils.data import flores_sib, sentiment, wikiann
 from lrl_utils.data.sources import DataSourceError
+from lrl_utils.evaluation import finetune, pppl_stage
 from lrl_utils.llm import baselines as llm_baselines
 from lrl_utils.orchestration.grid import Grid
 
@@ -104,40 +101,24 @@ def test_quoting_keys_and_values_are_checked(project) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The notebooks pass the spec's settings to the loaders: their loading statements, executed as written
+# The stages pass the spec's settings to the loaders (`pppl_stage.load_sentences`, `finetune.load_task_data`)
 
 
-def run_loading_statements(notebook: str, loader: str, **names) -> dict:
-    """Execute, in a namespace of `names`, the statements of the notebook cell that calls `loader`, up to and
-    including the first that calls it; return the namespace."""
-    cell = next(c for c in jupytext.read(REPO / "notebooks" / notebook).cells if loader in c.source)
-    namespace = dict(names)
-    for statement in ast.parse(cell.source).body:
-        exec(compile(ast.Module([statement], []), notebook, "exec"), namespace)
-        if loader in ast.unparse(statement):
-            return namespace
-    raise AssertionError(f"{notebook}: no statement calls {loader}")
-
-
-def fake_run(spec) -> SimpleNamespace:
-    return SimpleNamespace(spec=spec, data=Path, language_model=lambda: ("model", None))
+def fake_ctx(spec) -> SimpleNamespace:
+    """The part of a `RunContext` the loading steps use: the spec and `data` (a local path as it is)."""
+    return SimpleNamespace(spec=spec, data=Path)
 
 
 QUOTED = '"""Win,"" he said."'  # a raw sentence that also parses as a CSV-quoted field
 
 
-def test_pppl_notebook_passes_samples_and_quoting(tmp_path: Path) -> None:
+def test_pppl_stage_passes_samples_and_quoting(tmp_path: Path) -> None:
     tsv = tmp_path / "devtest.tsv"
     tsv.write_text(f"id\tsentence\n1\t{QUOTED}\n2\tPlain.\n", encoding="utf-8")
     spec = PPPLSpec(model="m", model_ref="m", language="qaa", flores_code="qaa_Latn", devtest=str(tsv))
-    mocks = {"language_adapters": MagicMock(), "evaluation": MagicMock(), "flores_sib": flores_sib}
-    mocks["language_adapters"].load_mlm_model.return_value = (MagicMock(), MagicMock())
 
     def devtest(**changes) -> list[str]:
-        s = replace(spec, **changes)
-        return run_loading_statements("04_pppl.py", "load_flores_devtest", run=fake_run(s), spec=s, **mocks)[
-            "devtest"
-        ]["sentence"]
+        return pppl_stage.load_sentences(fake_ctx(replace(spec, **changes)))
 
     with pytest.raises(
         DataSourceError, match="2 devtest sentences, fewer than the release's 1012.*data.samples"
@@ -154,7 +135,7 @@ def _sentiment_with_one_bad_row(folder: Path) -> None:
         (folder / f"{stem}.tsv").write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
-def test_finetune_notebook_passes_max_bad_fraction_and_quoting(tmp_path: Path) -> None:
+def test_finetune_stage_passes_max_bad_fraction_and_quoting(tmp_path: Path) -> None:
     _sentiment_with_one_bad_row(tmp_path / "sa")
     conll = "".join(f"w{i}\tO\n\n" for i in range(9)) + "w\tX-BAD\n"
     (tmp_path / "ner").mkdir()
@@ -177,9 +158,9 @@ def test_finetune_notebook_passes_max_bad_fraction_and_quoting(tmp_path: Path) -
             flores_code=config,
             dataset=str(tmp_path / folder),
         )
-        s = replace(s, **changes)
-        names = {"run": fake_run(s), "spec": s, "flores_sib": flores_sib, "sentiment": sentiment, "wikiann": wikiann}
-        return run_loading_statements("05_finetune.py", "load_sentiment", **names)["data"]
+        data, stats = finetune.load_task_data(fake_ctx(replace(s, **changes)))
+        assert stats["sizes"] == {split: data[split].num_rows for split in data}
+        return data
 
     for task, folder, config in (("sa", "sa", "danish"), ("ner", "ner", "qq")):
         with pytest.raises(DataSourceError, match=r"1 of 10 \w+ malformed .*`data\.max_bad_fraction` 0\.001"):

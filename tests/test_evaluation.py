@@ -271,10 +271,12 @@ def test_pppl_stage_applies_the_thai_rule_to_tha_codes_only():
     for code in ("mlt_Latn", "lao_Laoo", "tha", "ltha_Thai"):
         assert devtest_sentences(devtest, code) == devtest
     assert devtest_sentences(devtest, "mlt_Latn", max_sentences=1) == devtest[:1]
-    # ... and this is the function the pppl notebook scores the FLORES devtest sentences through
-    notebook = (Path(__file__).resolve().parent.parent / "notebooks" / "04_pppl.py").read_text()
-    call = r"sentences = evaluation\.devtest_sentences\(\s*devtest\[\"sentence\"\],\s*spec\.flores_code,"
-    assert re.search(call, notebook) and "thai_long_words" not in notebook  # no second rule there
+    # ... and this is the function the pppl stage scores the FLORES devtest sentences through
+    stage = (
+        Path(__file__).resolve().parent.parent / "lrl_utils" / "evaluation" / "pppl_stage.py"
+    ).read_text()
+    call = r"return devtest_sentences\(devtest\[\"sentence\"\], spec\.flores_code,"
+    assert re.search(call, stage) and "thai_long_words" not in stage  # no second rule there
 
 
 def test_bf16_autocast_on_cpu_close_to_fp32(arch_and_tokenizer):

@@ -23,7 +23,7 @@ from lrl_utils.adapters.methods import (
     save_language_adapter,
 )
 from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
-from lrl_utils.evaluation import ner
+from lrl_utils.evaluation import ner, task_loop
 from lrl_utils.evaluation.ner import align_labels, recompute_metrics, train_ner_tagger
 from lrl_utils.evaluation.tasks import TaskTrainConfig
 
@@ -313,7 +313,7 @@ def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
 
     def fake_evaluate(model, collator, split, config):
         loss, preds = original(model, collator, split, config)
-        calls.append({"state": ner.trainable_state(model), "preds": preds})
+        calls.append({"state": task_loop.trainable_state(model), "preds": preds})
         return (next(scripted), preds) if len(calls) <= 4 else (loss, preds)
 
     monkeypatch.setattr(ner, "_evaluate", fake_evaluate)
@@ -348,3 +348,39 @@ def test_paper_config():
     config = ner.ner_config(seed=2)
     assert (config.epochs, config.max_length, config.batch_size, config.learning_rate) == (100, 512, 32, 1e-4)
     assert (config.warmup_ratio, config.weight_decay, config.seed) == (0.05, 0.01, 2)
+
+
+def test_classification_and_ner_share_one_epoch_loop(world, monkeypatch):
+    """TC/SA and NER both train through `task_loop.train_epochs`, each with its own batch loss and score."""
+    from datasets import Dataset, DatasetDict
+
+    from lrl_utils.evaluation.tasks import train_text_classifier
+
+    calls: list[tuple[int, str]] = []
+    original = task_loop.train_epochs
+
+    def spy(model, config, n_train, batch_loss, validate, score_name, progress=True):
+        calls.append((n_train, score_name))
+        return original(model, config, n_train, batch_loss, validate, score_name, progress=progress)
+
+    monkeypatch.setattr(task_loop, "train_epochs", spy)
+    config = TaskTrainConfig(epochs=2, batch_size=16, learning_rate=1e-2, max_length=48, seed=5)
+    data = world["data"]["he"]
+    base = world["xlm-roberta"]["base"]
+    tagged = train_ner_tagger(base, data, None, config, progress=False)
+    texts = {
+        split: Dataset.from_dict(
+            {
+                "text": [" ".join(t) for t in data[split]["tokens"]],
+                "label": [int(any(g)) for g in data[split]["ner_tags"]],
+            }
+        )
+        for split in data
+    }
+    classified = train_text_classifier(
+        base, DatasetDict(texts), ["none", "entity"], None, config, progress=False
+    )
+    assert calls == [(data["train"].num_rows, "val_f1"), (data["train"].num_rows, "val_macro_f1")]
+    for result, score in ((tagged, "val_f1"), (classified, "val_macro_f1")):
+        assert len(result["train_loss"]) == len(result["val_loss"]) == len(result[score]) == 2
+        assert result["best_epoch"] == int(np.argmin(result["val_loss"])) + 1

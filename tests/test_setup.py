@@ -43,3 +43,34 @@ def test_notebooks_are_jupytext_with_parameters_cell():
         assert 'spec_json = ""' in tagged[0].source and 'out_dir = ""' in tagged[0].source
         assert "start(" in nb.cells[nb.cells.index(tagged[0]) + 1].source
     assert not list((REPO / "notebooks").glob("*.ipynb")) or (REPO / ".gitignore").read_text().count("ipynb")
+
+
+def test_each_stage_notebook_calls_one_stage_run():
+    """A stage notebook is thin: `ctx = start(stage, globals())`, then exactly one `<module>.run(ctx)` of a
+    module imported from `lrl_utils`; no other module's `run` and no `ctx.finish` (the stage's run finishes)."""
+    import ast
+
+    import jupytext
+
+    for path in sorted((REPO / "notebooks").glob("*.py")):
+        tree = ast.parse(jupytext.writes(jupytext.read(path), fmt="py:percent"))
+        from_lrl = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrl_utils")
+            for alias in node.names
+        }
+        calls = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("run", "finish")
+        ]
+        runs = [c for c in calls if c.func.attr == "run"]
+        assert len(runs) == 1, f"{path.name}: {len(runs)} `.run(` calls"
+        (call,) = runs
+        assert isinstance(call.func.value, ast.Name) and call.func.value.id in from_lrl, path.name
+        assert [ast.unparse(a) for a in call.args] == ["ctx"], path.name
+        assert not [c for c in calls if c.func.attr == "finish"], f"{path.name} calls finish itself"
+        assert "ctx = start(" in path.read_text(), path.name

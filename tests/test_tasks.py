@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from tokenizers import BertWordPieceTokenizer, models, processors
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
-from lrl_utils.evaluation import tasks
+from lrl_utils.evaluation import task_loop, tasks
 from lrl_utils.evaluation.tasks import TaskTrainConfig, train_text_classifier
 
 LABELS = ["sport", "food", "music", "weather"]
@@ -204,7 +204,7 @@ def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
 
     def fake_evaluate(model, tokenizer, texts, labels, config):
         loss, preds = original(model, tokenizer, texts, labels, config)
-        snapshots.append(tasks.trainable_state(model))
+        snapshots.append(task_loop.trainable_state(model))
         if len(snapshots) <= 4:  # validation after each epoch; the 5th call is the test set
             return next(scripted), preds
         return loss, preds

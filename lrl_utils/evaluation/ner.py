@@ -55,7 +55,6 @@ in `tasks.py`: ``cuda`` when available (model and batches), bf16 autocast there 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -69,11 +68,11 @@ from datasets import DatasetDict
 from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import AutoTokenizer, DataCollatorForTokenClassification, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer, DataCollatorForTokenClassification
 
 from lrl_utils.data.task_data import SPLITS
 from lrl_utils.data.wikiann import NER_TAGS
+from lrl_utils.evaluation import task_loop
 from lrl_utils.evaluation.pppl import (
     autocast,
     device_and_precision,
@@ -81,15 +80,7 @@ from lrl_utils.evaluation.pppl import (
     resolve_precision,
     to_device,
 )
-from lrl_utils.evaluation.tasks import (
-    LANG_ADAPTER_NAME,
-    TASK_ADAPTER_CONFIG,
-    TaskTrainConfig,
-    _optimizer,
-    restore_trainable_state,
-    set_seed,
-    trainable_state,
-)
+from lrl_utils.evaluation.tasks import LANG_ADAPTER_NAME, TASK_ADAPTER_CONFIG, TaskTrainConfig
 
 NER_TASK = "ner"
 CONCEPTNET_ADAPTER = "conceptnet_adapter"
@@ -298,55 +289,34 @@ def train_ner_tagger(
     started = time.perf_counter()
     mode = _alignment(label_alignment)
     kind = adapter_kind(lang_adapter)
-    set_seed(config.seed)
+    task_loop.set_seed(config.seed)
     device, precision = device_and_precision(config.precision, device)
     model, tokenizer = build_ner_model(base_path, lang_adapter)
     model.to(device)
     collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt")
     train, val, test = (_encode_split(tokenizer, data, s, mode, config.max_length) for s in SPLITS)
 
-    n_train = len(train["examples"])
-    total_steps = math.ceil(n_train / config.batch_size) * config.epochs
-    optimizer = _optimizer(model, config)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
-    )
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(config.seed)
+    def batch_loss(idx: Sequence[int]) -> tuple[torch.Tensor, float, int]:
+        batch = to_device(_batch(collator, [train["examples"][i] for i in idx]), device)
+        labels = batch.pop("labels")
+        with autocast(precision, device):
+            logits = model(**batch).logits
+        summed, count = _token_loss(logits.float(), labels)
+        objective = summed / max(count, 1)
+        if kind == "fusion":
+            regularisation = model.base_model.get_fusion_regularization_loss()
+            if regularisation is not None:
+                objective = objective + regularisation
+        return objective, summed.item(), count
 
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_f1": []}
-    best_loss, best_epoch, best_state = math.inf, 0, trainable_state(model)
-    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress):
-        model.train()
-        epoch_loss, epoch_count = 0.0, 0
-        order = torch.randperm(n_train, generator=generator).tolist()
-        for start in range(0, n_train, config.batch_size):
-            chunk = [train["examples"][i] for i in order[start : start + config.batch_size]]
-            batch = to_device(_batch(collator, chunk), device)
-            labels = batch.pop("labels")
-            with autocast(precision, device):
-                logits = model(**batch).logits
-            summed, count = _token_loss(logits.float(), labels)
-            loss = summed / max(count, 1)
-            objective = loss
-            if kind == "fusion":
-                regularisation = model.base_model.get_fusion_regularization_loss()
-                if regularisation is not None:
-                    objective = loss + regularisation
-            objective.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            epoch_loss, epoch_count = epoch_loss + summed.item(), epoch_count + count
+    def validate() -> tuple[float, float]:
         val_loss, val_preds = _evaluate(model, collator, val, config)
-        history["train_loss"].append(epoch_loss / max(epoch_count, 1))
-        history["val_loss"].append(val_loss)
-        history["val_f1"].append(float(f1_score(val["gold"], val_preds, zero_division=0)))
-        if val_loss < best_loss:  # strict: the earliest epoch wins a tie, as in the HF Trainer
-            best_loss, best_epoch, best_state = val_loss, epoch, trainable_state(model)
+        return val_loss, float(f1_score(val["gold"], val_preds, zero_division=0))
 
-    restore_trainable_state(model, best_state)
+    n_train = len(train["examples"])
+    trained = task_loop.train_epochs(
+        model, config, n_train, batch_loss, validate, "val_f1", progress=progress
+    )
     _, test_preds = _evaluate(model, collator, test, config)
     predictions = [
         {"tokens": t, "gold": g, "pred": p}
@@ -354,11 +324,11 @@ def train_ner_tagger(
     ]
     return {
         **{f"test_{name}": value for name, value in recompute_metrics(predictions).items()},
-        "best_epoch": best_epoch,
-        **history,
+        "best_epoch": trained["best_epoch"],
+        **{k: trained[k] for k in ("train_loss", "val_loss", "val_f1")},
         "predictions": predictions,
         "words_without_position": sum(s is None for ex in test["examples"] for s in ex["word_starts"]),
-        "trainable_params": sum(p.numel() for p in trainable),
+        "trainable_params": trained["trainable_params"],
         "seconds": time.perf_counter() - started,
         "config": asdict(config),
         "label_alignment": mode,

@@ -15,8 +15,8 @@ The MAD-X set-up of the paper, for mBERT and XLM-R:
    *then* ``active_adapters = Stack("lang_adapter", <task>)`` (the order matters:
    ``train_adapter`` resets the active setup; ADAPTERS_NOTES A4).
 
-Training is a plain torch loop with the paper's settings (HF ``Trainer`` defaults where the paper relied on
-them): AdamW over the trainable parameters with weight decay except on biases and LayerNorm weights, linear
+Training is the torch epoch loop shared with NER (`task_loop.train_epochs`) with the paper's settings (HF
+``Trainer`` defaults where the paper relied on them): AdamW over the trainable parameters with weight decay except on biases and LayerNorm weights, linear
 warm-up and decay, gradient clipping at 1.0, batches padded to their longest member (the paper padded to
 256; with the attention mask this gives the same outputs), seeds for ``random``, ``numpy`` and ``torch``.
 After every epoch the validation loss is computed. The state of the trainable parameters of the epoch with
@@ -32,14 +32,11 @@ On a CPU nothing changes with respect to a device-unaware loop.
 
 from __future__ import annotations
 
-import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from adapters import AutoAdapterModel
 from adapters.composition import Stack
@@ -47,9 +44,9 @@ from adapters.heads import ClassificationHead
 from datasets import DatasetDict
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer
 
+from lrl_utils.evaluation import task_loop
 from lrl_utils.evaluation.pppl import (
     autocast,
     device_and_precision,
@@ -62,7 +59,6 @@ TASK_NAME = "topic_classification"
 TASK_NAMES = {"tc": "topic_classification", "sa": "sentiment_classification"}  # adapter + head names
 LANG_ADAPTER_NAME = "lang_adapter"
 TASK_ADAPTER_CONFIG = "seq_bn"
-NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight")
 
 
 @dataclass
@@ -111,13 +107,6 @@ class MeanPoolClassificationHead(ClassificationHead):
         return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
 
 
-def set_seed(seed: int) -> None:
-    """Seed ``random``, ``numpy`` and ``torch`` (as ``transformers.set_seed`` does on CPU)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def build_task_model(
     base_path: str,
     label_names: Sequence[str],
@@ -153,31 +142,6 @@ def build_task_model(
     if model.active_head != task_name:
         raise RuntimeError(f"active head is {model.active_head!r}, expected {task_name!r}")
     return model, tokenizer
-
-
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of the trainable parameters (task adapter + head): what an epoch's checkpoint has to keep."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
-
-
-def restore_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Write a :func:`trainable_state` snapshot back into the model's parameters."""
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in state.items():
-            params[name].copy_(value)
-
-
-def _optimizer(model: nn.Module, config: TaskTrainConfig) -> torch.optim.AdamW:
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if any(m in name for m in NO_DECAY_MARKERS) else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
 def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -244,7 +208,7 @@ def train_text_classifier(
         or ``bf16``).
     """
     started = time.perf_counter()
-    set_seed(config.seed)
+    task_loop.set_seed(config.seed)
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {sorted(TASK_NAMES)}, got {task!r}")
     device, precision = device_and_precision(config.precision, device)
@@ -256,54 +220,31 @@ def train_text_classifier(
     val_texts, val_labels = _split(data, "validation")
     test_texts, test_labels = _split(data, "test")
 
-    steps_per_epoch = math.ceil(len(train_texts) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    optimizer = _optimizer(model, config)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
-    )
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(config.seed)
+    def batch_loss(idx: Sequence[int]) -> tuple[torch.Tensor, float, int]:
+        batch = to_device(_encode(tokenizer, [train_texts[i] for i in idx], config.max_length), device)
+        with autocast(precision, device):
+            logits = model(**batch).logits
+        gold = torch.tensor([train_labels[i] for i in idx], device=device)
+        loss = nn.functional.cross_entropy(logits.float(), gold)
+        return loss, loss.item() * len(idx), len(idx)
 
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_macro_f1": []}
-    best_loss, best_epoch, best_state = math.inf, 0, trainable_state(model)
-    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress):
-        model.train()
-        epoch_loss = 0.0
-        order = torch.randperm(len(train_texts), generator=generator).tolist()
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            batch = to_device(_encode(tokenizer, [train_texts[i] for i in idx], config.max_length), device)
-            with autocast(precision, device):
-                logits = model(**batch).logits
-            gold = torch.tensor([train_labels[i] for i in idx], device=device)
-            loss = nn.functional.cross_entropy(logits.float(), gold)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            epoch_loss += loss.item() * len(idx)
+    def validate() -> tuple[float, float]:
         val_loss, val_preds = _evaluate(model, tokenizer, val_texts, val_labels, config)
-        history["train_loss"].append(epoch_loss / len(train_texts))
-        history["val_loss"].append(val_loss)
-        history["val_macro_f1"].append(
-            float(f1_score(val_labels, val_preds, average="macro", zero_division=0))
-        )
-        if val_loss < best_loss:  # strict: the earliest epoch wins a tie, as in the HF Trainer
-            best_loss, best_epoch, best_state = val_loss, epoch, trainable_state(model)
+        return val_loss, float(f1_score(val_labels, val_preds, average="macro", zero_division=0))
 
-    restore_trainable_state(model, best_state)
+    trained = task_loop.train_epochs(
+        model, config, len(train_texts), batch_loss, validate, "val_macro_f1", progress=progress
+    )
     _, test_preds = _evaluate(model, tokenizer, test_texts, test_labels, config)
     return {
         **recompute_metrics(test_labels, test_preds),
-        "best_epoch": best_epoch,
-        **history,
+        "best_epoch": trained["best_epoch"],
+        **{k: trained[k] for k in ("train_loss", "val_loss", "val_macro_f1")},
         "predictions": [
             {"text": t, "label": y, "pred": p}
             for t, y, p in zip(test_texts, test_labels, test_preds, strict=True)
         ],
-        "trainable_params": sum(p.numel() for p in trainable),
+        "trainable_params": trained["trainable_params"],
         "seconds": time.perf_counter() - started,
         "config": asdict(config),
         "label_names": list(label_names),

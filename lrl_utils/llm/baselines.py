@@ -3,7 +3,7 @@
 The pieces live in their own modules: `llm_prompts` (templates of params/prompts.yaml, k-shot draws),
 `llm_backends` (local `transformers` models, OpenAI-compatible endpoints, the response cache) and `llm_scoring`
 (parsers; macro-F1 / seqeval F1 over all items, invalid answers counted as wrong, and the paper's valid-only F1 as
-`f1_paper_compat`). This module joins them for one run (`LLMSpec`), which is what the baseline notebook calls.
+`f1_paper_compat`). This module joins them for one run (`LLMSpec`); `run(ctx)` is the llm stage the baseline notebook calls.
 
 The response cache of a run lives outside its run folder (`runs/_llm_cache/<stage>/<run>.jsonl`) and is kept
 after the run: a killed run resumes without asking the model again, and a forced re-run does not pay twice.
@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from lrl_utils.config import paths
 from lrl_utils.data import flores_sib, sentiment, task_data, wikiann
 from lrl_utils.llm import backends as llm_backends
@@ -26,6 +28,7 @@ from lrl_utils.llm import parsing
 from lrl_utils.llm import prompts as llm_prompts
 from lrl_utils.llm import scoring as llm_scoring
 from lrl_utils.llm.openai_backend import OpenAIBackend
+from lrl_utils.records.context import RunContext
 
 CACHE_DIR = "_llm_cache"
 
@@ -171,3 +174,20 @@ def run_baseline(spec, model_path: str | Path, location: str | Path, progress: b
         "prompt_example": prompts[0],
         "task_data": data_stats,
     }
+
+
+def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
+    """The llm stage (`notebooks/08_llm_baseline.py`): run the baseline on the spec's task data (a local model:
+    the tiny one of a base_model run or a hub id; an endpoint: the spec's model name), write the parsed answers
+    (`predictions.jsonl`), finish the run with the scores and token usage (`usage_*`); returns the run's
+    {"metrics", "usage", "rows", "prompt_example", "task_data"} with `rows` as a frame."""
+    spec = ctx.spec
+    model_path = ctx.model_path() if spec.backend == "transformers" else spec.model_ref
+    out = run_baseline(spec, model_path, ctx.data(spec.dataset), progress=progress)
+    print("first prompt:\n" + out["prompt_example"].text)
+    rows = pd.DataFrame(out["rows"])
+    rows.to_json(ctx.out_dir / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
+    print(f"invalid answers: {out['metrics']['invalid_rate']:.1%}; usage: {out['usage']}")
+    metrics = {**out["metrics"], **{f"usage_{k}": v for k, v in out["usage"].items()}}
+    ctx.finish(metrics, task_data=out["task_data"])
+    return {**out, "rows": rows}

@@ -32,7 +32,7 @@ import sys
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import AdaptSpec
-from lrl_utils.records.results import now, run_folder_path
+from lrl_utils.records.results import run_folder_path
 from lrl_utils.records.run_folders import fail, is_done, missing_upstream, publish, temporary_folder
 
 STAGES = ("adapt",)
@@ -136,12 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if main_process:
         print(f"{spec.folder()}: training on {state.num_processes} process(es), {state.device}")
-    run = RunContext(spec=spec, profile=args.profile, out_dir=tmp, interactive=False)
+    ctx = RunContext(spec=spec, profile=args.profile, out_dir=tmp, interactive=False)
     try:
-        adapted = adapt.run(run, progress=not args.no_progress)
+        launch = {"argv": sys.argv, "num_processes": state.num_processes}
+        adapt.run(ctx, progress=not args.no_progress, launch=launch)  # finishes the run (main process)
         if main_process:
-            launch = {"argv": sys.argv, "num_processes": state.num_processes, "finished": now()}
-            run.finish(adapted["metrics"], history=adapted["history"], launch=launch)
             publish(tmp, final, spec, paths.runs_dir())
     except BaseException:
         if main_process and tmp.exists():

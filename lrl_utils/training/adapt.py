@@ -20,11 +20,13 @@ from lrl_utils.adapters.methods import (
 from lrl_utils.config.params import to_dict
 from lrl_utils.data.sources import load_text_splits
 from lrl_utils.records.context import RunContext
+from lrl_utils.records.results import now
 from lrl_utils.training.loop import TrainConfig, train_lm
 
 
-def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
-    """The adapt stage of the pipeline: what `notebooks/03_adapt.py` and `python -m lrl_utils.orchestration.launch adapt` ctx.
+def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The adapt stage of the pipeline: what `notebooks/03_adapt.py` and `python -m lrl_utils.orchestration.launch adapt`
+    call.
 
     `ctx` is the stage's `RunContext` (an `AdaptSpec`, the output folder, where upstream runs are): load
     the base model, add the spec's adapter (method, overrides, head path; initial weights and MoSA's draws seeded
@@ -34,8 +36,8 @@ def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
     `<out_dir>/model` for `fft`).
 
     Under `accelerate launch` every process calls this with the same spec; only the main process writes into
-    `out_dir` (checkpoints and logs too). It does not write `result.json`: the caller passes `metrics` and
-    `history` to `ctx.finish` (main process only). Returns {"counts", "history", "metrics", "saved"}
+    `out_dir` (checkpoints and logs too) and finishes the run (`ctx.finish(metrics, history=...)`, plus
+    `launch`: the launcher's record, stamped `finished` here). Returns {"counts", "history", "metrics", "saved"}
     (`saved`: the adapter or model folder, None on the other processes). For `mosa`, `adapter_params` is the size
     of the saved (merged) `seq_bn` adapter and `trainable_params` what trained (the N module copies included).
     """
@@ -79,4 +81,7 @@ def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
         "precision": history["precision"],
         "num_processes": history["num_processes"],
     }
+    if PartialState().is_main_process:
+        extra = {} if launch is None else {"launch": {**launch, "finished": now()}}
+        ctx.finish(metrics, history=history, **extra)
     return {"counts": counts, "history": history, "metrics": metrics, "saved": saved}

@@ -1,0 +1,59 @@
+"""The preprocess stage (`run(ctx)`, called by `notebooks/01_preprocess.py`): one language's ConceptNet sentences or
+GlotCC documents, read, checked and split 80/10/10 into the run folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from lrl_utils.data import conceptnet, glotcc
+from lrl_utils.records.context import RunContext
+
+
+def split_source(ctx: RunContext) -> dict[str, Any]:
+    """Read the spec's source at its location and write the three split files into `ctx.out_dir` (all or none);
+    returns the source's statistics (`splits`, `malformed`, `bad_fraction`, `bad_examples`, ...)."""
+    spec = ctx.spec
+    location = ctx.data(spec.location)
+    if spec.source == "conceptnet":
+        return conceptnet.conceptnet_splits(
+            location,
+            spec.code,
+            ctx.out_dir,
+            seed=spec.split_seed,
+            paper_compat=spec.paper_compat,
+            max_bad_fraction=spec.max_bad_fraction,
+        )
+    return glotcc.glotcc_splits(
+        location,
+        spec.code,
+        ctx.out_dir,
+        seed=spec.split_seed,
+        max_train_bytes=spec.max_train_bytes,
+        max_val_bytes=spec.max_val_bytes,
+        max_bad_fraction=spec.max_bad_fraction,
+    )
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    """Split the source, finish the run (`n_<split>`, `train_mb`, `n_malformed`; the statistics as
+    `source_stats`); returns {"stats", "summary" (texts and MB per split), "metrics"}."""
+    stats = split_source(ctx)
+    if ctx.spec.source == "conceptnet":
+        print(
+            f"{stats['kept']:,} sentences from {stats['edges_in_language']:,} edges; dropped: {stats['dropped']}"
+        )
+    else:
+        print(
+            f"{stats['records']:,} records read, {stats['empty']:,} empty; stopped early: {stats['stopped_early']}"
+        )
+    print(f"malformed: {stats['malformed']:,} ({stats['bad_fraction']:.4%}); first: {stats['bad_examples'][:3]}")
+    summary = pd.DataFrame(stats["splits"]).T.rename(columns={"documents": "texts"})
+    summary["MB"] = summary.pop("bytes") / 1e6
+    metrics = {f"n_{k}": int(v) for k, v in summary["texts"].items()} | {
+        "train_mb": float(summary.loc["train", "MB"]),
+        "n_malformed": int(stats["malformed"]),
+    }
+    ctx.finish(metrics, source_stats=stats)
+    return {"stats": stats, "summary": summary, "metrics": metrics}

@@ -1,0 +1,89 @@
+"""The report's figures (`kind: figures`), one producer per catalogue entry (`report/catalogue.py`).
+
+Each producer writes its figures through the `ReportRun` (PNG + PDF in the run folder and `figures/`, with
+sidecars) and returns what the notebook shows: (caption, figure or text) pairs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lrl_utils.report import comparison, correlations, figures
+from lrl_utils.report.outputs import METRICS, ReportRun
+
+Shown = list[tuple[str, object]]
+
+
+def metric_figures(report: ReportRun) -> Shown:
+    """Grouped bars per language and configuration for each task and model (the paper's Figs. 7-12)."""
+    shown, records = [], report.records
+    for model in report.models:
+        for view in METRICS:
+            stage, metric, task = view.stage, view.metric, view.task
+            subset = records.query(
+                "model == @model and stage == @stage and metric == @metric and task.fillna('') == @task"
+            )
+            if subset.empty:
+                continue
+            fig = figures.plot_metric_bars(
+                records,
+                stage=stage,
+                metric=metric,
+                model=model,
+                task=task,
+                log_y=view.log_y,
+                title=f"{view.title}; {model}",
+            )
+            if view.chance is not None:
+                fig.axes[0].axhline(view.chance, ls="--", c="grey", lw=0.8, label="chance")
+            report.figure(fig, f"fig_{view.name}_{model}", sorted(subset["run"].unique()))
+            shown.append(("", fig))
+    return shown
+
+
+def correlation_figures(report: ReportRun) -> Shown:
+    """PPPL and task F1 against data size before and after adaptation, and PPPL against F1 (Figs. 2-6)."""
+    shown, records = [], report.records
+    sizes = correlations.data_sizes(report.spec.inputs)
+    tasks = sorted(set(records["task"].dropna()) & set(correlations.TASK_METRICS))
+    for model in report.models:
+        for analysis, phases in correlations.analyses(tasks).items():
+            points = {
+                phase: correlations.correlation_points(
+                    records, sizes, model=model, analysis=analysis, phase=phase
+                )
+                for phase in phases
+            }
+            points = {phase: p for phase, p in points.items() if not p.empty}
+            if not points:
+                continue
+            fig = figures.plot_correlation(
+                points,
+                title=f"{analysis.replace('_', ' ')}; {model}",
+                log_x=True,  # data size, or PPPL
+                log_y=analysis == "pppl_vs_size",
+            )
+            languages = {lang for p in points.values() for lang in p["language"]}
+            mine = records[(records["model"] == model) & records["language"].isin(languages)]
+            report.figure(fig, f"fig_cor_{analysis}_{model}", sorted(mine["run"].unique()))
+            shown.append(("", fig))
+    return shown
+
+
+def loss_figures(report: ReportRun) -> Shown:
+    """The language adapters' training and validation loss curves, read from their TensorBoard logs."""
+    shown = []
+    adapts = comparison.load_adapt_records(report.spec.inputs)
+    for (model, source), group in adapts.groupby(["model", "source"]):
+        curves = []
+        for row in group.itertuples():
+            curve = figures.read_loss_curves(row.tensorboard)
+            curves.append(curve.assign(language=row.language, config=row.config, run=row.run))
+        curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+        if curves.empty:
+            shown.append(("", f"{model} {source}: no TensorBoard logs"))
+            continue
+        fig = figures.plot_loss_curves(curves, title=f"Language-adapter training; {model}; {source}")
+        report.figure(fig, f"fig_loss_{model}_{source}", sorted(group["run"]))
+        shown.append(("", fig))
+    return shown
