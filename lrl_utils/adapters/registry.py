@@ -163,37 +163,29 @@ def method_settings(name: str, overrides: dict[str, Any] | None = None) -> dict[
     return {**method(name).settings, **split_overrides(name, overrides)[1]}
 
 
-# The paper's methods, in its column order, with its labels and its figures' colours (blues for ConceptNet,
-# oranges for GlotCC, purples for Fusion), then the others.
-register_adapter_method(
-    "seq_bn",
-    "seq_bn",
-    {"reduction_factor": 16},
-    description="Pfeiffer bottleneck adapter after each feed-forward block",
-    label="Seq_bn",
-    in_paper=True,
-    colors=("#9ecae1", "#fdae6b"),
-    fusion_color="#bcbddc",
+# The paper's methods, in its column order: name (= the library config), the paper's settings, label, figure
+# colours of the ConceptNet, GlotCC and Fusion configurations (blues, oranges, purples; None: not fused).
+_PAPER_METHODS = (
+    ("seq_bn", {"reduction_factor": 16}, "Seq_bn", ("#9ecae1", "#fdae6b", "#bcbddc")),
+    ("lora", {"r": 8, "alpha": 8, "attn_matrices": ["q", "v"]}, "LoRA", ("#4292c6", "#f16913", None)),
+    (
+        "seq_bn_inv",
+        {"reduction_factor": 16, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2},
+        "Seq_bn_inv",
+        ("#08519c", "#a63603", "#756bb1"),
+    ),
 )
-register_adapter_method(
-    "lora",
-    "lora",
-    {"r": 8, "alpha": 8, "attn_matrices": ["q", "v"]},
-    description="LoRA on the self-attention query and value matrices",
-    label="LoRA",
-    in_paper=True,
-    colors=("#4292c6", "#f16913"),
-)
-register_adapter_method(
-    "seq_bn_inv",
-    "seq_bn_inv",
-    {"reduction_factor": 16, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2},
-    description="seq_bn plus a NICE invertible adapter on the embedding output (MAD-X language adapter)",
-    label="Seq_bn_inv",
-    in_paper=True,
-    colors=("#08519c", "#a63603"),
-    fusion_color="#756bb1",
-)
+_DESCRIPTIONS = {
+    "seq_bn": "Pfeiffer bottleneck adapter after each feed-forward block",
+    "lora": "LoRA on the self-attention query and value matrices",
+    "seq_bn_inv": "seq_bn plus a NICE invertible adapter on the embedding output (MAD-X language adapter)",
+}
+for _name, _defaults, _label, (_cn, _glot, _fusion) in _PAPER_METHODS:
+    register_adapter_method(
+        _name, _name, _defaults, description=_DESCRIPTIONS[_name], label=_label, in_paper=True,
+        colors=(_cn, _glot), fusion_color=_fusion,
+    )  # fmt: skip
+# This project's additions.
 register_adapter_method(
     "mosa",
     "seq_bn",

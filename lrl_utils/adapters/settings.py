@@ -1,9 +1,9 @@
 """Adapter settings checked against the method they belong to, when params load (before any compute).
 
-An entry of `params/adapters.yaml` is keyed by an adapter method of `registry.ADAPTER_METHODS`
-(`seq_bn`, `seq_bn_inv`, `lora`, `mosa`) and names the `adapters` 1.3.0 config (`config`) it is built from plus
-config `overrides`; a profile may override further (`adapter_overrides.<method>`). Checked here, each as a one-line ParamError naming
-the file and the key:
+An entry of `params/adapters.yaml` is keyed by an adapter method of `registry.ADAPTER_METHODS` (`seq_bn`,
+`seq_bn_inv`, `lora`, `mosa`) and names the `adapters` 1.3.0 config (`config`) it is built from plus config
+`overrides`; a profile may override further (`adapter_overrides.<method>`). Checked here, each as a one-line
+ParamError naming the file and the key:
 
 - the method is registered; the `config` is a name of the library's `ADAPTER_CONFIG_MAP` that stands for the
   method's own config (`seq_bn` or its alias `pfeiffer` for `seq_bn`; `lora` is not a config of `seq_bn`);
@@ -105,12 +105,12 @@ def check_overrides(method: str, overrides: dict[str, Any], file: str, where: st
     cls = type(_config_map()[spec.config_name])
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
-    sparse = set(spec.settings)  # the method's own settings
+    own = set(spec.settings)  # the method's own settings (MoSA's)
     for key, value in overrides.items():
-        if key in sparse:
+        if key in own:
             continue
         if key not in fields:
-            known = sorted(fields | sparse)
+            known = sorted(fields | own)
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"did you mean `{where}.{close[0]}`?" if close else f"known: {', '.join(known)}"
             raise ParamError(
@@ -122,8 +122,8 @@ def check_overrides(method: str, overrides: dict[str, Any], file: str, where: st
                 f"got {type(value).__name__} {value!r}"
             )
         _check_bounds(value, LIBRARY_BOUNDS.get(key, _help("")), f"{where}.{key}", file)
-    if sparse & set(overrides) and spec.settings_class is not None:  # types and bounds of its settings class
-        from_dict(spec.settings_class, {k: v for k, v in overrides.items() if k in sparse}, file, where)
+    if own & set(overrides) and spec.settings_class is not None:  # types and bounds of its settings class
+        from_dict(spec.settings_class, {k: v for k, v in overrides.items() if k in own}, file, where)
 
 
 def check_registry(reg: Registry) -> None:
