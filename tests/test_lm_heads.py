@@ -1,4 +1,5 @@
-"""One LM head path for training, pseudo-perplexity and reloading; full fine-tuning; causal-LM adapters."""
+"""One LM head path for training, pseudo-perplexity and reloading; causal-LM adapters (full fine-tuning and every
+adapter method: test_adapter_methods.py)."""
 
 from __future__ import annotations
 
@@ -237,25 +238,6 @@ def test_head_path_records(tmp_path):
         lm_heads.read_head_path(tmp_path)
     with pytest.raises(ValueError, match="head_path must be one of"):
         lm_heads.write_head_path(tmp_path, "static")
-
-
-def test_full_fine_tuning_trains_every_weight_and_saves_a_base_model(base_dir, tmp_path):
-    arch, base = base_dir
-    model, tokenizer = load_mlm_model(base)
-    counts = add_language_adapter(model, "fft")
-    total = sum(p.numel() for p in model.parameters())
-    assert counts["adapter_params"] == 0 and counts["trainable_params"] == total
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    history = train_lm(model, tokenizer, TRAIN, VAL, SHORT, progress=False)
-    assert history["trainable_params"] == total
-    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
-    head = "cls.predictions.transform.dense.weight" if arch == "bert" else "lm_head.dense.weight"
-    assert head in changed and any("encoder.layer.0" in n for n in changed)
-    folder = save_language_adapter(model, tmp_path / "model", name=None, tokenizer=tokenizer)
-    reloaded, reloaded_tokenizer = load_mlm_model(folder)  # the downstream stages' base model
-    assert torch.equal(logits_of(reloaded, reloaded_tokenizer), logits_of(model, tokenizer))
-    with pytest.raises(ValueError, match="no adapter overrides"):
-        add_language_adapter(load_mlm_model(base)[0], "fft", overrides={"reduction_factor": 4})
 
 
 def test_causal_lm_seq_bn_inv_adapter_on_a_tiny_llama(llama_dir, tmp_path):

@@ -13,6 +13,7 @@ from conftest import toy_corpus as make_corpus
 from torch import nn
 from transformers import DataCollatorForLanguageModeling
 
+from lrl_utils.adapters.hooks import hooks_of
 from lrl_utils.adapters.methods import (
     add_language_adapter,
     count_parameters,
@@ -270,8 +271,9 @@ def test_defaults_and_settings_come_from_params_and_the_training_seed(base_dir):
     def mosa_of(overrides, seed=None):
         model, _ = load_mlm_model(base_dir)
         add_language_adapter(model, "mosa", overrides={**OVERRIDES, **overrides}, seed=seed)
-        ups = model._lrl_mosa.up_projections
-        return model._lrl_mosa, [up.owner for up in ups], [up.generator.get_state() for up in ups]
+        mosa = hooks_of(model)  # the method's training hooks are its MoSA
+        ups = mosa.up_projections
+        return mosa, [up.owner for up in ups], [up.generator.get_state() for up in ups]
 
     mosa, masks, draws = mosa_of({"num_modules": 2, "consistency_weight": 0.25}, seed=42)
     assert (mosa.config.num_modules, mosa.config.consistency_weight, mosa.config.seed) == (2, 0.25, 42)

@@ -1,21 +1,11 @@
-"""Language adapters: the method registry (`seq_bn`, `seq_bn_inv`, `lora`, `mosa`), setup, freezing, counting, save/load.
+"""Language adapters: setup, freezing, counting, save/load, for every method of `registry.py`.
 
-The paper trains one language adapter per (base model, language, data source) with masked LM on top of a frozen
-mBERT or XLM-R, with the `adapters` library (SPEC §4.2). The three methods, with the paper's settings (which are the
-`adapters` 1.3.0 defaults, spelled out here so that a library change cannot move them silently):
-
-| method       | `adapters` config | settings                                                            | params (768-d, 12 layers) |
-|--------------|-------------------|---------------------------------------------------------------------|---------------------------|
-| `seq_bn`     | `SeqBnConfig`     | bottleneck after each FFN, reduction factor 16 (768 → 48), ReLU      | 894,528                   |
-| `seq_bn_inv` | `SeqBnInvConfig`  | `seq_bn` + NICE invertible adapter on the embeddings, reduction 2   | 1,190,592                 |
-| `lora`       | `LoRAConfig`      | r 8, alpha 8 on the self-attention query and value matrices         | 294,912                   |
-
-`mosa` (not in the paper) is `seq_bn` trained with MoSA's split & merge sparse training (`mosa.py`, MOSA.md): N = 4
-disjoint up-projection modules, one active per layer and step, plus the two-pass consistency loss (λ = 1), as in
-MoSA's released scripts; `save_language_adapter` merges them into one plain `seq_bn` adapter. Its overrides may
-set `num_modules` and `consistency_weight` (`params/adapters.yaml` spells both out); the masks and module draws
-are seeded with `add_language_adapter`'s `seed` (the pipeline's `train.seed`). Before the merge, the counts of
-`count_parameters` include the N module copies.
+The methods (`seq_bn`, `lora`, `seq_bn_inv`, `mosa`), their library configs, paper settings, own settings and
+training hooks are registered in `registry.py`; this module builds any of them the same way:
+`add_language_adapter` adds the method's `adapters` config (`registry.adapter_config`: `params/adapters.yaml`'s
+`config` with the paper's settings and the overrides on top), freezes everything else and attaches the method's
+training hooks (MoSA's); `save_language_adapter` runs the hooks' `before_save` (MoSA's merge into one plain
+`seq_bn` adapter). Before that merge the counts of `count_parameters` include MoSA's N module copies.
 
 The tiny demo models override the sizes through `overrides` (e.g. `{"reduction_factor": 4}`).
 
@@ -48,15 +38,11 @@ Two more ways to adapt a model to a language, handled by the same functions:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import adapters
 import torch
-from adapters import AdapterConfig
-from adapters.configuration.adapter_config import ADAPTER_CONFIG_MAP
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
@@ -65,111 +51,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from lrl_utils.adapters import registry
 from lrl_utils.adapters.heads import head_path, read_head_path, saves_head, set_head_path, write_head_path
-
-
-@dataclass(frozen=True)
-class AdapterMethod:
-    """One adapter method: the `adapters` config it builds on and the paper's settings for it."""
-
-    name: str = field(metadata={"help": "the name used in params/*.yaml and run folders"})
-    config_name: str = field(metadata={"help": "key of adapters' ADAPTER_CONFIG_MAP, e.g. 'seq_bn_inv'"})
-    defaults: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "paper settings (config fields)"}
-    )
-    description: str = field(default="", metadata={"help": "one line for tables and docs"})
-    sparse: dict[str, Any] | None = field(
-        default=None,
-        metadata={
-            "help": "MoSA settings (mosa.MoSAConfig fields): split & merge sparse training of the adapter"
-        },
-    )
-
-
-ADAPTER_METHODS: dict[str, AdapterMethod] = {}
-
-
-def _check_keys(method: AdapterMethod, settings: dict[str, Any]) -> None:
-    known = {f.name for f in dataclasses.fields(ADAPTER_CONFIG_MAP[method.config_name])}
-    for key in settings:
-        if key not in known:
-            raise ValueError(
-                f"unknown setting {key!r} for adapter method {method.name!r} "
-                f"({type(ADAPTER_CONFIG_MAP[method.config_name]).__name__}); known: {sorted(known)}"
-            )
-
-
-def register_adapter_method(
-    name: str,
-    config_name: str,
-    defaults: dict[str, Any] | None = None,
-    description: str = "",
-    sparse: dict[str, Any] | None = None,
-) -> AdapterMethod:
-    """Add a method to `ADAPTER_METHODS`; raises ValueError for a taken name or invalid settings."""
-    if name in ADAPTER_METHODS:
-        raise ValueError(f"adapter method {name!r} is already registered")
-    if config_name not in ADAPTER_CONFIG_MAP:
-        raise ValueError(f"unknown adapters config {config_name!r}; known: {sorted(ADAPTER_CONFIG_MAP)}")
-    method = AdapterMethod(name, config_name, dict(defaults or {}), description, sparse)
-    _check_keys(method, method.defaults)
-    ADAPTER_METHODS[name] = method
-    return method
-
-
-register_adapter_method(
-    "seq_bn",
-    "seq_bn",
-    {"reduction_factor": 16},
-    "Pfeiffer bottleneck adapter after each feed-forward block",
-)
-register_adapter_method(
-    "seq_bn_inv",
-    "seq_bn_inv",
-    {"reduction_factor": 16, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2},
-    "seq_bn plus a NICE invertible adapter on the embedding output (MAD-X language adapter)",
-)
-register_adapter_method(
-    "lora",
-    "lora",
-    {"r": 8, "alpha": 8, "attn_matrices": ["q", "v"]},
-    "LoRA on the self-attention query and value matrices",
-)
-
-
-register_adapter_method(
-    "mosa",
-    "seq_bn",
-    {"reduction_factor": 16},
-    "seq_bn trained sparsely as N disjoint up-projection modules, merged into one seq_bn adapter (MoSA)",
-    sparse={"num_modules": 4, "consistency_weight": 1.0},  # MOSA.md §4 (params/adapters.yaml repeats them)
-)
-
-
-FULL_FINETUNING = "fft"  # not an adapter: every weight of the model trains (the paper's FFT baseline)
-
-
-def _method(name: str) -> AdapterMethod:
-    if name not in ADAPTER_METHODS:
-        raise ValueError(f"unknown adapter method {name!r}; registered: {sorted(ADAPTER_METHODS)}")
-    return ADAPTER_METHODS[name]
-
-
-def _split_overrides(method: AdapterMethod, overrides: dict[str, Any] | None) -> tuple[dict, dict]:
-    """(library config overrides, MoSA overrides): a sparse method also takes MoSAConfig fields."""
-    overrides = dict(overrides or {})
-    sparse = {
-        k: overrides.pop(k) for k in list(overrides) if method.sparse is not None and k in method.sparse
-    }
-    return overrides, sparse
-
-
-def adapter_config(name: str, overrides: dict[str, Any] | None = None) -> AdapterConfig:
-    """The `adapters` config object of method `name` with the paper's settings, then `overrides` on top."""
-    method = _method(name)
-    overrides, _ = _split_overrides(method, overrides)
-    _check_keys(method, overrides)
-    return ADAPTER_CONFIG_MAP[method.config_name].replace(**{**method.defaults, **overrides})
+from lrl_utils.adapters.hooks import hooks_of
+from lrl_utils.adapters.registry import FULL_FINETUNING
 
 
 def load_lm_model(
@@ -220,42 +105,42 @@ def add_language_adapter(
     overrides: dict[str, Any] | None = None,
     head_path: str = "inverse",
     seed: int | None = None,
+    config: str | None = None,
 ) -> dict[str, int]:
     """Add a language adapter of `method` to an LM model and make it the only trainable part.
 
-    `seed` seeds the global torch RNG first, so the adapter's random initialisation is reproducible (the paper's
-    `run_mlm.py` seeds with 42 before it builds the model and the adapter); for `mosa` it also seeds the module
-    masks and draws (`MoSAConfig.seed`; 0 when `seed` is None).
+    `config` is the `adapters` config it is built from (`params/adapters.yaml`'s `config`, carried by the run's
+    spec; by default the method's own), `overrides` its settings on top of the paper's (the method's own settings,
+    e.g. MoSA's `num_modules`, included). `seed` seeds the global torch RNG first, so the adapter's random
+    initialisation is reproducible (the paper's `run_mlm.py` seeds with 42 before it builds the model and the
+    adapter); a method with training hooks gets it too (MoSA's masks and draws; 0 when `seed` is None).
 
     `train_adapter(name)` freezes the encoder, unfreezes and activates the adapter; it leaves the static MLM head's
     transform (dense + LayerNorm) trainable, so everything else that still requires grad is frozen here.
     `method="fft"` adds nothing and makes every weight trainable (full fine-tuning). Returns `count_parameters`.
     """
     if method == FULL_FINETUNING:
-        if overrides:
-            raise ValueError(f"full fine-tuning takes no adapter overrides, got {sorted(overrides)}")
+        if overrides or config not in (None, FULL_FINETUNING):
+            raise ValueError(
+                f"full fine-tuning takes no adapter config or overrides, got {config!r}, {overrides}"
+            )
         model.requires_grad_(True)
         return count_parameters(model, None)
     adapters.init(model)  # a no-op for a model from load_lm_model
-    spec = _method(method)
+    spec = registry.method(method)
     if seed is not None:
         torch.manual_seed(seed)
-    model.add_adapter(name, config=adapter_config(method, overrides))
+    model.add_adapter(name, config=registry.adapter_config(method, overrides, config))
     model.train_adapter(name)
     adapter_ids = {id(p) for p in adapter_parameters(model, name)}
     for p in model.parameters():
-        if id(p) not in adapter_ids:
-            p.requires_grad_(
-                False
-            )  # the MLM head transform (cls.predictions.transform.* / lm_head.dense, LN)
+        if (
+            id(p) not in adapter_ids
+        ):  # the MLM head transform (cls.predictions.transform.* / lm_head.dense, LN)
+            p.requires_grad_(False)
     set_head_path(model, head_path)
-    if spec.sparse is not None:  # MoSA: merged into a plain adapter by save_language_adapter
-        from lrl_utils.adapters.mosa import MoSA, MoSAConfig
-
-        settings = {**spec.sparse, **_split_overrides(spec, overrides)[1]}
-        if seed is not None:
-            settings["seed"] = seed
-        MoSA(model, name, MoSAConfig(**settings))  # registers itself as model._lrl_mosa
+    if spec.attach is not None:
+        spec.attach(model, name, registry.method_settings(method, overrides), seed)
     return count_parameters(model, name)
 
 
@@ -278,9 +163,7 @@ def save_language_adapter(
         if tokenizer is not None:
             tokenizer.save_pretrained(str(out_dir))
         return out_dir
-    mosa = getattr(model, "_lrl_mosa", None)
-    if mosa is not None and not mosa.is_merged:  # MoSA modules become one ordinary seq_bn adapter
-        mosa.merge()
+    hooks_of(model).before_save()  # MoSA: its modules become one ordinary seq_bn adapter
     path = head_path(model)
     model.save_adapter(str(out_dir), name, with_head=saves_head(model, path))
     write_head_path(out_dir, path)

@@ -26,14 +26,14 @@ modules and merges them into one plain adapter afterwards. This module follows t
   λ · ½ [KL(sg p₂ ‖ p₁) + KL(sg p₁ ‖ p₂)] over the vocabulary, averaged over the masked (label) tokens. It doubles
   the training compute; `training.train_lm` then runs the model's own forward (every position's logits).
 
-No training-loop change is needed: `training.train_lm` works unchanged between `MoSA(model)` and `merge()` (it finds
-the MoSA as `model._lrl_mosa`)::
+The training loop knows no MoSA: `MoSA` is the method's `hooks.TrainingHooks` (registered in `registry.py`),
+attached to the model, so `training.train_lm` runs the model's own forward for the consistency loss and tells DDP
+about the inactive modules, `training.checkpoints` saves and restores the module-draw generators, and
+`save_language_adapter` merges first::
 
-    add_language_adapter(model, "seq_bn")
-    mosa = MoSA(model, "mlm", MoSAConfig(num_modules=4, consistency_weight=1.0, seed=42))
-    history = train_lm(model, tokenizer, train_texts, val_texts, config)   # val loss = merged adapter
-    mosa.merge()
-    save_language_adapter(model, out_dir)
+    add_language_adapter(model, "mosa", overrides={"num_modules": 4}, seed=42)   # = seq_bn + attach(...)
+    history = train_lm(model, tokenizer, train_texts, val_texts, config)         # val loss = merged adapter
+    save_language_adapter(model, out_dir)                                        # merged: a plain seq_bn adapter
 
 Not implemented: the split down-projection variants (`SHARE=up/none`) and `DEEPREG` (§1.3, used for one dataset).
 """
@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,8 @@ from adapters import SeqBnConfig
 from adapters.methods.modeling import Adapter
 from torch import nn
 from transformers import PreTrainedModel
+
+from lrl_utils.adapters import hooks
 
 
 @dataclass(frozen=True)
@@ -142,8 +145,11 @@ def symmetric_kl(logits_1: torch.Tensor, logits_2: torch.Tensor, mask: torch.Ten
     return 0.5 * (kl_12 + kl_21).mean() if mask.any() else logits_1.sum() * 0.0
 
 
-class MoSA:
+class MoSA(hooks.TrainingHooks):
     """MoSA on adapter `name` of a masked-LM model (see the module docstring); call `merge()` when training ends.
+
+    It is the model's training hooks (`hooks.hooks_of(model)`): the consistency loss needs the model's own forward,
+    inactive modules get no gradient, the module-draw generators go into checkpoints, saving merges first.
 
     Raises ValueError for a missing or non-`seq_bn` adapter, bad settings, or an adapter already under MoSA.
     """
@@ -186,9 +192,31 @@ class MoSA:
         if self.config.consistency_weight > 0:
             self._hook = model.register_forward_hook(self._consistency_hook, with_kwargs=True)
         self.is_merged = False
-        # how `training.train_lm` (DDP settings, the model's own forward for the consistency loss) and `checkpoints`
-        # (the module-draw generators) find the MoSA of a model, however it was set up
-        model._lrl_mosa = self
+        hooks.attach(model, self)  # what training, checkpoints and saving find, however MoSA was set up
+
+    @property
+    def full_forward(self) -> bool:
+        return self.config.consistency_weight > 0
+
+    @property
+    def unused_parameters(self) -> bool:
+        return not self.is_merged
+
+    def random_states(self) -> list[torch.Tensor]:
+        return [up.generator.get_state() for up in self.up_projections]
+
+    def set_random_states(self, states: list[Any]) -> None:
+        ups = self.up_projections
+        if len(ups) != len(states):
+            raise ValueError(
+                "checkpoint: the model's MoSA setup differs from the one the checkpoint was taken with"
+            )
+        for up, state in zip(ups, states, strict=True):
+            up.generator.set_state(state)
+
+    def before_save(self) -> None:
+        if not self.is_merged:  # the modules become one ordinary seq_bn adapter
+            self.merge()
 
     @property
     def up_projections(self) -> list[MoSAUpProjection]:
@@ -248,3 +276,9 @@ class MoSA:
             self._hook.remove()
             self._hook = None
         self.is_merged = True
+
+
+def attach(model: PreTrainedModel, name: str, settings: dict[str, Any], seed: int | None) -> MoSA:
+    """MoSA on the model's adapter `name` with `settings` (`MoSAConfig` fields), masks and draws seeded with `seed`
+    (0 when None): the `mosa` method's `attach` (`registry.py`)."""
+    return MoSA(model, name, MoSAConfig(**settings, **({"seed": seed} if seed is not None else {})))

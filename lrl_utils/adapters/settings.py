@@ -1,17 +1,17 @@
 """Adapter settings checked against the method they belong to, when params load (before any compute).
 
-An entry of `params/adapters.yaml` is keyed by an adapter method of `language_adapters.ADAPTER_METHODS`
-(`seq_bn`, `seq_bn_inv`, `lora`, `mosa`) and names an `adapters` 1.3.0 config (`config`) plus config `overrides`;
-a profile may override further (`adapter_overrides.<method>`). Checked here, each as a one-line ParamError naming
-the file and the key:
+An entry of `params/adapters.yaml` is keyed by an adapter method of `registry.ADAPTER_METHODS` (`seq_bn`,
+`seq_bn_inv`, `lora`, `mosa`) and names the `adapters` 1.3.0 config (`config`) it is built from plus config
+`overrides`; a profile may override further (`adapter_overrides.<method>`). Checked here, each as a one-line
+ParamError naming the file and the key:
 
 - the method is registered; the `config` is a name of the library's `ADAPTER_CONFIG_MAP` that stands for the
   method's own config (`seq_bn` or its alias `pfeiffer` for `seq_bn`; `lora` is not a config of `seq_bn`);
 - every override key is a field of the method's config class (`SeqBnConfig`, `SeqBnInvConfig`, `LoRAConfig`, ...)
-  or, for a sparse method (`mosa`), one of its MoSA settings (`mosa.MoSAConfig`), with a close-match hint;
+  or one of the method's own settings (`mosa`: `num_modules`, `consistency_weight`), with a close-match hint;
 - every override value has the type the config class declares (`reduction_factor: float | Mapping`, `r: int`,
-  `attn_matrices: List[str]`, ...), and, where a range is known, lies in it (`LIBRARY_BOUNDS`, and MoSA's
-  field bounds: `num_modules >= 2`, `consistency_weight >= 0`); floats are finite.
+  `attn_matrices: List[str]`, ...), and, where a range is known, lies in it (`LIBRARY_BOUNDS`, and the bounds of
+  the method's settings class: MoSA's `num_modules >= 2`, `consistency_weight >= 0`); floats are finite.
 
 This imports the `adapters` library (and torch), ~2-4 s once per process.
 """
@@ -78,24 +78,20 @@ def _config_map() -> dict:
     return ADAPTER_CONFIG_MAP
 
 
-def _methods() -> dict:
-    from lrl_utils.adapters.methods import ADAPTER_METHODS
+def _registry():
+    from lrl_utils.adapters import registry
 
-    return ADAPTER_METHODS
+    return registry
 
 
 def check_adapter_setting(method: str, config: str, overrides: dict[str, Any], file: str, where: str) -> None:
     """Check a `params/adapters.yaml` entry `where` (`adapters.<method>`): method, config name, overrides."""
-    methods, configs = _methods(), _config_map()
-    check_name(method, methods, file, where, "adapter method")
-    own = configs[methods[method].config_name]
+    registry, configs = _registry(), _config_map()
+    check_name(method, registry.ADAPTER_METHODS, file, where, "adapter method")
+    own = configs[registry.method(method).config_name]
     check_name(config, configs, file, f"{where}.config", "`adapters` config")
-
-    def same(c) -> bool:  # the same class with the same defaults: `pfeiffer` is `seq_bn`, `ia3` is not `lora`
-        return type(c) is type(own) and c.to_dict() == own.to_dict()
-
-    if not same(configs[config]):
-        aliases = [name for name, c in configs.items() if same(c)]
+    if not registry.builds_on(method, config):
+        aliases = [name for name in configs if registry.builds_on(method, name)]
         raise ParamError(
             f"{file}: `{where}.config`: {config!r} is not a config of adapter method {method!r}, which builds on "
             f"{type(own).__name__} ({' or '.join(repr(a) for a in aliases)})"
@@ -105,16 +101,16 @@ def check_adapter_setting(method: str, config: str, overrides: dict[str, Any], f
 
 def check_overrides(method: str, overrides: dict[str, Any], file: str, where: str) -> None:
     """Check config overrides `where` (e.g. `adapter_overrides.seq_bn`) against method `method`'s config class."""
-    spec = _methods()[method]
+    spec = _registry().method(method)
     cls = type(_config_map()[spec.config_name])
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
-    sparse = set(spec.sparse or ())
+    own = set(spec.settings)  # the method's own settings (MoSA's)
     for key, value in overrides.items():
-        if key in sparse:
+        if key in own:
             continue
         if key not in fields:
-            known = sorted(fields | sparse)
+            known = sorted(fields | own)
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"did you mean `{where}.{close[0]}`?" if close else f"known: {', '.join(known)}"
             raise ParamError(
@@ -126,10 +122,8 @@ def check_overrides(method: str, overrides: dict[str, Any], file: str, where: st
                 f"got {type(value).__name__} {value!r}"
             )
         _check_bounds(value, LIBRARY_BOUNDS.get(key, _help("")), f"{where}.{key}", file)
-    if sparse & set(overrides):  # MoSA settings: types and bounds of mosa.MoSAConfig's fields
-        from lrl_utils.adapters.mosa import MoSAConfig
-
-        from_dict(MoSAConfig, {k: v for k, v in overrides.items() if k in sparse}, file, where)
+    if own & set(overrides) and spec.settings_class is not None:  # types and bounds of its settings class
+        from_dict(spec.settings_class, {k: v for k, v in overrides.items() if k in own}, file, where)
 
 
 def check_registry(reg: Registry) -> None:

@@ -315,7 +315,7 @@ def llm_comparison_table(
     llm_records: pd.DataFrame,
     records: pd.DataFrame,
     *,
-    configs: tuple[str, ...] = ("Base", "Glot Seq_bn_inv"),
+    configs: tuple[str, ...] = ("Base", config_label("glotcc", "seq_bn_inv")),
     llm_metric: str = "f1",
 ) -> pd.DataFrame:
     """The paper's Table 2 for this grid: rows = prompted LLMs (per k-shot) and the small models with the given

@@ -126,21 +126,25 @@ def _size(sizes: pd.DataFrame, model: str, parts: tuple[str, ...]) -> pd.Series:
 
 def analyses(tasks: Iterable[str]) -> dict[str, dict[str, tuple]]:
     """The analyses and phases: {analysis: {phase: (x, y)}} with x and y each a size (parts) or a metric."""
+    glot_seq_bn, glot_inv = config_label("glotcc", "seq_bn"), config_label("glotcc", "seq_bn_inv")
     out: dict[str, dict[str, tuple]] = {
         "pppl_vs_size": {
             "before": (("size", ("none",)), ("pppl", "", "Base")),
-            "after": (("size", ("none", "glotcc")), ("pppl", "", "Glot Seq_bn")),
+            "after": (("size", ("none", "glotcc")), ("pppl", "", glot_seq_bn)),
         }
     }
     for task in tasks:
         out[f"{task}_vs_size"] = {
             "before": (("size", ("none",)), ("finetune", task, "Base")),
-            "after": (("size", ("none", "glotcc")), ("finetune", task, "Glot Seq_bn_inv")),
-            "after_cn": (("size", ("none", "conceptnet")), ("finetune", task, "CN Seq_bn_inv")),
+            "after": (("size", ("none", "glotcc")), ("finetune", task, glot_inv)),
+            "after_cn": (
+                ("size", ("none", "conceptnet")),
+                ("finetune", task, config_label("conceptnet", "seq_bn_inv")),
+            ),
         }
         out[f"pppl_vs_{task}"] = {
             "before": (("metric", ("pppl", "", "Base")), ("finetune", task, "Base")),
-            "after": (("metric", ("pppl", "", "Glot Seq_bn")), ("finetune", task, "Glot Seq_bn")),
+            "after": (("metric", ("pppl", "", glot_seq_bn)), ("finetune", task, glot_seq_bn)),
         }
     return out
 

@@ -18,12 +18,12 @@ import pandas as pd
 
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError, Registry, check_name, load_registry
-from lrl_utils.report.tables import CONFIG_ORDER
+from lrl_utils.report.tables import PAPER_CONFIGS
 
 REFERENCE_DIR = paths.params_dir() / "reference"
 
-#: The configurations of the paper's tables (the project's labels, without its own additions MoSA and Fusion).
-CONFIGS = tuple(c for c in CONFIG_ORDER if "MoSA" not in c and c != "Fusion")
+#: The configurations of the paper's tables (the project's labels, without its own additions).
+CONFIGS = PAPER_CONFIGS
 TASKS = ("pppl", "tc", "sa", "ner")
 GROUPS = ("language", "seen", "unseen", "total")
 METRICS = {"pppl": "pppl", "tc": "test_macro_f1", "sa": "test_macro_f1", "ner": "test_f1"}

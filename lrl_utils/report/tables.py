@@ -33,30 +33,40 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lrl_utils.adapters import registry
+
 SOURCE_LABELS = {"conceptnet": "CN", "glotcc": "Glot"}
-ADAPTER_LABELS = {"seq_bn": "Seq_bn", "seq_bn_inv": "Seq_bn_inv", "lora": "LoRA", "mosa": "MoSA"}
-#: Column order of the paper's tables (Tables 10, 11, 15, 16, ...), then the later baselines.
-CONFIG_ORDER: tuple[str, ...] = (
-    "Base",
-    "CN Seq_bn",
-    "CN LoRA",
-    "CN Seq_bn_inv",
-    "Glot Seq_bn",
-    "Glot LoRA",
-    "Glot Seq_bn_inv",
-    "CN MoSA",
-    "Glot MoSA",
-    "FFT",
-    "Fusion",
-    "Fusion Seq_bn",
-    "Fusion Seq_bn_inv",
-)
-# Grey Base, blues for ConceptNet, oranges for Glot, green FFT, purples Fusion: the order of CONFIG_ORDER.
-_COLORS = (
-    "#7f7f7f #9ecae1 #4292c6 #08519c #fdae6b #f16913 #a63603 #2171b5 #d94801 #31a354 #9e9ac8 #bcbddc #756bb1"
-)
-_COLORS = _COLORS.split()
-CONFIG_COLORS = dict(zip(CONFIG_ORDER, _COLORS, strict=True))
+BASE_COLOR, FFT_COLOR, FUSION_COLOR = "#7f7f7f", "#31a354", "#9e9ac8"
+
+
+def _configs(paper_only: bool) -> dict[str, str]:
+    """{label: colour} of the configurations, in the paper's column order (Tables 10, 11, 15, 16, ...): Base, the
+    ConceptNet then the GlotCC adapters of the paper's methods, the other methods' adapters, FFT, the Fusions.
+    Labels and colours come from the adapter registry (grey Base, blues for ConceptNet, oranges for Glot, green
+    FFT, purples Fusion)."""
+    methods = list(registry.ADAPTER_METHODS.values())
+    paper = [m for m in methods if m.in_paper]
+    configs = {"Base": BASE_COLOR}
+    for i, source in enumerate(SOURCE_LABELS.values()):
+        configs |= {f"{source} {m.label}": m.colors[i] for m in paper}
+    if not paper_only:
+        for m in methods:
+            if not m.in_paper:
+                configs |= {
+                    f"{source} {m.label}": m.colors[i] for i, source in enumerate(SOURCE_LABELS.values())
+                }
+    configs[registry.FULL_FINETUNING_LABEL] = FFT_COLOR
+    if not paper_only:
+        configs["Fusion"] = FUSION_COLOR
+    fused = [m for m in (paper if paper_only else methods) if m.fusion_color]
+    return configs | {f"Fusion {m.label}": m.fusion_color for m in fused}
+
+
+#: Column order of the tables and figures; the configurations of the paper's own tables (without this
+#: project's additions: the methods the paper does not have, a Fusion of unknown method).
+CONFIG_ORDER: tuple[str, ...] = tuple(_configs(paper_only=False))
+PAPER_CONFIGS: tuple[str, ...] = tuple(_configs(paper_only=True))
+CONFIG_COLORS = _configs(paper_only=False)
 SUMMARY_ROWS: tuple[str, ...] = ("Seen avg", "Unseen avg", "Total avg")
 STATS: tuple[str, ...] = ("mean", "std", "n")
 METRIC_LABELS = {
@@ -84,17 +94,17 @@ def _norm(value: object) -> str:
 def config_label(source: str, adapter: str) -> str:
     """The paper's name of a configuration: "Base", "CN Seq_bn", "Glot LoRA", "FFT", "Fusion Seq_bn", ..."""
     source, adapter = _norm(source), _norm(adapter)
-    if adapter == "fft":
-        return "FFT"
+    if adapter == registry.FULL_FINETUNING:
+        return registry.label(adapter)
     if adapter.startswith("fusion"):
         kind = adapter.removeprefix("fusion").strip("_")
-        return f"Fusion {ADAPTER_LABELS.get(kind, kind)}".strip()
+        return f"Fusion {registry.label(kind)}".strip()
     if source == "fusion":
-        return f"Fusion {ADAPTER_LABELS.get(adapter, adapter)}"
+        return f"Fusion {registry.label(adapter)}"
     prefix = "" if source == "none" else SOURCE_LABELS.get(source, source)
     if adapter == "none":
         return prefix or "Base"
-    return f"{prefix} {ADAPTER_LABELS.get(adapter, adapter)}".strip()
+    return f"{prefix} {registry.label(adapter)}".strip()
 
 
 def _order_configs(labels: Sequence[str]) -> list[str]:

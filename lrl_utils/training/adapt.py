@@ -11,12 +11,12 @@ from typing import Any
 from accelerate import PartialState
 
 from lrl_utils.adapters.methods import (
-    FULL_FINETUNING,
     add_language_adapter,
     count_parameters,
     load_lm_model,
     save_language_adapter,
 )
+from lrl_utils.adapters.registry import FULL_FINETUNING
 from lrl_utils.config.params import to_dict
 from lrl_utils.data.sources import load_text_splits
 from lrl_utils.records.context import RunContext
@@ -29,7 +29,7 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
     call.
 
     `ctx` is the stage's `RunContext` (an `AdaptSpec`, the output folder, where upstream runs are): load
-    the base model, add the spec's adapter (method, overrides, head path; initial weights and MoSA's draws seeded
+    the base model, add the spec's adapter (method, library config, overrides, head path; initial weights and MoSA's draws seeded
     with `train.seed`), or make every weight trainable (`fft`), train it on the corpus run's train split with
     `train_lm` (validation split; resumable checkpoints in `ctx.checkpoint_dir()`, TensorBoard logs in
     `<out_dir>/tensorboard`), and save the best adapter to `<out_dir>/adapter` (the whole model to
@@ -52,6 +52,7 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
         overrides=spec.adapter_overrides,
         head_path=spec.head_path,
         seed=spec.train.seed,  # the adapter's initial weights (and MoSA's masks and module draws)
+        config=spec.adapter_config,  # params/adapters.yaml's `config`: what the adapter is built from
     )
     splits = load_text_splits(ctx.input(spec.corpus))
     history = train_lm(
@@ -68,8 +69,8 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
     if PartialState().is_main_process:
         folder = Path(ctx.out_dir) / ("model" if name is None else "adapter")
         saved = save_language_adapter(model, folder, name=name, tokenizer=tokenizer)
-        if getattr(model, "_lrl_mosa", None) is not None:  # the saved (merged) adapter's size, not N copies
-            counts = {**counts, "adapter_params": count_parameters(model, name)["adapter_params"]}
+        # the saved adapter's size (MoSA: the merged adapter, not its N module copies)
+        counts = {**counts, "adapter_params": count_parameters(model, name)["adapter_params"]}
     metrics = {
         "initial_val_loss": history["val_loss"][0][1],  # the fresh adapter: (nearly) the base model
         "best_val_loss": history["best_val_loss"],

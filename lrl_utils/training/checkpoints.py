@@ -5,7 +5,8 @@ killed at any moment leaves the previous complete file:
 
 - `last.pt`: what resuming needs: the trainable parameters (by name), the optimizer and scheduler states, the
   loop state (step, epoch, position in the epoch, history, best so far), the RNG states of every process (torch
-  CPU and CUDA, Python, NumPy, and MoSA's module-draw generators) and the training settings it was written with;
+  CPU and CUDA, Python, NumPy, and the generators of the adapter method's training hooks, `adapters.hooks`: MoSA's
+  module draws) and the training settings it was written with;
 - `best.pt`: the trainable parameters of the evaluation with the lowest validation loss, with its step and loss
   (what `load_best_model_at_end` loads; `training.train_lm` puts it back into the model when it finishes).
 
@@ -21,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from lrl_utils.adapters.hooks import hooks_of
 
 LAST, BEST = "last.pt", "best.pt"
 
@@ -46,12 +49,6 @@ def load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor],
             named[n].copy_(value.to(named[n].device, named[n].dtype))
 
 
-def _generators(model: torch.nn.Module) -> list[torch.Generator]:
-    """Generators that modules draw from in training forwards (MoSA's per-layer module draws)."""
-    mosa = getattr(model, "_lrl_mosa", None)
-    return [up.generator for up in mosa.up_projections] if mosa is not None else []
-
-
 def rng_state(model: torch.nn.Module) -> dict[str, Any]:
     """Every random state a training step consumes, for this process."""
     return {
@@ -59,7 +56,7 @@ def rng_state(model: torch.nn.Module) -> dict[str, Any]:
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "python": random.getstate(),
         "numpy": np.random.get_state(),
-        "modules": [g.get_state() for g in _generators(model)],
+        "modules": hooks_of(model).random_states(),  # MoSA's module draws
     }
 
 
@@ -69,13 +66,7 @@ def set_rng_state(model: torch.nn.Module, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    generators = _generators(model)
-    if len(generators) != len(state["modules"]):
-        raise ValueError(
-            "checkpoint: the model's MoSA setup differs from the one the checkpoint was taken with"
-        )
-    for generator, saved in zip(generators, state["modules"], strict=True):
-        generator.set_state(saved)
+    hooks_of(model).set_random_states(state["modules"])
 
 
 def save_last(folder: Path, checkpoint: dict[str, Any]) -> Path:

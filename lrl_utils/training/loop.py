@@ -49,6 +49,7 @@ from transformers import (
 )
 
 from lrl_utils.adapters.heads import objective_for
+from lrl_utils.adapters.hooks import hooks_of
 from lrl_utils.training import checkpoints
 
 BATCHES_PER_BUCKET = 50  # length-grouping window, as in transformers' LengthGroupedSampler (mega-batch of 50)
@@ -192,8 +193,8 @@ def train_lm(
     """
     start_time = time.time()
     precision = resolve_precision(config.mixed_precision)
-    mosa = getattr(model, "_lrl_mosa", None)  # inactive MoSA modules get no gradient in a step
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=mosa is not None and not mosa.is_merged)
+    hooks = hooks_of(model)  # what the adapter method adds to training (MoSA's), else nothing
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=hooks.unused_parameters)
     accelerator = Accelerator(mixed_precision=precision, kwargs_handlers=[ddp])
     rank, world = accelerator.process_index, accelerator.num_processes
     main = accelerator.is_main_process
@@ -231,9 +232,8 @@ def train_lm(
         params, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=config.weight_decay
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-    full_forward = mosa is not None and mosa.config.consistency_weight > 0  # needs the model's own forward
     objective, optimizer = accelerator.prepare(
-        objective_for(model, config.objective, full_forward), optimizer
+        objective_for(model, config.objective, hooks.full_forward), optimizer
     )
 
     # state: fresh, or resumed from the checkpoint
