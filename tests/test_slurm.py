@@ -85,6 +85,24 @@ def test_sbatch_flags_and_multi_gpu_launch(tmp_path):
     assert "--num_processes 8" in two[-1] and "--machine_rank $SLURM_NODEID" in two[-1] and "node7" in two[-1]
 
 
+def test_gpu_hour_estimate_of_the_paper_grid():
+    from lrl_utils.config.specs import AdaptSpec
+    from lrl_utils.orchestration.cost import estimate, run_flops
+    from lrl_utils.orchestration.grid import Grid
+
+    specs = Grid("paper").expand()
+    hours = estimate(specs, "a100-80gb")
+    ours, original = (sum(row[k] for row in hours.values()) for k in ("ours", "original"))
+    assert 0 < ours <= original / 3  # the aim
+    assert (
+        hours["report"] == {"ours": 0.0, "original": 0.0} and hours["adapt"]["ours"] > hours["pppl"]["ours"]
+    )
+    assert sum(estimate(specs, "h100")[s]["ours"] for s in hours) < ours  # a faster GPU, fewer hours
+    adapt = [s for s in specs if isinstance(s, AdaptSpec) and s.model == "xlmr" and s.source == "glotcc"]
+    by = {s.adapter: run_flops(s, "ours", {"ours": 0.0, "original": 0.0}) for s in adapt}
+    assert by["fft"] > by["seq_bn"] > 0  # full fine-tuning adds the weight gradients
+
+
 # --------------------------------------------------------------------------------------------------
 # A real SLURM
 
