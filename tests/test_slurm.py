@@ -175,7 +175,7 @@ def test_tiny_profile_on_a_real_slurm(cluster, project, capsys, monkeypatch):
     out = capsys.readouterr().out
     jobs = sorted({str(r["job"]) for r in read_queued(runs).values()})
     assert "adapt: 1 run(s) in 1 task(s)" in out and "pppl: 2 run(s) in 1 task(s)" in out and " after " in out
-    wait_for(jobs, 600)
+    wait_for(jobs, 1500)  # ~10 min on a loaded 2-core machine
     assert main(["--profile", "s", "--status"]) == 0
     status = capsys.readouterr().out
     total = [line for line in status.splitlines() if line.startswith("total")][0].split()
