@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lrl_utils.config import paths
+from lrl_utils.config.cluster import SlurmSettings, check_slurm
 from lrl_utils.config.data_settings import QUOTED_DATASETS, TASK_DATA, DataSettings
 from lrl_utils.config.params import (
     MIN_LENGTH,
@@ -142,6 +143,7 @@ class Profile:
     )
     jobs: int = _help("runs executed in parallel by default", minimum=1, default=1)
     report: ReportSettings = _help("reproduced-vs-reported comparison", default_factory=ReportSettings)
+    slurm: SlurmSettings = _help("resources per stage on a SLURM cluster", default_factory=SlurmSettings)
 
 
 def profile_path(name: str):
@@ -242,6 +244,7 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     for key in prof.data.quoting:
         check_name(key, QUOTED_DATASETS, file, f"data.quoting.{key}", "dataset with TSV files")
     _check_lengths(prof, reg, file)
+    check_slurm(prof.slurm, file)
     if prof.data.mode == "local":
         for key, why in datasets_needed(prof).items():
             value = getattr(prof.data, key)

@@ -300,36 +300,29 @@ def _jobs(text: str) -> int:
     return jobs
 
 
+DRY_RUN = "check the params, list the runs and their count per stage (slurm: GPU-hours), run nothing"
+EXECUTOR = "local (default) or slurm: sbatch job arrays (orchestration/slurm.py, `slurm:` in the profile)"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line; raises `UsageError` (one line) for a bad one. `--force` and `--dry-run` conflict
     (a dry run executes nothing, so there is nothing to force); `--target` may repeat, every other option not."""
     p = _Parser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
     p.add_argument(
-        "--profile",
-        action=_Once,
-        default="demo",
-        help="profile name: params/profiles/<NAME>.yaml (default: demo)",
+        "--profile", action=_Once, default="demo", help="params/profiles/<NAME>.yaml (default: demo)"
     )
     p.add_argument("--only", action=_Once, choices=STAGES, help="run only this stage (its inputs must exist)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--force", action=_Once, nargs=0, default=False, help="re-run selected runs even if they are done"
     )
-    mode.add_argument(
-        "--dry-run",
-        action=_Once,
-        nargs=0,
-        default=False,
-        help="check the params, list the runs and their count per stage, run nothing",
-    )
+    mode.add_argument("--dry-run", action=_Once, nargs=0, default=False, help=DRY_RUN)
     p.add_argument(
-        "--jobs",
-        action=_Once,
-        type=_jobs,
-        default=None,
-        help="runs in parallel (default: the profile's `jobs`)",
+        "--jobs", action=_Once, type=_jobs, help="runs in parallel (default: the profile's `jobs`)"
     )
     p.add_argument("--target", action="append", default=[], help="run only this run folder and its inputs")
+    p.add_argument("--executor", action=_Once, choices=("local", "slurm"), default="local", help=EXECUTOR)
+    mode.add_argument("--status", action=_Once, nargs=0, default=False, help="per stage: done, running, ...")
     for hidden in ("--_stage", "--_spec-file", "--_out-dir"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
@@ -354,30 +347,41 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             specs = [s for s in specs if s.stage == args.only]
         jobs = args.jobs or grid.profile.jobs
-        for (
-            spec
-        ) in specs:  # no run folder outside runs/ (spec folders are plain names; this is the last guard)
+        for spec in specs:  # no run folder outside runs/ (spec folders are plain names; the last guard)
             run_folder_path(spec.folder())
     except ParamError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.status:
+        from lrl_utils.orchestration.status import status_lines
+
+        print("\n".join(status_lines(specs)))
+        return 0
     if args.dry_run:
         from lrl_utils.data.check import check_data
 
         done = {s.folder() for s in specs if is_done(s)}
         print("\n".join(dry_run_lines(specs, done)))
+        if args.executor == "slurm":  # what the grid costs before it is submitted
+            from lrl_utils.orchestration.cost import estimate_lines
+
+            print("\n".join(estimate_lines(grid, [s for s in specs if s.folder() not in done])))
         problems = check_data(specs)  # every local file the runs read: there, and in its loader's layout
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2 if problems else 0
     ensure_kernel()
-    runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
-    runner.root.mkdir(parents=True, exist_ok=True)
-    runner.clean_stale()
     if grid.world:  # generate the demo world once, before any notebook reads it
         from lrl_utils.orchestration.notebook import ensure_world
 
         ensure_world(grid.preprocess(grid.profile.languages[0], "glotcc"), grid)
+    if args.executor == "slurm":
+        from lrl_utils.orchestration.slurm import submit
+
+        return submit(grid, specs, force=args.force)
+    runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
+    runner.root.mkdir(parents=True, exist_ok=True)
+    runner.clean_stale()
     print(
         f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/"
     )

@@ -101,3 +101,25 @@ def check_settings(saved: dict[str, Any], current: dict[str, Any], path: Path) -
                 f"{path}: written with {key}={saved.get(key)!r}, but this run has {key}={current.get(key)!r}; "
                 f"delete {path.parent} to start over"
             )
+
+
+STOP_FILE_ENV = (
+    "LRL_STOP_FILE"  # set by the SLURM task (orchestration/slurm_task.py); the file appears on a signal
+)
+
+
+class Preempted(RuntimeError):
+    """Training stopped on request (a signal before the time limit) after writing its checkpoint."""
+
+
+def stop_requested(world: int) -> bool:
+    """Whether the file named by $LRL_STOP_FILE exists (the main process decides for all processes)."""
+    path = os.environ.get(STOP_FILE_ENV)
+    if not path:
+        return False
+    flag = [os.path.exists(path)]
+    if world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        flag = broadcast_object_list(flag)
+    return bool(flag[0])

@@ -370,6 +370,10 @@ def train_lm(
                     checkpoints.save_best(folder, step, val_loss, best["weights"])
         if folder and (step % every_checkpoint == 0 or step == config.max_steps):
             save_checkpoint()
+        if folder and step < config.max_steps and checkpoints.stop_requested(world):  # SLURM's signal
+            if step % every_checkpoint:
+                save_checkpoint()
+            raise checkpoints.Preempted(f"stopped on request at step {step}: {last_good()}")
     bar.close()
     if writer:
         writer.close()

@@ -1,0 +1,234 @@
+"""The SLURM executor: resources in params, sbatch flags, and a real single-node SLURM (scripts/slurm_local.sh) that
+runs a tiny profile to completion, records blocked runs, never queues a run twice, and resumes a preempted adapt
+run to the same weights as the uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, tiny_profile
+
+from lrl_utils.config.cluster import CLASS_DEFAULTS, Resources, SlurmSettings
+from lrl_utils.config.params import ParamError
+from lrl_utils.config.profiles import load_profile
+from lrl_utils.orchestration.runner import main
+from lrl_utils.orchestration.slurm import read_queued, sbatch_flags
+from lrl_utils.orchestration.slurm_task import launch_command
+
+SLURM = {
+    "defaults": {"gpus": 0, "cpus": 1, "mem": "400M", "time": "00:20:00"},
+    "classes": {"adapt": {"signal_seconds": 30, "throttle": 2}, "finetune": {"pack": 6}},
+}
+
+
+def test_resources_merge_and_validation(project):
+    settings = SlurmSettings(
+        defaults=Resources(partition="gpu", time="02:00:00"), classes={"pppl": Resources(pack=3)}
+    )
+    pppl = settings.resources("pppl")
+    assert (pppl.partition, pppl.time, pppl.pack, pppl.gpus) == (
+        "gpu",
+        "02:00:00",
+        3,
+        CLASS_DEFAULTS["pppl"].gpus,
+    )
+    assert settings.resources("report").gpus == 0 and settings.resources("adapt").signal_seconds > 0
+    cases = [
+        ({"classes": {"adapter": {}}}, "`slurm.classes.adapter`: unknown resource class 'adapter'"),
+        ({"defaults": {"time": "two hours"}}, "`slurm.defaults.time`: expected [D-]HH:MM:SS"),
+        ({"defaults": {"mem": "lots"}}, "`slurm.defaults.mem`: expected a size"),
+        ({"defaults": {"cpus": 0}}, "`slurm.defaults.cpus`: must be >= 1"),
+        ({"classes": {"adapt": {"sbatch": ["--array=1-3"]}}}, "`slurm.classes.adapt.sbatch[0]`"),
+        ({"gpu": "tpu"}, "`slurm.gpu`: unknown GPU type 'tpu'"),
+    ]
+    for section, message in cases:
+        project.add_profile("bad", tiny_profile(slurm=section))
+        with pytest.raises(ParamError) as err:
+            load_profile("bad")
+        assert message in str(err.value) and "params/profiles/bad.yaml" in str(err.value)
+
+
+def test_slurm_settings_do_not_change_run_folders(project, capsys):
+    listings = []
+    for prof in (tiny_profile(), tiny_profile(slurm=SLURM)):
+        project.add_profile("a", prof)
+        assert main(["--profile", "a", "--dry-run"]) == 0
+        listings.append([line for line in capsys.readouterr().out.splitlines() if "--" in line])
+    assert listings[0] == listings[1] and len(listings[0]) == 10
+
+
+def test_sbatch_flags_and_multi_gpu_launch(tmp_path):
+    res = SlurmSettings(classes={"adapt": Resources(gpu_type="a100", sbatch=("--exclusive",))}).resources(
+        "adapt"
+    )
+    flags = sbatch_flags(res, "lrl-x-adapt", 120, tmp_path, ["12", "7", "12"])
+    assert "--array=0-119%64" in flags and "--gres=gpu:a100:1" in flags and "--exclusive" in flags
+    assert "--signal=B:USR1@600" in flags and "--requeue" in flags and "--dependency=afterany:7:12" in flags
+    assert not any(
+        f.startswith("--gres") for f in sbatch_flags(CLASS_DEFAULTS["report"], "r", 1, tmp_path, [])
+    )
+    one = launch_command(Resources(nodes=1, processes=4), "paper", "adapt/x--1", "127.0.0.1")
+    assert (
+        one[one.index("--num_processes") + 1] == "4"
+        and "--multi_gpu" in one
+        and one[-3:-1] == ["--run", "adapt/x--1"]
+    )
+    two = launch_command(Resources(nodes=2, processes=4), "paper", "adapt/x--1", "node7")
+    assert two[:3] == ["srun", "--nodes=2", "--ntasks-per-node=1"]
+    assert "--num_processes 8" in two[-1] and "--machine_rank $SLURM_NODEID" in two[-1] and "node7" in two[-1]
+
+
+def test_gpu_hour_estimate_of_the_paper_grid():
+    from lrl_utils.config.specs import AdaptSpec
+    from lrl_utils.orchestration.cost import estimate, run_flops
+    from lrl_utils.orchestration.grid import Grid
+
+    specs = Grid("paper").expand()
+    hours = estimate(specs, "a100-80gb")
+    ours, original = (sum(row[k] for row in hours.values()) for k in ("ours", "original"))
+    assert 0 < ours <= original / 3  # the issue's aim
+    assert (
+        hours["report"] == {"ours": 0.0, "original": 0.0} and hours["adapt"]["ours"] > hours["pppl"]["ours"]
+    )
+    assert sum(estimate(specs, "h100")[s]["ours"] for s in hours) < ours  # a faster GPU, fewer hours
+    adapt = [s for s in specs if isinstance(s, AdaptSpec) and s.model == "xlmr" and s.source == "glotcc"]
+    by = {s.adapter: run_flops(s, "ours", {"ours": 0.0, "original": 0.0}) for s in adapt}
+    assert by["fft"] > by["seq_bn"] > 0  # full fine-tuning adds the weight gradients
+
+
+# --------------------------------------------------------------------------------------------------
+# A real SLURM
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    script = REPO / "scripts" / "slurm_local.sh"
+    was_running = subprocess.run([str(script), "status"], capture_output=True).returncode == 0
+    proc = subprocess.run([str(script), "start"], capture_output=True, text=True)
+    if proc.returncode == 3:
+        pytest.skip(f"no SLURM here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    conf = subprocess.run([str(script), "conf"], capture_output=True, text=True).stdout.strip()
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    yield conf
+    if old is None:
+        os.environ.pop("SLURM_CONF")
+    if not was_running:
+        subprocess.run([str(script), "stop"], check=True, capture_output=True)
+
+
+def squeue(jobs) -> list[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "-r", "-o", "%i|%A|%T|%r", "-j", ",".join(jobs)], capture_output=True, text=True
+    )
+    return out.stdout.split()
+
+
+def wait_for(jobs, timeout: float, on_line=None) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        lines = squeue(jobs)
+        if not lines:
+            return
+        for line in lines:
+            if on_line:
+                on_line(line)
+        time.sleep(0.5)
+    raise AssertionError(f"jobs {jobs} still queued after {timeout} s: {squeue(jobs)}")
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    tensors = {}
+    for f in sorted(folder.rglob("*")):
+        if f.suffix == ".safetensors":
+            tensors.update({f"{f.name}:{k}": v for k, v in load_file(f).items()})
+        elif f.suffix == ".bin":
+            tensors.update({f"{f.name}:{k}": v for k, v in torch.load(f, map_location="cpu").items()})
+    return tensors
+
+
+@pytest.mark.slow
+def test_tiny_profile_on_a_real_slurm(cluster, project, capsys, monkeypatch):
+    project.use_real_notebooks()
+    prof = tiny_profile(
+        slurm=SLURM, tasks=["tc", "sa", "ner"]
+    )  # the tables notebook needs every task's results
+    short = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}
+    prof["finetune"].update(sa=short, ner=short)
+    prof["adapt"]["glotcc"].update(max_steps=100, eval_every=50, checkpoint_every=10)
+    project.add_profile("s", prof)
+    monkeypatch.setenv("LRL_THREADS", "1")
+    runs = project.runs
+
+    # 1. the whole grid, chained arrays, to completion
+    assert main(["--profile", "s", "--executor", "slurm"]) == 0
+    out = capsys.readouterr().out
+    jobs = sorted({str(r["job"]) for r in read_queued(runs).values()})
+    assert "adapt: 1 run(s) in 1 task(s)" in out and "pppl: 2 run(s) in 1 task(s)" in out and " after " in out
+    wait_for(jobs, 1500)  # ~10 min on a loaded 2-core machine
+    assert main(["--profile", "s", "--status"]) == 0
+    status = capsys.readouterr().out
+    total = [line for line in status.splitlines() if line.startswith("total")][0].split()
+    assert total[1:] == ["14", "0", "0", "0", "0", "0"], status
+    # re-submitting a finished grid submits nothing
+    assert main(["--profile", "s", "--executor", "slurm"]) == 0
+    assert "nothing to submit" in capsys.readouterr().out
+
+    # 2. a task whose upstream run is missing records itself as blocked
+    (adapt,) = runs.glob("adapt/*--*")
+    uninterrupted = runs / "uninterrupted"
+    shutil.move(adapt, uninterrupted)
+    (pppl,) = [p.relative_to(runs) for p in runs.glob("pppl/*seq_bn--*")]
+    shutil.rmtree(runs / pppl)  # not finished, and its upstream adapt run is gone
+    assert main(["--profile", "s", "--executor", "slurm", "--only", "pppl", "--target", str(pppl)]) == 0
+    capsys.readouterr()
+    wait_for([str(read_queued(runs)[str(pppl)]["job"])], 120)
+    assert main(["--profile", "s", "--status", "--only", "pppl"]) == 0
+    status = capsys.readouterr().out
+    assert f"  {pppl}: upstream run adapt/{adapt.name} is not finished" in status and "blocked (1)" in status
+
+    # 3. preemption: the adapt task is signalled mid-run, checkpoints, requeues, resumes to the same weights
+    assert main(["--profile", "s", "--executor", "slurm", "--only", "adapt"]) == 0
+    assert (
+        main(["--profile", "s", "--executor", "slurm", "--only", "adapt"]) == 0
+    )  # queued already: no duplicate
+    out = capsys.readouterr().out
+    assert out.count("adapt: 1 run(s)") == 1 and "1 already queued" in out
+    record = read_queued(runs)[f"adapt/{adapt.name}"]
+    job = f"{record['job']}_{record['index']}"
+    last = runs / "_checkpoints" / "adapt" / adapt.name / "last.pt"
+    end = time.time() + 300
+    while not last.exists() and time.time() < end:
+        time.sleep(0.1)
+    assert last.exists(), "the adapt run wrote no checkpoint"
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+    nudged = []
+
+    def start_now(line: str) -> None:  # a requeued job waits ~2 min (BeginTime) before it may start again
+        ident, jobid, state, reason = line.split("|")
+        if state == "PENDING" and reason == "BeginTime" and jobid not in nudged:
+            subprocess.run(["scontrol", "update", f"jobid={jobid}", "StartTime=now"], check=True)
+            nudged.append(jobid)
+
+    wait_for([str(record["job"])], 600, start_now)
+    assert nudged, "the adapt task was not requeued"
+    logs = "".join(p.read_text() for p in (runs / "_slurm" / "logs").glob("lrl-s-adapt-*.out"))
+    assert (
+        "stopped adapt/" in logs
+        and "resuming from" in (runs / adapt.relative_to(runs) / "log.txt").read_text()
+    )
+    result = json.loads((adapt / "result.json").read_text())
+    assert result["status"] == "done" and not (runs / "_failed" / "adapt" / adapt.name).exists()
+    resumed, reference = weights(adapt / "adapter"), weights(uninterrupted / "adapter")
+    assert resumed.keys() == reference.keys() and resumed
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
