@@ -28,11 +28,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from lrl_utils.config.params import to_dict
 from lrl_utils.data import sources as data_sources
 from lrl_utils.orchestration.notebook import start
 from lrl_utils.training import base_models
-from lrl_utils.training import loop as training
 
 run = start("base_model", globals())
 spec = run.spec
@@ -59,7 +57,7 @@ tokenizer = base_models.train_tokenizer(
     spec.architecture, train_texts, spec.vocab_size, max_position=spec.max_position, alphabet=spec.alphabet
 )
 torch.manual_seed(spec.seed)
-mlm = base_models.build_tiny_model(base_models.TinyModelConfig.from_spec(spec), tokenizer)
+mlm = base_models.build_tiny_model(spec.architecture, spec, tokenizer)  # the spec holds the sizes
 n_params = sum(p.numel() for p in mlm.parameters())
 print(f"{type(mlm).__name__}: {n_params:,} parameters, vocabulary {len(tokenizer):,}")
 print(tokenizer.tokenize(val_texts[0])[:24])
@@ -68,9 +66,7 @@ print(tokenizer.tokenize(val_texts[0])[:24])
 # ## Masked-LM pre-training
 
 # %%
-history = base_models.pretrain(
-    mlm, tokenizer, train_texts, val_texts, training.TrainConfig(**to_dict(spec.train))
-)
+history = base_models.pretrain(mlm, tokenizer, train_texts, val_texts, spec.train)
 mlm.save_pretrained(run.out_dir / "model")
 tokenizer.save_pretrained(run.out_dir / "model")
 

@@ -32,11 +32,12 @@ spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from lrl_utils.config.params import to_dict
 from lrl_utils.data import flores_sib, sentiment, wikiann
 from lrl_utils.evaluation import ner, tasks
 from lrl_utils.orchestration.notebook import start
@@ -72,10 +73,8 @@ else:
 data_stats = {"sizes": {split: data[split].num_rows for split in data}, "carved": {}} | data_stats
 print(f"split sizes {data_stats['sizes']}; carved out: {data_stats['carved'] or 'nothing'}")
 model_path, language_adapter = run.language_model()  # base (+ adapter or fused adapters), or the FFT model
-settings = to_dict(spec.train)
-label_alignment = settings.pop("label_alignment")  # NER only
-settings.pop("missing_splits"), settings.pop("split_seed")  # the data's rule, used above
-config = tasks.TaskTrainConfig(**settings, seed=spec.seed)
+config = replace(spec.train, seed=spec.seed)  # the profile's finetune.<task> settings, this run's seed
+label_alignment = config.label_alignment  # NER only
 data
 
 # %% [markdown]

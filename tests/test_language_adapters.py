@@ -24,7 +24,8 @@ from lrl_utils.adapters.methods import (
     register_adapter_method,
     save_language_adapter,
 )
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.config.train_settings import TrainConfig
+from lrl_utils.training.loop import train_lm
 
 METHODS = ["seq_bn", "seq_bn_inv", "lora"]
 TINY_OVERRIDES = {"seq_bn": {"reduction_factor": 4}, "seq_bn_inv": {"reduction_factor": 4}, "lora": {"r": 4}}

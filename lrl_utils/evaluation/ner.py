@@ -72,6 +72,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, get_linear_schedule_with_warmup
 
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.data.task_data import SPLITS
 from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation.pppl import (
@@ -84,7 +85,6 @@ from lrl_utils.evaluation.pppl import (
 from lrl_utils.evaluation.tasks import (
     LANG_ADAPTER_NAME,
     TASK_ADAPTER_CONFIG,
-    TaskTrainConfig,
     _optimizer,
     restore_trainable_state,
     set_seed,

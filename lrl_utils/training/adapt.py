@@ -17,10 +17,9 @@ from lrl_utils.adapters.methods import (
     load_lm_model,
     save_language_adapter,
 )
-from lrl_utils.config.params import to_dict
 from lrl_utils.data.sources import load_text_splits
 from lrl_utils.records.context import RunContext
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.training.loop import train_lm
 
 
 def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
@@ -57,7 +56,7 @@ def run(ctx: RunContext, progress: bool = True) -> dict[str, Any]:
         tokenizer,
         splits["train"]["text"],
         splits["validation"]["text"],
-        TrainConfig(**to_dict(spec.train)),
+        spec.train,
         progress=progress,
         checkpoint_dir=ctx.checkpoint_dir(),
         log_dir=Path(ctx.out_dir) / "tensorboard",
