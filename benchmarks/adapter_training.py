@@ -330,7 +330,8 @@ def run_pipeline(spec: dict) -> dict:
         torch.cuda.reset_peak_memory_stats()
     total_steps = warmup + steps
     if pipeline.startswith("ours"):
-        from lrl_utils.training.loop import TrainConfig, train_lm
+        from lrl_utils.config.train_settings import TrainConfig
+        from lrl_utils.training.loop import train_lm
 
         setting = "no" if pipeline == "ours_fp32" else ("auto" if cuda else "bf16")
         train_config = TrainConfig(

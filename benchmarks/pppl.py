@@ -175,15 +175,15 @@ def _build(spec: dict):
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model
+    from lrl_utils.config.params import TinyModel
+    from lrl_utils.training.base_models import build_tiny_model
 
     prepare(spec)
     model_name, shape, folder = spec["model"], spec["shape"], Path(spec["work"]) / spec["model"]
     if shape == "tiny":
         tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
-        sizes = {k: v for k, v in TINY.items() if k != "alphabet"}
         torch.manual_seed(SEED)
-        model = build_tiny_model(TinyModelConfig(ARCHITECTURE[model_name], **sizes), tokenizer)
+        model = build_tiny_model(ARCHITECTURE[model_name], TinyModel(**TINY), tokenizer)
     else:
         name = PAPER_NAME[model_name]
         paper = _at.SHAPES["paper"]

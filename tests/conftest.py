@@ -32,13 +32,12 @@ def save_tiny_base(architecture: str, out_dir: Path, texts: list[str], bias_std:
     draw a non-zero output bias, and save both to `out_dir` like a checkpoint `load_mlm_model` reads."""
     import torch
 
-    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
+    from lrl_utils.config.params import TinyModel
+    from lrl_utils.training.base_models import build_tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(architecture, texts, vocab_size=200)
     torch.manual_seed(0)
-    model = build_tiny_model(
-        TinyModelConfig(architecture, hidden_size=32, num_layers=2, num_heads=2), tokenizer
-    )
+    model = build_tiny_model(architecture, TinyModel(hidden_size=32, num_layers=2, num_heads=2), tokenizer)
     if bias_std:
         with torch.no_grad():
             model.get_output_embeddings().bias.normal_(0, bias_std)

@@ -10,9 +10,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from lrl_utils.config.params import TinyModel
+from lrl_utils.config.train_settings import TrainConfig
 from lrl_utils.training import loop as training
-from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, pretrain, train_tokenizer
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.training.base_models import build_tiny_model, pretrain, train_tokenizer
+from lrl_utils.training.loop import train_lm
 
 ARCHS = ["bert", "xlm-roberta"]
 
@@ -45,7 +47,7 @@ def tokenizer(request):
 def tiny_model(tokenizer, seed: int = 0):
     arch = "bert" if "Bert" in type(tokenizer).__name__ else "xlm-roberta"
     torch.manual_seed(seed)
-    return build_tiny_model(TinyModelConfig(arch, **TINY), tokenizer)
+    return build_tiny_model(arch, TinyModel(**TINY), tokenizer)
 
 
 def test_tokenizer_special_tokens_and_round_trip(tokenizer, tmp_path):

@@ -55,14 +55,16 @@ def test_data_settings_flow_into_the_specs(project) -> None:
 
 
 SPLIT_KEYS = ("missing_splits", "split_seed")  # added with the missing-split rule
+# the loops' settings, added when the spec's block became the class the loop takes (config/train_settings.py)
+LOOP_KEYS = ("max_grad_norm", "precision", "log_every")
 
 
 def _digest_without_the_new_keys(spec) -> str:
     """The hash the spec had before the new fields existed (specs.py's canonical JSON without them)."""
 
-    def drop(value):  # the task settings nested in `train` gained missing_splits / split_seed too
+    def drop(value):  # `train` blocks gained missing_splits / split_seed and the loop's keys too
         if isinstance(value, dict):
-            return {k: drop(v) for k, v in value.items() if k not in (*NEW_KEYS, *SPLIT_KEYS)}
+            return {k: drop(v) for k, v in value.items() if k not in (*NEW_KEYS, *SPLIT_KEYS, *LOOP_KEYS)}
         return value
 
     data = drop(spec.to_dict())

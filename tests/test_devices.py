@@ -13,11 +13,11 @@ import pytest
 import torch
 from conftest import save_tiny_base, toy_corpus
 
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation import ner, tasks
 from lrl_utils.evaluation import pppl as evaluation
 from lrl_utils.evaluation.pppl import device_and_precision, resolve_precision, select_device
-from lrl_utils.evaluation.tasks import TaskTrainConfig
 from lrl_utils.training import loop as training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

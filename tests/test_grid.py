@@ -254,6 +254,8 @@ def test_missing_split_rule_is_a_profile_setting_in_the_specs(project):
         data = spec.to_dict()
         block = data["train"] if spec.stage == "finetune" else data
         assert (block.pop("missing_splits"), block.pop("split_seed")) == ("error", 42)  # still in result.json
+        if spec.stage == "finetune":  # the loop's settings, also unhashed at their defaults
+            assert (block.pop("max_grad_norm"), block.pop("precision")) == (1.0, "auto")
         for key in ("quoting", "max_bad_fraction"):  # the loaders' settings, also unhashed at their defaults
             data.pop(key)
         before = json.dumps({"stage": spec.stage, **data}, sort_keys=True, ensure_ascii=False)

@@ -373,12 +373,13 @@ CHAT_TEMPLATE = (
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, train_tokenizer
+    from lrl_utils.config.params import TinyModel
+    from lrl_utils.training.base_models import build_tiny_model, train_tokenizer
 
     texts = toy_corpus(300, seed=0)
     tokenizer = train_tokenizer("llama", texts, vocab_size=200)
     torch.manual_seed(0)
-    model = build_tiny_model(TinyModelConfig("llama", hidden_size=32, num_layers=2, num_heads=2), tokenizer)
+    model = build_tiny_model("llama", TinyModel(hidden_size=32, num_layers=2, num_heads=2), tokenizer)
     root = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(root / "raw")
     tokenizer.save_pretrained(root / "raw")

@@ -22,8 +22,9 @@ from lrl_utils.adapters.methods import (
     load_mlm_model,
     save_language_adapter,
 )
+from lrl_utils.config.train_settings import TrainConfig
 from lrl_utils.evaluation.pppl import pseudo_perplexity
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.training.loop import train_lm
 
 TRAIN, VAL = make_corpus(200, 0), make_corpus(32, 1)
 SHORT = TrainConfig(max_steps=6, batch_size=8, learning_rate=1e-2, max_length=32, eval_every=3)

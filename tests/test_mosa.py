@@ -22,7 +22,8 @@ from lrl_utils.adapters.methods import (
     save_language_adapter,
 )
 from lrl_utils.adapters.mosa import MoSA, MoSAConfig, MoSAUpProjection, symmetric_kl
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.config.train_settings import TrainConfig
+from lrl_utils.training.loop import train_lm
 
 OVERRIDES = {"reduction_factor": 4}  # hidden 32 -> bottleneck 8
 

@@ -22,10 +22,10 @@ from lrl_utils.adapters.methods import (
     load_mlm_model,
     save_language_adapter,
 )
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
 from lrl_utils.evaluation import ner, task_loop
 from lrl_utils.evaluation.ner import align_labels, recompute_metrics, train_ner_tagger
-from lrl_utils.evaluation.tasks import TaskTrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

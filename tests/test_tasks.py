@@ -15,8 +15,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from tokenizers import BertWordPieceTokenizer, models, processors
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.evaluation import task_loop, tasks
-from lrl_utils.evaluation.tasks import TaskTrainConfig, train_text_classifier
+from lrl_utils.evaluation.tasks import train_text_classifier
 
 LABELS = ["sport", "food", "music", "weather"]
 TOPIC_WORDS = {

@@ -22,7 +22,10 @@ from lrl_utils.config import paths, yaml_loader
 from lrl_utils.config.schema import (  # noqa: F401  (re-exported: the params API)
     MAX_SEED,
     MIN_LENGTH,
+    Checked,
+    Invalid,
     ParamError,
+    _added,
     _help,
     _seed,
     check_name,
@@ -76,7 +79,10 @@ class Language:
 
 
 @dataclass(frozen=True)
-class TinyModel:
+class TinyModel(Checked):
+    """The sizes of a tiny model built and pre-trained by the base_model stage (the real mBERT / XLM-R: hidden
+    768, 12 layers, 12 heads, 3072, 514 positions). `training.base_models.build_tiny_model` takes it."""
+
     vocab_size: int = _help("tokenizer vocabulary size", minimum=1, default=2000)
     hidden_size: int = _help("hidden size", minimum=1, default=64)
     num_layers: int = _help("transformer layers", minimum=1, default=2)
@@ -85,15 +91,30 @@ class TinyModel:
     max_position: int = _help("position embeddings (max tokens + 2)", minimum=MIN_LENGTH + 2, default=130)
     alphabet: str = _help("characters the tokenizer must cover beyond its training text", default="")
 
+    def check(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise Invalid("num_heads", f"must divide hidden_size ({self.hidden_size}), got {self.num_heads}")
+
 
 @dataclass(frozen=True)
-class Model:
+class Model(Checked):
     architecture: Literal["bert", "xlm-roberta", "llama"] = _help("model family")
     display: str = _help("name shown in tables and figures")
     hub_id: str | None = _help(
         "Hugging Face hub id; null for models built by the base_model stage", default=None
     )
     tiny: TinyModel | None = _help("sizes of a tiny model built and pre-trained locally", default=None)
+
+    def check(self) -> None:
+        if (self.hub_id is None) == (self.tiny is None):
+            raise Invalid("", "give exactly one of `hub_id` or `tiny`")
+        head = self.tiny and self.tiny.hidden_size // self.tiny.num_heads
+        if self.architecture == "llama" and head and head % 2:  # rotary embeddings rotate pairs of dimensions
+            raise Invalid(
+                "tiny.num_heads",
+                f"a llama's head size (hidden_size / num_heads) must be even for its rotary position embeddings, "
+                f"got {self.tiny.hidden_size} / {self.tiny.num_heads} = {head}",
+            )
 
 
 @dataclass(frozen=True)
@@ -241,15 +262,6 @@ def load_registry() -> Registry:
     )
     for name, llm in reg.llms.items():
         _check_llm(name, llm, reg.models)
-    file = "params/models.yaml"
-    for name, m in reg.models.items():
-        if (m.hub_id is None) == (m.tiny is None):
-            raise ParamError(f"{file}: `models.{name}`: give exactly one of `hub_id` or `tiny`")
-        if m.tiny is not None and m.tiny.hidden_size % m.tiny.num_heads:
-            raise ParamError(
-                f"{file}: `models.{name}.tiny.num_heads`: must divide hidden_size ({m.tiny.hidden_size}), "
-                f"got {m.tiny.num_heads}"
-            )
     for code, lang in reg.languages.items():
         for model in lang.seen_by:
             check_name(model, reg.models, "params/languages.yaml", f"languages.{code}.seen_by", "model")

@@ -25,13 +25,14 @@ from lrl_utils.config.params import (
     load_registry,
     read_yaml,
 )
-from lrl_utils.config.specs import SOURCES, MLMSettings, TaskSettings
+from lrl_utils.config.specs import SOURCES
+from lrl_utils.config.train_settings import TaskTrainConfig, TrainConfig
 
 
 @dataclass(frozen=True)
 class BaseModelSettings:
     languages: tuple[str, ...] = _help("languages the tiny models are pre-trained on (= seen languages)")
-    train: MLMSettings = _help("pre-training settings")
+    train: TrainConfig = _help("pre-training settings")
     shares: dict[str, float] = _help(
         "per language: the fraction of its GlotCC train documents used (default 1; a seen low-resource "
         "language is a small part of a real model's pre-training data)",
@@ -47,9 +48,9 @@ class CausalLMSettings:
 
     models: tuple[str, ...] = _help("decoder models from params/models.yaml (architecture llama)")
     languages: tuple[str, ...] = _help("languages to adapt")
-    adapt: dict[str, MLMSettings] = _help("training settings per source (objective clm is implied)")
+    adapt: dict[str, TrainConfig] = _help("training settings per source (objective clm is implied)")
     adapters: tuple[str, ...] = _help("adapter methods (the paper: seq_bn_inv)", default=("seq_bn_inv",))
-    pretrain: MLMSettings | None = _help(
+    pretrain: TrainConfig | None = _help(
         "tiny decoders only: causal-LM pre-training settings (null = those of base_model.train)", default=None
     )
 
@@ -110,14 +111,14 @@ class Profile:
         "downstream tasks: tc (SIB-200), sa (sentiment), ner"
     )
     seeds: tuple[int, ...] = _seed("downstream training seeds")
-    adapt: dict[str, MLMSettings] = _help("language-adapter training settings per source")
-    finetune: dict[str, TaskSettings] = _help("task-adapter training settings per task")
+    adapt: dict[str, TrainConfig] = _help("language-adapter training settings per source")
+    finetune: dict[str, TaskTrainConfig] = _help("task-adapter training settings per task")
     pppl: PPPLSettings = _help("pseudo-perplexity settings", default_factory=PPPLSettings)
     adapter_overrides: dict[str, dict[str, Any]] = _help(
         "per adapter method: config fields that differ from params/adapters.yaml", default_factory=dict
     )
     base_model: BaseModelSettings | None = _help("pre-training of tiny models (demo)", default=None)
-    full_finetuning: dict[str, MLMSettings] = _help(
+    full_finetuning: dict[str, TrainConfig] = _help(
         "per source: settings of the full fine-tuning (FFT) baseline of every model and language; {} = none",
         default_factory=dict,
     )
@@ -184,6 +185,13 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             raise ParamError(f"{file}: missing key `adapt.{source}` (training settings for source {source})")
     for key in prof.adapt:
         check_name(key, SOURCES, file, f"adapt.{key}", "source")
+    for section in ("adapt", "full_finetuning"):  # decoders are refused in `models` (below)
+        for key, train in getattr(prof, section).items():
+            if train.objective != "mlm":
+                raise ParamError(
+                    f"{file}: `{section}.{key}.objective`: the models of `models` are encoders, trained with masked "
+                    f"LM (mlm); causal-LM adapters of decoders are set in `causal_lm.adapt`"
+                )
     for i, adapter in enumerate(prof.fusion):
         check_name(adapter, prof.adapters, file, f"fusion[{i}]", "adapter of this profile")
     if prof.fusion and ("ner" not in prof.tasks or set(prof.sources) != {"conceptnet", "glotcc"}):

@@ -3,14 +3,18 @@
 `from_dict` rejects unknown keys (with a close-match hint), missing keys, wrong types, out-of-range numbers and
 NaN or infinite floats, with one line naming the file and the innermost key. A field's help text and bounds live
 in its metadata: `_help(text, minimum=, maximum=, above=, below=)` (inclusive / exclusive bounds, applied to a
-number or to each item of a tuple or dict field). Registry and profile names that become run-folder names must be
-plain names (`check_plain_name`). `params.py` re-exports everything here.
+number or to each item of a tuple or dict field). A `Checked` dataclass also has cross-field checks, its `check()`
+method: `from_dict` runs it as it builds the instance (a failure names the file and the key), and so does any
+construction in code. `_added` marks a field added after runs were made (left out of a spec's hash while at its
+default); `_runtime` one that a run sets, never params. Registry and profile names that become run-folder names
+must be plain names (`check_plain_name`). `params.py` re-exports everything here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import types
@@ -21,6 +25,39 @@ from typing import Any, Literal
 
 class ParamError(ValueError):
     """A parameter file is invalid; the message is one line naming the file and the key."""
+
+
+class Invalid(ValueError):
+    """A cross-field check of a `Checked` dataclass failed: the `key` at fault (relative to the dataclass; "" = the
+    whole of it) and why."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"`{key}`: {message}" if key else message)
+        self.key, self.message = key, message
+
+
+class Checked:
+    """Mixin of a dataclass whose checks run whenever an instance is made: each field's bounds (`_help` metadata),
+    its `Literal` choices, and the cross-field `check()`. Made by `from_dict` (params loading), a failure names the
+    file and the full key; made in code (`dataclasses.replace`, tests), it names the class."""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if typing.get_origin(hints[f.name]) is Literal and value not in typing.get_args(hints[f.name]):
+                raise ParamError(f"{name}: `{f.name}`: expected {_type_name(hints[f.name])}, got {value!r}")
+            _check_bounds(value, f, f.name, name)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field checks: raise `Invalid(key, message)` (field bounds are in the field metadata)."""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,11 +181,18 @@ def from_dict(cls: type, data: dict, file: str, where: str = "") -> Any:
     kwargs = {}
     for name, f in fields.items():
         if name in data:
+            if "runtime" in f.metadata:
+                raise ParamError(f"{file}: `{prefix}{name}`: not a parameter: {f.metadata['runtime']}")
             kwargs[name] = _convert(data[name], hints[name], prefix + name, file)
             _check_bounds(kwargs[name], f, prefix + name, file)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ParamError(f"{file}: missing key `{prefix}{name}`")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except Invalid as err:  # a `Checked` class's cross-field check; key "" = the whole mapping
+        raise ParamError(
+            f"{file}: `{prefix + err.key if err.key else where or '<top>'}`: {err.message}"
+        ) from None
 
 
 def _check_bounds(value: Any, f: dataclasses.Field, where: str, file: str) -> None:
@@ -182,9 +226,13 @@ def _check_bounds(value: Any, f: dataclasses.Field, where: str, file: str) -> No
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass (nested) as plain JSON-able data; tuples become lists."""
+    """A dataclass (nested) as plain JSON-able data, without its `_runtime` fields; tuples become lists."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if "runtime" not in f.metadata
+        }
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):
@@ -210,7 +258,19 @@ def _help(
     inclusive, `above` / `below` exclusive; they apply to a number, or to each item of a tuple or dict field."""
     bounds = {"minimum": minimum, "maximum": maximum, "exclusive_minimum": above, "exclusive_maximum": below}
     meta: dict[str, Any] = {"help": text, **{k: v for k, v in bounds.items() if v is not None}}
-    return field(metadata=meta, **kw)
+    return field(metadata=meta | kw.pop("metadata", {}), **kw)
+
+
+def _added(text: str, default: Any, **bounds: Any) -> Any:
+    """A field added after runs were made: a spec's hash leaves it out while it holds `default` (`specs._hashed`),
+    so those runs keep their folders; set to anything else, it is hashed. Bounds as `_help`'s."""
+    return _help(text, default=default, metadata={"hashed_unless_default": True}, **bounds)
+
+
+def _runtime(text: str, why: str, default: Any) -> Any:
+    """A field that a run sets (`dataclasses.replace`), never params: `from_dict` refuses it (`why` says where
+    it comes from), `to_dict` and a spec's hash leave it out."""
+    return _help(text, default=default, metadata={"runtime": why})
 
 
 MIN_LENGTH = 8  # the shortest `max_length` of a sequence: two special tokens and some text

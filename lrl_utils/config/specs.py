@@ -5,7 +5,9 @@ folders of its upstream runs) and nothing that does not (output folder, thread c
 relative to the project root. `spec.digest()` is the first 12 hex digits of the SHA-256 of the spec's
 canonical JSON, the stage included, so the same spec always lands in the same folder
 `runs/<stage>/<slug>--<digest>`. A field added after runs were made (`_added`) is left out of the canonical JSON
-while it holds its default, so those runs keep their folders; set to anything else, it is hashed.
+while it holds its default, so those runs keep their folders; set to anything else, it is hashed. A `_runtime`
+field (the task seed of a `TaskTrainConfig`) is never in it. The settings blocks are the classes the stages take:
+`TrainConfig`, `TaskTrainConfig` (`train_settings.py`) and `TinyModel` (`params.py`, a `BaseModelSpec`'s sizes).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from lrl_utils.config.params import MIN_LENGTH, ParamError, _help, _seed, from_dict, is_plain_name, to_dict
+from lrl_utils.config.params import ParamError, TinyModel, _added, _help, from_dict, is_plain_name, to_dict
+from lrl_utils.config.train_settings import TaskTrainConfig, TrainConfig
 
 STAGES = ("preprocess", "base_model", "adapt", "pppl", "finetune", "llm", "report")
 SOURCES = ("conceptnet", "glotcc")
@@ -24,80 +27,16 @@ SOURCE_SHORT = {"conceptnet": "CN", "glotcc": "Glot", "none": "Base"}
 FFT = "fft"  # the `adapter` of a full fine-tuning run (no adapter: the whole model trains)
 
 
-def _added(text: str, default: Any) -> Any:
-    """A field added after runs were made: not hashed while it holds `default` (module docstring)."""
-    return dataclasses.field(metadata={"help": text, "hashed_unless_default": True}, default=default)
-
-
 def _hashed(obj: Any) -> dict:
-    """`to_dict` of a dataclass without its `_added` fields that hold their default (nested blocks too)."""
+    """`to_dict` of a dataclass without its `_added` fields that hold their default and without its `_runtime`
+    fields (nested blocks too)."""
     data = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if f.metadata.get("hashed_unless_default") and value == f.default:
+        if "runtime" in f.metadata or (f.metadata.get("hashed_unless_default") and value == f.default):
             continue
         data[f.name] = _hashed(value) if dataclasses.is_dataclass(value) else to_dict(value)
     return data
-
-
-# --------------------------------------------------------------------------------------------------
-# Hyperparameter blocks (the profile's `adapt`, `base_model.train` and `finetune` sections)
-
-
-@dataclass(frozen=True)
-class MLMSettings:
-    """Masked-LM training; defaults are the paper's language-adapter settings (SPEC §4.2)."""
-
-    max_steps: int = _help("optimizer steps (paper: 100k GlotCC, 25k ConceptNet)", minimum=1, default=25_000)
-    batch_size: int = _help("sequences per step", minimum=1, default=16)
-    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
-    max_length: int = _help("tokens per sequence, longer ones are truncated", minimum=MIN_LENGTH, default=512)
-    mlm_probability: float = _help(
-        "share of tokens masked (BERT 80/10/10 scheme)", above=0, below=1, default=0.15
-    )
-    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.0)
-    warmup_steps: int = _help("linear warm-up steps", minimum=0, default=0)
-    eval_every: int = _help("validation loss every N steps; the best step is kept", minimum=1, default=500)
-    eval_batches: int | None = _help(
-        "validation batches per evaluation (null = all)", minimum=1, default=None
-    )
-    seed: int = _seed("random seed", default=42)
-    objective: Literal["mlm", "clm"] = _help("masked LM, or causal LM for decoder models", default="mlm")
-    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", minimum=1, default=1)
-    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = _help(
-        "auto = bf16 autocast on GPUs that support it, else fp32", default="auto"
-    )
-    checkpoint_every: int | None = _help(
-        "resumable checkpoint every N steps (null = at every evaluation)", minimum=1, default=None
-    )
-
-
-@dataclass(frozen=True)
-class TaskSettings:
-    """Task-adapter training; defaults are the paper's topic-classification settings (SPEC §5.3)."""
-
-    epochs: int = _help(
-        "training epochs; the epoch with the lowest validation loss is tested", minimum=1, default=20
-    )
-    batch_size: int = _help("sequences per step", minimum=1, default=32)
-    learning_rate: float = _help("AdamW learning rate", above=0, default=1e-4)
-    warmup_ratio: float = _help("share of steps with linear warm-up", minimum=0, below=1, default=0.05)
-    weight_decay: float = _help("AdamW weight decay", minimum=0, default=0.01)
-    max_length: int = _help("tokens per sequence", minimum=MIN_LENGTH, default=256)
-    pooling: Literal["cls", "mean"] = _help(
-        "head input: first token (the paper) or mean of token states", default="cls"
-    )
-    label_alignment: Literal["first", "paper_compat"] = _help(
-        "NER: label a word's first sub-token only, or every sub-token as the original code did",
-        default="first",
-    )
-    missing_splits: Literal["error", "carve"] = _added(
-        "SA/NER: a split the task's files lack (XTREME WikiANN has no labelled test, a sentiment set no dev or "
-        "no split at all): `error`, or `carve` it out of the others, seeded by split_seed (test = half of "
-        "validation; validation = 10% of train; both = the paper's 80/10/10 of train; lrl_utils/data/task_data.py)",
-        "error",
-    )
-    split_seed: int = _added("seed of the carving (missing_splits: carve)", 42)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,22 +106,17 @@ class PreprocessSpec(Spec):
         return f"{self.language}.{self.source}"
 
 
-@dataclass(frozen=True)
-class BaseModelSpec(Spec):
-    """Build a tiny model (demo): train its tokenizer and pre-train it on the seen languages."""
+@dataclass(frozen=True, kw_only=True)
+class BaseModelSpec(TinyModel, Spec):
+    """Build a tiny model (demo): train its tokenizer and pre-train it on the seen languages. The sizes
+    (`vocab_size`, `hidden_size`, `num_layers`, `num_heads`, `intermediate_size`, `max_position`, `alphabet`) are
+    the model's `TinyModel` fields: the spec is one, and `build_tiny_model` takes it as it is."""
 
     stage: ClassVar[str] = "base_model"
     model: str = _help("model name from params/models.yaml")
     architecture: Literal["bert", "xlm-roberta", "llama"] = _help("bert | xlm-roberta | llama (decoder)")
-    vocab_size: int = _help("tokenizer vocabulary size")
-    hidden_size: int = _help("hidden size")
-    num_layers: int = _help("layers")
-    num_heads: int = _help("attention heads")
-    intermediate_size: int = _help("feed-forward size")
-    max_position: int = _help("position embeddings")
-    alphabet: str = _help("characters the tokenizer must cover beyond its training text")
     corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
-    train: MLMSettings = _help("pre-training settings")
+    train: TrainConfig = _help("pre-training settings")
     shares: tuple[float, ...] = _help("per corpus: the fraction of its train documents used", default=())
     seed: int = _help("initialisation seed", default=0)
 
@@ -207,7 +141,7 @@ class AdaptSpec(Spec):
     adapter_config: str = _help("`adapters` config name the adapter is built from (params/adapters.yaml)")
     adapter_overrides: dict[str, Any] = _help("config fields that differ from the library defaults")
     corpus: str = _help("preprocess run folder with the train/val splits")
-    train: MLMSettings = _help("training settings")
+    train: TrainConfig = _help("training settings")
     head_path: Literal["inverse", "paper_compat"] = _help(
         "LM head: pretrained head with the invertible adapter's inverse, or the original's path without it",
         default="inverse",
@@ -274,7 +208,7 @@ class FinetuneSpec(Spec):
     adapter_run: str | None = _help("adapt run folder (fusion: the ConceptNet adapter)", default=None)
     fusion_run: str | None = _help("fusion: the GlotCC adapter's adapt run folder", default=None)
     seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
-    train: TaskSettings = _help("training settings", default_factory=TaskSettings)
+    train: TaskTrainConfig = _help("training settings", default_factory=TaskTrainConfig)
     quoting: Literal["raw", "csv"] | None = _added(
         "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
     )

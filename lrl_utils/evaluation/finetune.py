@@ -8,13 +8,13 @@ adapter's kind (none, one, a fused pair, a fully fine-tuned model) comes from th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 from datasets import DatasetDict
 
-from lrl_utils.config.params import to_dict
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.data.flores_sib import SIB_LABELS, load_sib200
 from lrl_utils.data.sentiment import SENTIMENT_LABELS, load_sentiment
 from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
@@ -74,12 +74,11 @@ def load_task_data(ctx: RunContext) -> tuple[DatasetDict, dict[str, Any]]:
     return data, {"sizes": {split: data[split].num_rows for split in data}, "carved": {}} | stats
 
 
-def train_config(ctx: RunContext) -> tuple[tasks.TaskTrainConfig, str]:
-    """The task-training settings of the spec (the run's seed) and NER's label alignment."""
-    settings = to_dict(ctx.spec.train)
-    label_alignment = settings.pop("label_alignment")  # NER only
-    settings.pop("missing_splits"), settings.pop("split_seed")  # the data's rule (load_task_data)
-    return tasks.TaskTrainConfig(**settings, seed=ctx.spec.seed), label_alignment
+def train_config(ctx: RunContext) -> tuple[TaskTrainConfig, str]:
+    """The task-training settings of the spec (the profile's `finetune.<task>`) with this run's seed, and NER's
+    label alignment."""
+    config = replace(ctx.spec.train, seed=ctx.spec.seed)
+    return config, config.label_alignment
 
 
 def gold_and_predicted(task: str, predictions: list[dict]) -> tuple[list, list]:

@@ -70,6 +70,7 @@ from seqeval.scheme import IOB2
 from torch import nn
 from transformers import AutoTokenizer, DataCollatorForTokenClassification
 
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.data.task_data import SPLITS
 from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation import task_loop
@@ -80,7 +81,7 @@ from lrl_utils.evaluation.pppl import (
     resolve_precision,
     to_device,
 )
-from lrl_utils.evaluation.tasks import LANG_ADAPTER_NAME, TASK_ADAPTER_CONFIG, TaskTrainConfig
+from lrl_utils.evaluation.tasks import LANG_ADAPTER_NAME, TASK_ADAPTER_CONFIG
 
 NER_TASK = "ner"
 CONCEPTNET_ADAPTER = "conceptnet_adapter"

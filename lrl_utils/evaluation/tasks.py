@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -46,6 +46,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from transformers import AutoTokenizer
 
+from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.evaluation import task_loop
 from lrl_utils.evaluation.pppl import (
     autocast,
@@ -59,32 +60,6 @@ TASK_NAME = "topic_classification"
 TASK_NAMES = {"tc": "topic_classification", "sa": "sentiment_classification"}  # adapter + head names
 LANG_ADAPTER_NAME = "lang_adapter"
 TASK_ADAPTER_CONFIG = "seq_bn"
-
-
-@dataclass
-class TaskTrainConfig:
-    """Hyperparameters of the task-adapter training; defaults are the paper's topic-classification settings."""
-
-    epochs: int = field(default=20, metadata={"help": "training epochs (paper TC: 20)"})
-    batch_size: int = field(default=32, metadata={"help": "training and evaluation batch size (paper: 32)"})
-    learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate (paper: 1e-4)"})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps with linear warm-up"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on bias/LayerNorm)"})
-    max_length: int = field(default=256, metadata={"help": "truncation length in tokens (paper TC: 256)"})
-    seed: int = field(default=1, metadata={"help": "seed of random, numpy and torch (paper: 1, 2, 3)"})
-    max_grad_norm: float = field(
-        default=1.0, metadata={"help": "gradient clipping norm (HF Trainer default)"}
-    )
-    pooling: str = field(
-        default="cls",
-        metadata={"help": "head input: `cls` (first token; the paper) or `mean` (mean of the token states)"},
-    )
-    precision: str = field(
-        default="auto",
-        metadata={
-            "help": "`auto` (bf16 autocast on a CUDA GPU that supports it, else fp32), `no` (fp32) or `bf16`"
-        },
-    )
 
 
 class MeanPoolClassificationHead(ClassificationHead):

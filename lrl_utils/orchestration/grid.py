@@ -12,7 +12,7 @@ from functools import cached_property
 
 from lrl_utils.adapters import settings
 from lrl_utils.config import paths
-from lrl_utils.config.params import ParamError, check_name
+from lrl_utils.config.params import ParamError, check_name, to_dict
 from lrl_utils.config.profiles import load_profile, task_languages
 from lrl_utils.config.specs import (
     FFT,
@@ -25,8 +25,8 @@ from lrl_utils.config.specs import (
     PreprocessSpec,
     ReportSpec,
     Spec,
-    TaskSettings,
 )
+from lrl_utils.config.train_settings import TaskTrainConfig
 
 
 class Grid:
@@ -92,17 +92,11 @@ class Grid:
         m = self.registry.models[model]
         if m.tiny is None or self.profile.base_model is None:
             raise ParamError(f"model {model!r} is a hub model ({m.hub_id}); it has no base_model run")
-        t, settings = m.tiny, self.profile.base_model
+        settings = self.profile.base_model
         return BaseModelSpec(
             model=model,
             architecture=m.architecture,
-            vocab_size=t.vocab_size,
-            hidden_size=t.hidden_size,
-            num_layers=t.num_layers,
-            num_heads=t.num_heads,
-            intermediate_size=t.intermediate_size,
-            max_position=t.max_position,
-            alphabet=t.alphabet,
+            **to_dict(m.tiny),  # the sizes: a BaseModelSpec is a TinyModel
             corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
             shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
             train=self._pretrain_settings(m.architecture),
@@ -202,7 +196,7 @@ class Grid:
         m = self.registry.llms[llm]
         config, location = self._task_data(task, language)
         # missing splits: the rule of the task's fine-tuning runs, so that both test the same items
-        rule = self.profile.finetune.get(task, TaskSettings())
+        rule = self.profile.finetune.get(task, TaskTrainConfig())
         if m.backend == "openai":
             ref = m.model
             # how the endpoint is reached: request timeout, retries and backoff, parallel requests

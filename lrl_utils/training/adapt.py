@@ -17,11 +17,10 @@ from lrl_utils.adapters.methods import (
     save_language_adapter,
 )
 from lrl_utils.adapters.registry import FULL_FINETUNING
-from lrl_utils.config.params import to_dict
 from lrl_utils.data.sources import load_text_splits
 from lrl_utils.records.context import RunContext
 from lrl_utils.records.results import now
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.training.loop import train_lm
 
 
 def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -60,7 +59,7 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
         tokenizer,
         splits["train"]["text"],
         splits["validation"]["text"],
-        TrainConfig(**to_dict(spec.train)),
+        spec.train,
         progress=progress,
         checkpoint_dir=ctx.checkpoint_dir(),
         log_dir=Path(ctx.out_dir) / "tensorboard",

@@ -7,11 +7,9 @@ from typing import Any
 
 import torch
 
-from lrl_utils.config.params import to_dict
 from lrl_utils.data.sources import load_text_splits
 from lrl_utils.records.context import RunContext
 from lrl_utils.training import base_models
-from lrl_utils.training.loop import TrainConfig
 
 
 def pretraining_text(ctx: RunContext) -> tuple[list[str], list[str], dict[str, dict]]:
@@ -41,11 +39,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
         alphabet=spec.alphabet,
     )
     torch.manual_seed(spec.seed)
-    mlm = base_models.build_tiny_model(base_models.TinyModelConfig.from_spec(spec), tokenizer)
+    mlm = base_models.build_tiny_model(spec.architecture, spec, tokenizer)  # the spec holds the sizes
     n_params = sum(p.numel() for p in mlm.parameters())
     print(f"{type(mlm).__name__}: {n_params:,} parameters, vocabulary {len(tokenizer):,}")
     print(tokenizer.tokenize(val_texts[0])[:24])
-    history = base_models.pretrain(mlm, tokenizer, train_texts, val_texts, TrainConfig(**to_dict(spec.train)))
+    history = base_models.pretrain(mlm, tokenizer, train_texts, val_texts, spec.train)
     mlm.save_pretrained(ctx.out_dir / "model")
     tokenizer.save_pretrained(ctx.out_dir / "model")
     metrics = {

@@ -21,7 +21,7 @@ Typical use (seed first: model construction draws random weights from the global
 
     tok = train_tokenizer("xlm-roberta", train_texts, vocab_size=2000)
     torch.manual_seed(0)
-    model = build_tiny_model(TinyModelConfig("xlm-roberta"), tok)
+    model = build_tiny_model("xlm-roberta", TinyModel(), tok)
     history = pretrain(model, tok, train_texts, val_texts, TrainConfig(max_steps=2000, max_length=128))
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
 """
@@ -29,7 +29,6 @@ Typical use (seed first: model construction draws random weights from the global
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import torch
@@ -48,7 +47,9 @@ from transformers import (
     XLMRobertaTokenizerFast,
 )
 
-from lrl_utils.training.loop import TrainConfig, train_lm
+from lrl_utils.config.params import TinyModel
+from lrl_utils.config.train_settings import TrainConfig
+from lrl_utils.training.loop import train_lm
 
 Architecture = Literal["bert", "xlm-roberta", "llama"]
 ARCHITECTURES: tuple[str, ...] = ("bert", "xlm-roberta", "llama")
@@ -61,37 +62,6 @@ XLMR_SPECIAL_TOKENS = [
     "<unk>",
     "<mask>",
 ]  # ids 0..4; XLM-R's bos/pad/eos/unk are 0..3
-
-
-@dataclass(frozen=True)
-class TinyModelConfig:
-    """Sizes of a tiny masked-LM base model (the real ones: hidden 768, 12 layers, 12 heads, 3072, 514/512)."""
-
-    architecture: Architecture = field(metadata={"help": "'bert' (mBERT-like) or 'xlm-roberta' (XLM-R-like)"})
-    vocab_size: int = field(
-        default=2000, metadata={"help": "tokenizer vocabulary size to train (an upper bound)"}
-    )
-    hidden_size: int = field(default=64, metadata={"help": "width of the embeddings and hidden states"})
-    num_layers: int = field(default=2, metadata={"help": "number of transformer layers"})
-    num_heads: int = field(
-        default=2, metadata={"help": "attention heads per layer (must divide hidden_size)"}
-    )
-    intermediate_size: int = field(default=128, metadata={"help": "width of the feed-forward block"})
-    max_position: int = field(
-        default=130,
-        metadata={"help": "position embeddings; the tokenizer's model_max_length is this minus 2"},
-    )
-
-    @classmethod
-    def from_spec(cls, spec: object) -> TinyModelConfig:
-        """The sizes from any object with these fields as attributes (e.g. a `BaseModelSpec`)."""
-        return cls(**{f.name: getattr(spec, f.name) for f in fields(cls)})
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
 
 def train_tokenizer(
@@ -185,8 +155,12 @@ def train_tokenizer(
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
-def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
-    """A randomly initialised `BertForMaskedLM` / `XLMRobertaForMaskedLM` matching `tokenizer` (seed beforehand).
+def build_tiny_model(
+    architecture: Architecture, config: TinyModel, tokenizer: PreTrainedTokenizerFast
+) -> PreTrainedModel:
+    """A randomly initialised `BertForMaskedLM` / `XLMRobertaForMaskedLM` / `LlamaForCausalLM` of the sizes
+    `config` (params/models.yaml `tiny`, or the `BaseModelSpec`, which is one) matching `tokenizer` (seed
+    beforehand).
 
     The vocabulary is `len(tokenizer)`, the special-token ids come from the tokenizer, and the output projection is
     tied to the input embeddings, as in the real checkpoints.
@@ -201,9 +175,9 @@ def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    if config.architecture == "bert":
+    if architecture == "bert":
         return BertForMaskedLM(BertConfig(type_vocab_size=2, **sizes))
-    if config.architecture == "llama":  # untied output projection, as in LLaMA-3-8B
+    if architecture == "llama":  # untied output projection, as in LLaMA-3-8B
         llama = LlamaConfig(
             vocab_size=len(tokenizer),
             hidden_size=config.hidden_size,
@@ -218,7 +192,7 @@ def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast
             tie_word_embeddings=False,
         )
         return LlamaForCausalLM(llama)
-    if config.architecture == "xlm-roberta":
+    if architecture == "xlm-roberta":
         # XLM-R numbers positions from pad_token_id + 1, so max_position must exceed model_max_length + pad id.
         xlmr_config = XLMRobertaConfig(
             type_vocab_size=1,
@@ -227,7 +201,7 @@ def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast
             **sizes,
         )
         return XLMRobertaForMaskedLM(xlmr_config)
-    raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {config.architecture!r}")
+    raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
 class SentenceSummaryCollator(DataCollatorForLanguageModeling):

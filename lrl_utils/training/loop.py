@@ -33,9 +33,7 @@ import contextlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from accelerate import Accelerator
@@ -50,55 +48,10 @@ from transformers import (
 
 from lrl_utils.adapters.heads import objective_for
 from lrl_utils.adapters.hooks import hooks_of
+from lrl_utils.config.train_settings import TrainConfig
 from lrl_utils.training import checkpoints
 
 BATCHES_PER_BUCKET = 50  # length-grouping window, as in transformers' LengthGroupedSampler (mega-batch of 50)
-
-
-@dataclass
-class TrainConfig:
-    """Language-modelling settings; the defaults are the paper's language-adapter settings (SPEC §4.2)."""
-
-    objective: Literal["mlm", "clm"] = field(
-        default="mlm", metadata={"help": "masked LM (mBERT, XLM-R) or causal LM (decoders)"}
-    )
-    max_steps: int = field(default=25000, metadata={"help": "optimizer steps (ConceptNet 25k, GlotCC 100k)"})
-    batch_size: int = field(
-        default=16, metadata={"help": "sequences per micro-batch and process (paper: 16)"}
-    )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate, decayed to 0"})
-    max_length: int = field(default=512, metadata={"help": "tokens per example incl. specials; rest is cut"})
-    mlm_probability: float = field(default=0.15, metadata={"help": "share of tokens selected for masking"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (HF default 0)"})
-    warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps (paper: none)"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (HF default)"})
-    eval_every: int = field(
-        default=500, metadata={"help": "evaluate the val loss every N steps (HF default)"}
-    )
-    eval_batches: int | None = field(
-        default=None, metadata={"help": "val batches per evaluation; None = all"}
-    )
-    checkpoint_every: int | None = field(
-        default=None, metadata={"help": "resumable checkpoint every N steps; None = at every evaluation"}
-    )
-    seed: int = field(default=42, metadata={"help": "seed of batch order, masking and dropout (paper: 42)"})
-    log_every: int = field(default=50, metadata={"help": "record the mean train loss every N steps"})
-    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = field(
-        default="auto", metadata={"help": "auto = bf16 on GPUs that support it, else fp32"}
-    )
-
-    def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.log_every < 1 or (self.checkpoint_every is not None and self.checkpoint_every < 1):
-            raise ValueError("TrainConfig.log_every and checkpoint_every must be >= 1")
-        if self.objective not in ("mlm", "clm"):
-            raise ValueError(f"TrainConfig.objective must be 'mlm' or 'clm', got {self.objective!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def resolve_precision(setting: str) -> str:
