@@ -8,7 +8,7 @@ trainable state of the epoch with the **lowest validation loss** (the earliest o
 ``Trainer``) restored at the end. What differs, how a batch becomes a loss and how a split is evaluated, comes
 in as two functions.
 
-`config` is a `tasks.TaskTrainConfig` (read here: `epochs`, `batch_size`, `learning_rate`, `warmup_ratio`,
+`config` is a `config.train_settings.TaskTrainConfig` (read here: `epochs`, `batch_size`, `learning_rate`, `warmup_ratio`,
 `weight_decay`, `max_grad_norm`, `seed`).
 """
 
