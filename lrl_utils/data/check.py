@@ -19,10 +19,10 @@ from pathlib import Path
 
 from lrl_utils.config import paths
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
-from lrl_utils.data.glotcc import glotcc_files
-from lrl_utils.data.sources import DataSourceError
 from lrl_utils.data.flores_sib import locate_flores, locate_sib200
+from lrl_utils.data.glotcc import glotcc_files
 from lrl_utils.data.sentiment import SENTIMENT_FORMATS
+from lrl_utils.data.sources import DataSourceError
 from lrl_utils.data.task_files import (
     check_missing_splits,
     locate_sentiment,

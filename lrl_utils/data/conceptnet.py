@@ -23,15 +23,21 @@ memory (`conceptnet_sentences`; `convert_conceptnet` writes files as it goes).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from lrl_utils.data.conceptnet_dump import _Scan
-from lrl_utils.data.sources import DEFAULT_MAX_BAD_FRACTION, AtomicFileSet, DataSourceError, Location, split_80_10_10, write_splits
+from lrl_utils.data.sources import (
+    DEFAULT_MAX_BAD_FRACTION,
+    AtomicFileSet,
+    DataSourceError,
+    Location,
+    split_80_10_10,
+    write_splits,
+)
 
 log = logging.getLogger(__name__)
+
 
 def conceptnet_sentences(
     dump_path: Location,

@@ -28,6 +28,8 @@ from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _exist
 
 BLOCK_BYTES = 1 << 20  # decompressed bytes read at a time
 SWITCH_INTERVAL = 1e-4  # seconds; see _blocks
+
+
 def _inflated(f: IO[bytes], chunk: int) -> Iterator[bytes]:
     """The decompressed bytes of a gzip file (one or more members), at most BLOCK_BYTES at a time."""
     inflate, pending = zlib.decompressobj(wbits=31), False

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-
-import json
-import logging
-import os
-import tempfile
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lrl_utils.data.sources import Location, _datasets, _from_hub, _is_hub
 from lrl_utils.data.text_files import (
     DataSourceError,
     Quoting,
     check_quoting,
-    decode,
     lines,
     read_text,
     read_tsv,
-    without_end,
 )
 from lrl_utils.data.text_files import existing as _existing
-from lrl_utils.data.sources import Location, _datasets, _from_hub, _is_hub
 
+if TYPE_CHECKING:
+    import datasets
 
 FLORES_DEVTEST_SENTENCES = 1012  # sentences per language in the FLORES-200 devtest release
 

@@ -39,7 +39,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lrl_utils.data.sources import DEFAULT_MAX_BAD_FRACTION, BadRecords, DataSourceError, Location, SplitWriter, _existing, _from_hub, _hub_error, _is_hub
+from lrl_utils.data.sources import (
+    DEFAULT_MAX_BAD_FRACTION,
+    BadRecords,
+    DataSourceError,
+    Location,
+    SplitWriter,
+    _existing,
+    _from_hub,
+    _hub_error,
+    _is_hub,
+)
 from lrl_utils.data.text_files import without_end
 
 GLOTCC_HINT = (

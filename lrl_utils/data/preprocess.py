@@ -48,7 +48,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         print(
             f"{stats['records']:,} records read, {stats['empty']:,} empty; stopped early: {stats['stopped_early']}"
         )
-    print(f"malformed: {stats['malformed']:,} ({stats['bad_fraction']:.4%}); first: {stats['bad_examples'][:3]}")
+    print(
+        f"malformed: {stats['malformed']:,} ({stats['bad_fraction']:.4%}); first: {stats['bad_examples'][:3]}"
+    )
     summary = pd.DataFrame(stats["splits"]).T.rename(columns={"documents": "texts"})
     summary["MB"] = summary.pop("bytes") / 1e6
     metrics = {f"n_{k}": int(v) for k, v in summary["texts"].items()} | {

@@ -21,18 +21,13 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lrl_utils.data.text_files import (
     DataSourceError,
-    Quoting,
-    check_quoting,
     decode,
-    lines,
-    read_text,
-    read_tsv,
     without_end,
 )
 from lrl_utils.data.text_files import existing as _existing
@@ -46,6 +41,7 @@ HUB = "hub"  # the `location` that means "download from the Hugging Face hub"
 Location = str | os.PathLike
 SPLITS = ("train", "val", "test")
 DEFAULT_MAX_BAD_FRACTION = 0.001  # share of malformed records (lines, rows) a source may have
+
 
 def _datasets() -> Any:
     """The `datasets` library, imported on first use (it takes seconds; `demo_world` imports this module)."""
@@ -258,5 +254,3 @@ def load_text_splits(split_dir: Location) -> datasets.DatasetDict:
         texts = list(_jsonl_texts(Path(split_dir) / f"{stem}.jsonl", "text"))
         splits[split] = ds.Dataset.from_dict({"text": texts}, features=features)
     return ds.DatasetDict(splits)
-
-

@@ -52,28 +52,24 @@ runner's `--dry-run` calls too (`data_check.py`), so the two never disagree.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _datasets, _existing, _from_hub, _hub_error, _is_hub, split_80_10_10
-from lrl_utils.data.task_files import (  # noqa: F401  (SPLITS, MISSING_SPLITS, carve_plan: part of this module's API)
-    CARVE_RULES,
+from lrl_utils.data.sources import (
+    BadRecords,
+    DataSourceError,
+    _datasets,
+    split_80_10_10,
+)
+from lrl_utils.data.task_files import (
     MISSING_SPLITS,
     SPLITS,
-    carve_plan,
     check_missing_splits,
-    locate_sentiment,
-    locate_wikiann,
-    sentiment_name,
-    where_read,
 )
-from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoting, without_end
+from lrl_utils.data.text_files import without_end
 
 if TYPE_CHECKING:
-    import datasets
+    pass
 
 TASK_MAX_BAD_FRACTION = 0.01  # default share of malformed sentences / rows per split file (docstring)
 # ----------------------------------------------------------------------------------------------------------
@@ -188,5 +184,3 @@ class _Options:
 
 def _rule(missing_splits: str, fill_missing_splits: bool) -> str:
     return "carve" if fill_missing_splits else missing_splits
-
-

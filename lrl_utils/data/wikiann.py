@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lrl_utils.data.sources import BadRecords, DataSourceError, Location, _datasets, _existing, _from_hub, _hub_error, _is_hub, split_80_10_10
-from lrl_utils.data.task_files import (  # noqa: F401  (SPLITS, MISSING_SPLITS, carve_plan: part of this module's API)
-    CARVE_RULES,
-    MISSING_SPLITS,
+from lrl_utils.data.sources import (
+    DataSourceError,
+    Location,
+    _datasets,
+    _existing,
+    _from_hub,
+    _is_hub,
+)
+from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _rule, _Tally, _text_lines
+from lrl_utils.data.task_files import (
     SPLITS,
-    carve_plan,
-    check_missing_splits,
-    locate_sentiment,
     locate_wikiann,
-    sentiment_name,
     where_read,
 )
-from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoting, without_end
-from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _rule, _text_lines
 
+if TYPE_CHECKING:
+    import datasets
 
 NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 WIKIANN_HUB = "unimelb-nlp/wikiann"

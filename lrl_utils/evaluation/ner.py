@@ -71,7 +71,7 @@ from torch import nn
 from transformers import AutoTokenizer, DataCollatorForTokenClassification
 
 from lrl_utils.config.train_settings import TaskTrainConfig
-from lrl_utils.data.task_data import SPLITS
+from lrl_utils.data.task_files import SPLITS
 from lrl_utils.data.wikiann import NER_TAGS
 from lrl_utils.evaluation import task_loop
 from lrl_utils.evaluation.pppl import (
