@@ -269,3 +269,22 @@ def test_adapter_checks_read_the_adapt_runs_behind_evaluations(project) -> None:
     write("adapt/c1", clm, {"initial_val_loss": 3.4, "best_val_loss": 3.0})
     checks = lc.adapter_checks(["pppl/p1", "adapt/c1"])
     assert list(checks["model"]) == ["tiny-xlmr", "tiny-llama"] and checks["passed"].all()
+
+
+def test_a_profile_may_run_a_subset_of_the_tasks(tidy: pd.DataFrame, tmp_path, monkeypatch) -> None:
+    """The report's producers skip the tables and figures of tasks no run measured (a TC-only profile)."""
+    from types import SimpleNamespace
+
+    from lrl_utils.report import figure_outputs, outputs, table_outputs
+
+    assert rep.has_results(tidy, stage="finetune", metric="test_macro_f1", model="tiny-mbert", task="tc")
+    assert not rep.has_results(tidy, stage="finetune", metric="test_f1", model="tiny-mbert", task="ner")
+    monkeypatch.setenv("LRL_ROOT", str(tmp_path))
+    (tmp_path / "figures").mkdir()
+    ctx = SimpleNamespace(out_dir=tmp_path / "out", spec=SimpleNamespace(inputs=[]))
+    ctx.out_dir.mkdir()
+    report = outputs.ReportRun(ctx=ctx, records=tidy, missing=[])
+    tables = [caption for caption, _ in table_outputs.metric_tables(report)]
+    assert tables and all("Named entity" not in c and "Sentiment" not in c for c in tables)
+    assert figure_outputs.metric_figures(report)
+    assert not [p for p in report.written if "_ner_" in p.name or "_sa_" in p.name]

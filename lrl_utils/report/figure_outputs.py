@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lrl_utils.report import comparison, correlations, figures
+from lrl_utils.report import comparison, correlations, figures, tables
 from lrl_utils.report.outputs import METRICS, ReportRun
 
 Shown = list[tuple[str, object]]
@@ -19,24 +19,13 @@ def metric_figures(report: ReportRun) -> Shown:
     shown, records = [], report.records
     for model in report.models:
         for view in METRICS:
-            stage, metric, task = view.stage, view.metric, view.task
-            subset = records.query(
-                "model == @model and stage == @stage and metric == @metric and task.fillna('') == @task"
-            )
-            if subset.empty:
+            where = {"stage": view.stage, "metric": view.metric, "model": model, "task": view.task}
+            if not tables.has_results(records, **where):  # a task or stage this profile does not run
                 continue
-            fig = figures.plot_metric_bars(
-                records,
-                stage=stage,
-                metric=metric,
-                model=model,
-                task=task,
-                log_y=view.log_y,
-                title=f"{view.title}; {model}",
-            )
+            fig = figures.plot_metric_bars(records, **where, log_y=view.log_y, title=f"{view.title}; {model}")
             if view.chance is not None:
                 fig.axes[0].axhline(view.chance, ls="--", c="grey", lw=0.8, label="chance")
-            report.figure(fig, f"fig_{view.name}_{model}", sorted(subset["run"].unique()))
+            report.figure(fig, f"fig_{view.name}_{model}", tables.selected_runs(records, **where))
             shown.append(("", fig))
     return shown
 

@@ -30,9 +30,9 @@ def metric_tables(report: ReportRun) -> Shown:
     for model in report.models:
         for view in METRICS:
             where = {"stage": view.stage, "metric": view.metric, "model": model, "task": view.task}
-            table = reporting.results_table(records, **where)
-            if table.empty:
+            if not reporting.has_results(records, **where):  # a task or stage this profile does not run
                 continue
+            table = reporting.results_table(records, **where)
             caption = f"{view.caption}; {model}"
             runs = reporting.selected_runs(records, **where)
             report.table(table, f"table_{view.name}_{model}", caption, runs, view.lower_is_better)

@@ -123,6 +123,12 @@ def _mask(df: pd.DataFrame, stage: str, metric: str, model: str, task: str) -> p
     return (df["stage"] == stage) & (df["metric"] == metric) & (df["model"] == model) & (tasks == task)
 
 
+def has_results(df: pd.DataFrame, *, stage: str, metric: str, model: str, task: str = "") -> bool:
+    """Whether any record is behind the table or figure of (stage, metric, model, task): a profile may run a
+    subset of the tasks, models or stages."""
+    return bool(_mask(df, stage, metric, model, task).any())
+
+
 def _select(df: pd.DataFrame, *, stage: str, metric: str, model: str, task: str) -> pd.DataFrame:
     """The rows of one table, with a ``config`` column; raises ValueError when there are none."""
     sel = df.loc[_mask(df, stage, metric, model, task)].copy()
