@@ -178,7 +178,13 @@ def test_finetune_notebook_passes_max_bad_fraction_and_quoting(tmp_path: Path) -
             dataset=str(tmp_path / folder),
         )
         s = replace(s, **changes)
-        names = {"run": fake_run(s), "spec": s, "flores_sib": flores_sib, "sentiment": sentiment, "wikiann": wikiann}
+        names = {
+            "run": fake_run(s),
+            "spec": s,
+            "flores_sib": flores_sib,
+            "sentiment": sentiment,
+            "wikiann": wikiann,
+        }
         return run_loading_statements("05_finetune.py", "load_sentiment", **names)["data"]
 
     for task, folder, config in (("sa", "sa", "danish"), ("ner", "ner", "qq")):
