@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Create the project's environment when it is missing or out of date:
 #   .venv (python3 -m venv), the project installed editable with its dev tools, torch held at the CPU build
-#   2.13.0 through constraints.txt (PIP_CONSTRAINT), and the Jupyter kernel `lrl-adapt` registered inside
-#   the venv. Re-runs only when pyproject.toml or constraints.txt change. Used by run_all.sh and tests/run.sh.
+#   2.13.0 through constraints.txt (PIP_CONSTRAINT), the Jupyter kernel `lrl-adapt` registered inside the
+#   venv, and the venv's JupyterLab set to open Python files as notebooks (jupytext's default viewer, in
+#   .venv/share/jupyter/lab/settings/overrides.json; a user's own JupyterLab settings still win).
+#   Re-runs only when pyproject.toml or constraints.txt change. Used by run_all.sh and tests/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -19,6 +21,8 @@ if ! "$VENV/bin/python" -m pip install -e ".[dev]" >"$VENV/install.log" 2>&1; th
   exit 1
 fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name lrl-adapt --display-name "Python (lrl-adapt)" >/dev/null
+"$VENV/bin/jupytext-config" --settings-file "$VENV/share/jupyter/lab/settings/overrides.json" \
+  set-default-viewer python >/dev/null
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "environment ready: $("$VENV/bin/python" -c 'import torch, adapters; print("torch", torch.__version__, "adapters", adapters.__version__)')"
