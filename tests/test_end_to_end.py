@@ -80,6 +80,13 @@ def test_minimal_profile_end_to_end(project, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     sidecar = json.loads((figures / "fig_tc_tiny-xlmr.runs.json").read_text())
     assert sidecar["runs"] == sorted([tc["run"], result("finetune/tiny-xlmr.qac.tc.none.none.s1--*")["run"]])
+    # the executed notebooks show their figures (image/png outputs): one per figure saved by the report, and the
+    # stage notebooks' plots too
+    executed = json.loads((figures / "notebook.ipynb").read_text())
+    images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == len(list(figures.glob("fig_*.png")))
+    adapt_nb = json.loads((runs / result("adapt/*--*")["label"] / "notebook.ipynb").read_text())
+    assert any("image/png" in o.get("data", {}) for c in adapt_nb["cells"] for o in c.get("outputs", []))
     assert (project.root / "figures" / "table_summary_tiny-xlmr.md").exists()
     # the paper's cells are all reported as not run (tiny model, demo language), never as 0
     versus = pd.read_csv(tables / "table_reproduced_vs_reported.csv")

@@ -30,7 +30,6 @@ from conftest import REPO, free_port, kill_tree, tiny_profile
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 STAGE_NOTEBOOK, FIGURES_NOTEBOOK = "04_pppl.py", "07_figures.py"
-CATALOGUE_PENDING = "items 1/2 land with the report catalogue"
 
 
 def repo_config():
@@ -409,7 +408,6 @@ def test_the_session_leaves_tracked_files_unchanged(session):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=CATALOGUE_PENDING)
 def test_the_figures_notebook_shows_its_figures(session):
     """Item 1: each figure is displayed as an image (`image/png`), in the page and in the saved notebook."""
     state = session["figures"]
@@ -418,7 +416,6 @@ def test_the_figures_notebook_shows_its_figures(session):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=CATALOGUE_PENDING)
 def test_an_interactive_run_leaves_the_canonical_figures_untouched(session):
     """Item 2: an interactive run writes only under `runs/_interactive/`, never into the project's `figures/`."""
     changed = set(session["after"]["figures"].items()) ^ set(session["before"]["figures"].items())

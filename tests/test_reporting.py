@@ -281,7 +281,7 @@ def test_a_profile_may_run_a_subset_of_the_tasks(tidy: pd.DataFrame, tmp_path, m
     assert not rep.has_results(tidy, stage="finetune", metric="test_f1", model="tiny-mbert", task="ner")
     monkeypatch.setenv("LRL_ROOT", str(tmp_path))
     (tmp_path / "figures").mkdir()
-    ctx = SimpleNamespace(out_dir=tmp_path / "out", spec=SimpleNamespace(inputs=[]))
+    ctx = SimpleNamespace(out_dir=tmp_path / "out", spec=SimpleNamespace(inputs=[]), interactive=False)
     ctx.out_dir.mkdir()
     report = outputs.ReportRun(ctx=ctx, records=tidy, missing=[])
     tables = [caption for caption, _ in table_outputs.metric_tables(report)]

@@ -40,6 +40,23 @@ def ensure_world(spec: Spec, grid) -> None:
             raise RuntimeError(f"demo world generated at {made}, but the spec expects {world}")
 
 
+def show_figures_inline() -> None:
+    """In a Jupyter kernel, every figure is shown as an `image/png` output: pyplot's (inline backend, whatever
+    `MPLBACKEND` the runner set) and a `matplotlib.figure.Figure` passed to `display` (the report's figures,
+    drawn without pyplot). Saved files are the stage's business; this only displays."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell.run_line_magic("matplotlib", "inline")
+    select_figure_formats(shell, {"png"})
+
+
 def start(stage: str, params: dict[str, Any]) -> RunContext:
     """Validate a notebook's parameters and return its run context. `params` is the notebook's `globals()`."""
     cls = SPEC_CLASSES[stage]
@@ -72,6 +89,7 @@ def start(stage: str, params: dict[str, Any]) -> RunContext:
     out.mkdir(parents=True, exist_ok=True)
     ensure_world(spec, grid)
     _threads()
+    show_figures_inline()
     return RunContext(spec=spec, profile=profile, out_dir=out, interactive=interactive)
 
 

@@ -88,18 +88,26 @@ class ReportRun:
     def models(self) -> list[str]:
         return sorted(self.records["model"].unique())
 
+    @property
+    def copies(self) -> list[Path]:
+        """Where the outputs are copied besides the run folder: the canonical `figures/` for a run of the runner;
+        nowhere for an interactive run (JupyterLab), which writes only under `runs/_interactive/`."""
+        return [] if getattr(self.ctx, "interactive", False) else [paths.figures_dir()]
+
     def table(self, table: pd.DataFrame, name: str, caption: str, runs: list[str], lower_is_better) -> None:
         """A results table (Markdown + LaTeX, best per row in bold) in the run folder and in `figures/`."""
-        for folder in (self.ctx.out_dir, paths.figures_dir()):
+        for folder in (self.ctx.out_dir, *self.copies):
             self.written += tables.write_table(
                 table, folder / name, lower_is_better=lower_is_better, caption=caption, runs=runs
             )
 
     def frame(self, frame: pd.DataFrame, name: str, caption: str, runs: list[str], **extra: Any) -> None:
         """A plain table (Markdown, LaTeX and CSV) in the run folder and in `figures/`."""
-        stem, copies = self.ctx.out_dir / name, [paths.figures_dir()]
-        self.written += tables.write_frame(frame, stem, caption=caption, runs=runs, also_to=copies, **extra)
+        stem = self.ctx.out_dir / name
+        self.written += tables.write_frame(
+            frame, stem, caption=caption, runs=runs, also_to=self.copies, **extra
+        )
 
     def figure(self, fig: Figure, name: str, runs: list[str]) -> None:
         """A figure (PNG + PDF) in the run folder and in `figures/`."""
-        self.written += figures.save_figure(fig, self.ctx.out_dir / name, runs, also_to=[paths.figures_dir()])
+        self.written += figures.save_figure(fig, self.ctx.out_dir / name, runs, also_to=self.copies)
