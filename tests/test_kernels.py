@@ -88,7 +88,11 @@ def test_server_exits_with_its_parent(tmp_path):
 
     path = str(tmp_path / "s.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-c", f"from lrl_utils import kernels; kernels.serve({path!r}, preload=())"],
+        [
+            sys.executable,
+            "-c",
+            f"from lrl_utils.orchestration import kernels; kernels.serve({path!r}, preload=())",
+        ],
         stdin=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60

@@ -2,10 +2,9 @@
 
 A notebook of this project spends ~5 s importing torch, transformers, adapters, datasets and scikit-learn
 before its first line of work; the demo runs ~90 notebooks on 2 cores, so imports alone would cost minutes.
-The runner therefore starts one *kernel server* (``python -m lrl_utils.orchestration.kernels SOCKET``) that imports them
-once, then forks a fresh process per kernel on request. Every run still gets its own new kernel process
-(nothing is shared between runs: a fork is a copy of the server's untouched, freshly imported state), and
-everything else stays standard Jupyter: papermill drives the kernel over its usual ZMQ connection file.
+The runner therefore starts one *kernel server* (``python -m lrl_utils.orchestration.kernels SOCKET``) that imports
+them once, then forks a fresh kernel process per request (a copy of the server's untouched, freshly imported
+state: nothing is shared between runs); papermill drives it over its usual ZMQ connection file.
 
 - :class:`WarmKernelManager` (passed to papermill) uses :class:`WarmProvisioner`, which asks the server named
   by ``$LRL_KERNEL_SERVER`` for the kernel and falls back to an ordinary launch when there is none (e.g. while
@@ -13,9 +12,8 @@ everything else stays standard Jupyter: papermill drives the kernel over its usu
 - The kernel gets the run's environment, working directory and stdout/stderr (passed as file descriptors),
   its own session (signals go to its process group), and ``torch.set_num_threads($OMP_NUM_THREADS)``.
 - The server kills a kernel whose client disconnected and exits with its parent (EOF on stdin).
-
-The runner's per-run process (``python -m lrl_utils.orchestration.runner --_child ...``, which drives papermill) is forked
-from the same server (:func:`run_module`), so it does not pay ~2 s of imports either.
+The runner's per-run process (``python -m lrl_utils.orchestration.runner --_child ...``, which drives papermill) is
+forked from the same server (:func:`run_module`), so it does not pay ~2 s of imports either.
 
 Set ``LRL_WARM_KERNELS=0`` to launch every kernel and per-run process the ordinary way.
 """
@@ -338,6 +336,13 @@ def run_module(env: dict[str, str], module: str, argv: list[str], cwd: str, log_
     return process.wait()
 
 
+def _this_environment(python: str) -> bool:
+    """Whether the kernelspec's interpreter is this environment's (the same `bin/` folder, links resolved: a
+    checkout reached through a symlink, or a venv folder that is one, is still the same environment)."""
+    here = os.path.realpath(os.path.dirname(sys.executable))
+    return os.path.realpath(os.path.dirname(python)) == here and os.path.basename(python).startswith("python")
+
+
 def _provisioner_classes():
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
@@ -347,7 +352,7 @@ def _provisioner_classes():
 
         async def launch_kernel(self, cmd: list[str], **kwargs):
             path = os.environ.get(SOCKET_ENV, "")
-            if "ipykernel_launcher" in cmd and cmd[0] == sys.executable and os.path.exists(path):
+            if "ipykernel_launcher" in cmd and _this_environment(cmd[0]) and os.path.exists(path):
                 argv = cmd[cmd.index("ipykernel_launcher") + 1 :]
                 cwd = str(kwargs.get("cwd") or os.getcwd())
                 try:
