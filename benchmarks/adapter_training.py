@@ -412,15 +412,21 @@ def run_pipeline(spec: dict) -> dict:
 # The driver
 
 
-def _child(spec: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", json.dumps(spec)]
+def run_child(script: Path, prefix: str, spec: dict, error_keys: tuple[str, ...]) -> dict:
+    """`script --_child SPEC` in a fresh process: the JSON of its last line starting with `prefix`, or, if it
+    failed, the spec's `error_keys` and the last line it wrote as "error" (also used by benchmarks/pppl.py)."""
+    cmd = [sys.executable, str(script.resolve()), "--_child", json.dumps(spec)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(prefix)]
     if done.returncode or not lines:
         tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        return {"model": spec["model"], "pipeline": spec["pipeline"], "error": tail[0][-500:]}
-    return json.loads(lines[-1][len(RESULT_PREFIX) :])
+        return {key: spec[key] for key in error_keys} | {"error": tail[0][-500:]}
+    return json.loads(lines[-1][len(prefix) :])
+
+
+def _child(spec: dict) -> dict:
+    return run_child(Path(__file__), RESULT_PREFIX, spec, error_keys=("model", "pipeline"))
 
 
 def _device_info(args: argparse.Namespace) -> dict:
@@ -452,6 +458,34 @@ def _machine_slug(device: dict) -> str:
     if device["kind"] == "cpu":
         return f"cpu{os.cpu_count()}"
     return re.sub(r"[^a-z0-9]+", "-", device["name"].lower()).strip("-")
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, argv, name: str, prefix: str, child
+) -> argparse.Namespace | None:
+    """Add the options every benchmark has (`--out`, the hidden `--_child SPEC`) and parse `argv`; in a child
+    process, print `prefix` + the JSON of `child(spec)` and return None (also used by benchmarks/pppl.py)."""
+    parser.add_argument("--out", help=f"results file; default benchmarks/results/{name}-<machine>.json")
+    parser.add_argument("--_child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._child:
+        print(prefix + json.dumps(child(json.loads(args._child))), flush=True)
+        return None
+    return args
+
+
+def write_result(result: dict, out: str | None, name: str) -> Path:
+    """Write a benchmark's result to `out` (default `benchmarks/results/<name>-<machine>.json`) and print a line
+    saying where, on which device, when and at which shape (also used by benchmarks/pppl.py)."""
+    device = result["provenance"]["device"]
+    path = Path(out) if out else ROOT / "benchmarks" / "results" / f"{name}-{_machine_slug(device)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    wall = f", {result['wall_seconds']} s" if "wall_seconds" in result else ""
+    print(
+        f"\n{path}: {device['name']}, {result['provenance']['date']}, shape {result['settings']['shape']}{wall}\n"
+    )
+    return path
 
 
 def _versions() -> dict:
@@ -589,34 +623,40 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def markdown(columns: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; a row of fewer cells (an error) has its last cell moved to the last column (also used
+    by benchmarks/pppl.py)."""
+    lines = [columns, ["---"] * len(columns)]
+    lines += [[*row[:-1], *[""] * (len(columns) - len(row)), row[-1]] for row in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
 def markdown_table(result: dict) -> str:
     names = {"ours_fp32": "ours (`train_lm`), fp32", "ours_bf16": "ours (`train_lm`), bf16",
              "ref_fp32": "reference (`AdapterTrainer`), fp32 = paper setup",
              "ref_bf16": "reference (`AdapterTrainer`), bf16"}  # fmt: skip
     cpu = result["provenance"]["device"]["kind"] == "cpu"
     mem = "peak RSS MB (increase)" if cpu else "peak GPU memory MB"
-    rows = [
-        f"| model | pipeline | precision | tokens/s | s/step | padding | model TFLOP/s | MFU | {mem} | vs paper setup |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["model", "pipeline", "precision", "tokens/s", "s/step", "padding", "model TFLOP/s", "MFU", mem,
+               "vs paper setup"]  # fmt: skip
+    rows = []
     for model, res in result["runs"].items():
         ref = res.get("ref_fp32")
         for pipeline, r in res.items():
             if "error" in r:
-                rows.append(f"| {model} | {names[pipeline]} | n/a | n/a | | | | | | ({r['error'][:80]}) |")
+                rows.append([model, names[pipeline], "n/a", "n/a", f"({r['error'][:80]})"])
                 continue
             memory = f"{r['peak_memory_mb']:,.0f}"
             if cpu and "peak_rss_increase_mb" in r:
                 memory += f" (+{r['peak_rss_increase_mb']:,.0f})"
-            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "–"
             vs = _ratio(r, ref, "tokens_per_second")
-            precision = "fp32" if r["precision"] == "no" else r["precision"]
-            rows.append(
-                f"| {model} | {names[pipeline]} | {precision} | {r['tokens_per_second']:,.0f} | "
-                f"{r['seconds_per_step']:.3f} | {100 * r['padding_share']:.0f}% | {r['model_tflops_per_second']:.3g} | "
-                f"{mfu} | {memory} | {f'{vs:.2f}x' if vs is not None else '–'} |"
-            )
-    return "\n".join(rows)
+            rows.append([
+                model, names[pipeline], "fp32" if r["precision"] == "no" else r["precision"],
+                f"{r['tokens_per_second']:,.0f}", f"{r['seconds_per_step']:.3f}", f"{100 * r['padding_share']:.0f}%",
+                f"{r['model_tflops_per_second']:.3g}", f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "–",
+                memory, f"{vs:.2f}x" if vs is not None else "–",
+            ])  # fmt: skip
+    return markdown(columns, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -637,13 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, help="CPU threads per run (torch.set_num_threads); default: all"
     )
     parser.add_argument("--peak-tflops", help="the GPU's dense 'BF16,FP32' peak TFLOP/s, for an unlisted GPU")
-    parser.add_argument(
-        "--out", help="results file; default benchmarks/results/adapter_training-<machine>.json"
-    )
-    parser.add_argument("--_child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args._child:
-        print(RESULT_PREFIX + json.dumps(run_pipeline(json.loads(args._child))), flush=True)
+    args = parse_args(parser, argv, "adapter_training", RESULT_PREFIX, run_pipeline)
+    if args is None:  # a child process, its result printed
         return 0
     if (
         (args.warmup is not None and args.warmup < 1)
@@ -652,14 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         parser.error("--warmup, --steps and --repeats must be >= 1")
     result = run(args)
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
-        f"adapter_training-{_machine_slug(result['provenance']['device'])}.json"
-    )  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    device = result["provenance"]["device"]
-    print(f"\n{out}: {device['name']}, {result['provenance']['date']}, "
-          f"shape {result['settings']['shape']}\n")  # fmt: skip
+    write_result(result, args.out, "adapter_training")
     print(markdown_table(result))
     print("\nratios (tokens/s):", json.dumps(result["ratios"]))
     print(result["note"])

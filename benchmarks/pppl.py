@@ -65,7 +65,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,17 +88,13 @@ SUBSET_REPEATS = 3
 AIM = {"cpu": 5.0, "cuda": 30.0}
 
 
-def _load_sibling(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"_benchmarks_{name}", Path(__file__).with_name(f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# provenance, device info, machine name, the paper-shape model and tokenizer
-_at = _load_sibling("adapter_training")
+# provenance, device info, machine name, child processes, the paper-shape model and tokenizer (the benchmarks
+# are scripts, not a package: the sibling is loaded from its file)
+_spec = importlib.util.spec_from_file_location(
+    "_benchmarks_adapter_training", Path(__file__).with_name("adapter_training.py")
+)
+_at = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_at)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -285,21 +280,8 @@ def run_one(spec: dict) -> dict:
 
 
 def _child(spec: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", json.dumps(spec)]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
     t0, load = time.perf_counter(), os.getloadavg()[0]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
-    if done.returncode or not lines:
-        tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        result = {
-            "model": spec["model"],
-            "kind": spec["kind"],
-            "scope": spec["scope"],
-            "error": tail[0][-500:],
-        }
-    else:
-        result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    result = _at.run_child(Path(__file__), RESULT_PREFIX, spec, error_keys=("model", "kind", "scope"))
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     result["load_average_1min"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # before, after
     return result
@@ -476,17 +458,15 @@ def _rate(x: float) -> str:
 
 def markdown_table(result: dict) -> str:
     cpu = result["provenance"]["device"]["kind"] == "cpu"
-    mem = "peak RSS MB" if cpu else "peak GPU MB"
-    rows = [
-        f"| model | run | precision | sentences | tokens | s | sentences/s | tokens/s | {mem} | PPPL | speedup vs reference |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["model", "run", "precision", "sentences", "tokens", "s", "sentences/s", "tokens/s",
+               "peak RSS MB" if cpu else "peak GPU MB", "PPPL", "speedup vs reference"]  # fmt: skip
+    rows = []
     for model, by_run in result["runs"].items():
         comparison = result["comparisons"][model]
         for key, r in by_run.items():
             name, scope = key.split("/")
             if "error" in r:
-                rows.append(f"| {model} | {name} ({scope}) | | | | | | | | | error: {r['error'][:80]} |")
+                rows.append([model, f"{name} ({scope})", f"error: {r['error'][:80]}"])
                 continue
             precision = "fp32" if r["precision"] == "no" else r["precision"]
             if r["precision_setting"] == "auto":
@@ -495,12 +475,12 @@ def markdown_table(result: dict) -> str:
             if scope == "subset" and name.startswith("batched"):
                 value = comparison.get(f"speedup_subset_{r['precision_setting']}")
                 speedup = f"**{value:.1f}x**" if value is not None else "–"
-            rows.append(
-                f"| {model} | {name.split('_')[0]} ({scope}) | {precision} | "
-                f"{r['sentences']:,} | {r['tokens']:,} | {r['seconds']:.3g} | {_rate(r['sentences_per_second'])} | "
-                f"{r['tokens_per_second']:,.0f} | {r['peak_memory_mb']:,.0f} | {r['pppl']:.2f} | {speedup} |"
-            )
-    return "\n".join(rows)
+            rows.append([
+                model, f"{name.split('_')[0]} ({scope})", precision, f"{r['sentences']:,}", f"{r['tokens']:,}",
+                f"{r['seconds']:.3g}", _rate(r["sentences_per_second"]), f"{r['tokens_per_second']:,.0f}",
+                f"{r['peak_memory_mb']:,.0f}", f"{r['pppl']:.2f}", speedup,
+            ])  # fmt: skip
+    return _at.markdown(columns, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,11 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=1, help="interleaved rounds of processes; the fastest is reported"
     )
     parser.add_argument("--cache-dir", default=str(CACHE), help="where the demo world is generated")
-    parser.add_argument("--out", help="results file; default benchmarks/results/pppl-<machine>.json")
-    parser.add_argument("--_child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args._child:
-        print(RESULT_PREFIX + json.dumps(run_one(json.loads(args._child))), flush=True)
+    args = _at.parse_args(parser, argv, "pppl", RESULT_PREFIX, run_one)
+    if args is None:  # a child process, its result printed
         return 0
     if (
         args.subset < 1
@@ -538,16 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = run(args)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    device = result["provenance"]["device"]
-    out = (
-        Path(args.out)
-        if args.out
-        else ROOT / "benchmarks" / "results" / f"pppl-{_at._machine_slug(device)}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\n{out}: {device['name']}, {result['provenance']['date']}, shape {result['settings']['shape']}, "
-          f"{result['wall_seconds']} s\n")  # fmt: skip
+    _at.write_result(result, args.out, "pppl")
     print(markdown_table(result))
     print("\ncomparisons:", json.dumps(result["comparisons"]))
     return 0
