@@ -34,8 +34,7 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 from lrl_utils.data import preprocess
 from lrl_utils.orchestration.notebook import start
 
-ctx = start("preprocess", globals())
-ctx.describe()
+ctx = start("preprocess", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Read, split 80/10/10 and write

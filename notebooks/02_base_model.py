@@ -30,8 +30,7 @@ import pandas as pd
 from lrl_utils.orchestration.notebook import start
 from lrl_utils.training import base_model_stage
 
-ctx = start("base_model", globals())
-ctx.describe()
+ctx = start("base_model", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Pre-training text, tokenizer and masked-LM pre-training

@@ -35,9 +35,7 @@ import pandas as pd
 from lrl_utils.orchestration.notebook import start
 from lrl_utils.training import adapt
 
-ctx = start("adapt", globals())
-spec = ctx.spec
-ctx.describe()
+ctx = start("adapt", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Base model, adapter and training
@@ -61,5 +59,5 @@ ax = curve.rolling(10, min_periods=1).mean().plot(figsize=(5, 3))
 pd.DataFrame(history["val_loss"], columns=["step", "validation loss"]).set_index("step").plot(
     ax=ax, marker="o"
 )
-ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter}")
+ax.set_title(ctx.spec.slug())
 plt.show()

@@ -36,9 +36,7 @@ import matplotlib.pyplot as plt
 from lrl_utils.evaluation import pppl_stage
 from lrl_utils.orchestration.notebook import start
 
-ctx = start("pppl", globals())
-spec = ctx.spec
-ctx.describe()
+ctx = start("pppl", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Scoring
@@ -52,5 +50,5 @@ ctx.describe()
 scored = pppl_stage.run(ctx)
 ax = scored["per_sentence"]["pppl"].plot.hist(bins=30, log=True, figsize=(5, 3))
 ax.set_xlabel("sentence pseudo-perplexity")
-ax.set_title(f"{spec.model} · {spec.language} · {spec.source} · {spec.adapter}")
+ax.set_title(ctx.spec.slug())
 plt.show()

@@ -39,9 +39,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from lrl_utils.evaluation import finetune
 from lrl_utils.orchestration.notebook import start
 
-ctx = start("finetune", globals())
-spec = ctx.spec
-ctx.describe()
+ctx = start("finetune", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Data, task-adapter training, and the best epoch (validation loss) tested
@@ -66,6 +64,6 @@ pd.DataFrame({"train": res["train_loss"], "validation": res["val_loss"]}).plot(a
 ax1.axvline(res["best_epoch"] - 1, ls=":", c="grey")  # best_epoch is 1-based
 ax1.set_xlabel("epoch")
 ax1.set_ylabel("loss")
-gold, pred = finetune.gold_and_predicted(spec.task, res["predictions"])
+gold, pred = finetune.gold_and_predicted(ctx.spec.task, res["predictions"])
 ConfusionMatrixDisplay.from_predictions(gold, pred, ax=ax2, colorbar=False, xticks_rotation=45)
 plt.show()

@@ -32,7 +32,7 @@ out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 from lrl_utils.orchestration.notebook import start
 from lrl_utils.report import catalogue
 
-ctx = start("report", globals())
+ctx = start("report", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Making the figures

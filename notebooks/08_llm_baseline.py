@@ -33,8 +33,7 @@ import pandas as pd
 from lrl_utils.llm import baselines as llm_baselines
 from lrl_utils.orchestration.notebook import start
 
-ctx = start("llm", globals())
-ctx.describe()
+ctx = start("llm", globals())  # shows the run spec
 
 # %% [markdown]
 # ## Prompting (responses cached in `runs/_llm_cache/`), parsing and scoring

@@ -40,16 +40,22 @@ def ensure_world(spec: Spec, grid) -> None:
             raise RuntimeError(f"demo world generated at {made}, but the spec expects {world}")
 
 
+def _kernel():
+    """The IPython shell when this runs in a Jupyter kernel (a notebook), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "kernel") else None
+
+
 def show_figures_inline() -> None:
     """In a Jupyter kernel, every figure is shown as an `image/png` output: pyplot's (inline backend, whatever
     `MPLBACKEND` the runner set) and a `matplotlib.figure.Figure` passed to `display` (the report's figures,
     drawn without pyplot). Saved files are the stage's business; this only displays."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):
+    shell = _kernel()
+    if shell is None:
         return
     from IPython.core.pylabtools import select_figure_formats
 
@@ -58,7 +64,8 @@ def show_figures_inline() -> None:
 
 
 def start(stage: str, params: dict[str, Any]) -> RunContext:
-    """Validate a notebook's parameters and return its run context. `params` is the notebook's `globals()`."""
+    """Validate a notebook's parameters and return its run context; in a notebook, show its run spec as a table.
+    `params` is the notebook's `globals()`."""
     cls = SPEC_CLASSES[stage]
     profile = params.get("profile", "demo")
     spec_json = params.get("spec_json") or ""
@@ -90,7 +97,12 @@ def start(stage: str, params: dict[str, Any]) -> RunContext:
     ensure_world(spec, grid)
     _threads()
     show_figures_inline()
-    return RunContext(spec=spec, profile=profile, out_dir=out, interactive=interactive)
+    ctx = RunContext(spec=spec, profile=profile, out_dir=out, interactive=interactive)
+    if _kernel() is not None:  # a notebook's first output: the run spec as a table
+        from IPython.display import display
+
+        display(ctx.describe())
+    return ctx
 
 
 def _make_upstream(spec: Spec, profile: str) -> None:
