@@ -39,6 +39,31 @@ def _hashed(obj: Any) -> dict:
     return data
 
 
+# Fields that several specs declare alike (one function each: a dataclass field cannot be shared by two classes)
+
+
+def _world():
+    return _help("demo world folder (generated when missing)", default=None)
+
+
+def _quoting():
+    return _added(
+        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
+    )
+
+
+def _max_bad_fraction():
+    return _added("share of malformed sentences/rows per split above which the run fails", 0.001)
+
+
+def _task_config():
+    return _help("the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code")
+
+
+def _task_dataset():
+    return _help("`hub` or a local folder of the task's data")
+
+
 # --------------------------------------------------------------------------------------------------
 # Stage specs
 
@@ -72,6 +97,10 @@ class Spec:
     def deps(self) -> tuple[str, ...]:
         """Upstream run folders (relative to the runs directory)."""
         return ()
+
+    def _model_run(self) -> tuple[str, ...]:
+        """The base_model run folder the spec's `model_ref` names (a tiny model), or nothing (a hub id)."""
+        return (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
 
     @classmethod
     def from_json(cls, text: str) -> Spec:
@@ -151,8 +180,7 @@ class AdaptSpec(Spec):
         return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
 
     def deps(self) -> tuple[str, ...]:
-        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
-        return (*model_dep, self.corpus)
+        return (*self._model_run(), self.corpus)
 
 
 @dataclass(frozen=True)
@@ -165,15 +193,13 @@ class PPPLSpec(Spec):
     language: str = _help("language code")
     flores_code: str = _help("FLORES-200 code")
     devtest: str = _help("`hub` or a local FLORES-200 file/folder")
-    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    world: str | None = _world()
     source: Literal["none", "conceptnet", "glotcc"] = _help("source of the language adapter", default="none")
     adapter: str = _help("adapter method, `fft` (fully fine-tuned model) or `none` (base)", default="none")
     adapter_run: str | None = _help("adapt run folder", default=None)
     max_sentences: int | None = _help("evaluate only the first N sentences (null = all 1012)", default=None)
     max_length: int = _help("token limit per sentence", default=512)
-    quoting: Literal["raw", "csv"] | None = _added(
-        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
-    )
+    quoting: Literal["raw", "csv"] | None = _quoting()
     samples: bool = _added(
         "the devtest file is a sample: fewer than the release's 1012 sentences allowed", False
     )
@@ -182,8 +208,7 @@ class PPPLSpec(Spec):
         return f"{self.model}.{self.language}.{self.source}.{self.adapter}"
 
     def deps(self) -> tuple[str, ...]:
-        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
-        return (*model_dep, *((self.adapter_run,) if self.adapter_run else ()))
+        return (*self._model_run(), *((self.adapter_run,) if self.adapter_run else ()))
 
 
 @dataclass(frozen=True)
@@ -196,11 +221,9 @@ class FinetuneSpec(Spec):
     model_ref: str = _help("hub id or base_model run folder")
     language: str = _help("language code")
     task: Literal["tc", "sa", "ner"] = _help("tc = SIB-200 topics, sa = binary sentiment, ner = WikiANN")
-    flores_code: str = _help(
-        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
-    )
-    dataset: str = _help("`hub` or a local folder of the task's data")
-    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    flores_code: str = _task_config()
+    dataset: str = _task_dataset()
+    world: str | None = _world()
     source: Literal["none", "conceptnet", "glotcc", "fusion"] = _help(
         "language adapter source (fusion: both)", default="none"
     )
@@ -209,19 +232,14 @@ class FinetuneSpec(Spec):
     fusion_run: str | None = _help("fusion: the GlotCC adapter's adapt run folder", default=None)
     seed: int = _help("training seed (paper: 1, 2, 3)", default=1)
     train: TaskTrainConfig = _help("training settings", default_factory=TaskTrainConfig)
-    quoting: Literal["raw", "csv"] | None = _added(
-        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
-    )
-    max_bad_fraction: float = _added(
-        "share of malformed sentences/rows per split above which the run fails", 0.001
-    )
+    quoting: Literal["raw", "csv"] | None = _quoting()
+    max_bad_fraction: float = _max_bad_fraction()
 
     def slug(self) -> str:
         return f"{self.model}.{self.language}.{self.task}.{self.source}.{self.adapter}.s{self.seed}"
 
     def deps(self) -> tuple[str, ...]:
-        model_dep = (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
-        return (*model_dep, *(r for r in (self.adapter_run, self.fusion_run) if r))
+        return (*self._model_run(), *(r for r in (self.adapter_run, self.fusion_run) if r))
 
 
 @dataclass(frozen=True)
@@ -234,11 +252,9 @@ class LLMSpec(Spec):
     model_ref: str = _help("hub id, base_model run folder (tiny models), or the endpoint's model name")
     language: str = _help("language code")
     task: Literal["tc", "sa", "ner"] = _help("tc | sa | ner")
-    flores_code: str = _help(
-        "the dataset's config: SIB-200 `xxx_Scrp`, sentiment data set, WikiANN ISO-2 code"
-    )
-    dataset: str = _help("`hub` or a local folder of the task's data")
-    world: str | None = _help("demo world folder (generated when missing)", default=None)
+    flores_code: str = _task_config()
+    dataset: str = _task_dataset()
+    world: str | None = _world()
     missing_splits: Literal["error", "carve"] = _added(
         "SA/NER: missing splits are an error or carved out (the profile's finetune.<task>, as the task runs)",
         "error",
@@ -253,12 +269,8 @@ class LLMSpec(Spec):
     max_items: int | None = _help("the first N test items (null = all)", default=None)
     max_new_tokens: int = _help("generation budget per answer", default=100)
     batch_size: int = _help("prompts per generation batch (local models)", default=8)
-    quoting: Literal["raw", "csv"] | None = _added(
-        "TSV quoting of the data: raw | csv (null = by the file's format, lrl_utils/data/text_files.py)", None
-    )
-    max_bad_fraction: float = _added(
-        "share of malformed sentences/rows per split above which the run fails", 0.001
-    )
+    quoting: Literal["raw", "csv"] | None = _quoting()
+    max_bad_fraction: float = _max_bad_fraction()
     # How the model is run or reached (params/llms.yaml); null for the other backend's fields. They name the run
     # (a changed timeout is a new run) but not its response cache (`llm_baselines.cache_path`): a re-run with a
     # longer timeout or another device_map resumes from the responses already paid for.
@@ -285,7 +297,7 @@ class LLMSpec(Spec):
         return f"{self.llm}.{self.language}.{self.task}.{self.shots}shot"
 
     def deps(self) -> tuple[str, ...]:
-        return (self.model_ref,) if self.model_ref.startswith("base_model/") else ()
+        return self._model_run()
 
 
 @dataclass(frozen=True)
