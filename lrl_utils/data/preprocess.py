@@ -15,24 +15,19 @@ def split_source(ctx: RunContext) -> dict[str, Any]:
     """Read the spec's source at its location and write the three split files into `ctx.out_dir` (all or none);
     returns the source's statistics (`splits`, `malformed`, `bad_fraction`, `bad_examples`, ...)."""
     spec = ctx.spec
-    location = ctx.data(spec.location)
     if spec.source == "conceptnet":
-        return conceptnet.conceptnet_splits(
-            location,
-            spec.code,
-            ctx.out_dir,
-            seed=spec.split_seed,
-            paper_compat=spec.paper_compat,
-            max_bad_fraction=spec.max_bad_fraction,
-        )
-    return glotcc.glotcc_splits(
+        split, options = conceptnet.conceptnet_splits, {"paper_compat": spec.paper_compat}
+    else:
+        split = glotcc.glotcc_splits
+        options = {"max_train_bytes": spec.max_train_bytes, "max_val_bytes": spec.max_val_bytes}
+    location = ctx.data(spec.location)
+    return split(
         location,
         spec.code,
         ctx.out_dir,
         seed=spec.split_seed,
-        max_train_bytes=spec.max_train_bytes,
-        max_val_bytes=spec.max_val_bytes,
         max_bad_fraction=spec.max_bad_fraction,
+        **options,
     )
 
 

@@ -16,7 +16,7 @@ from lrl_utils.data.sources import (
     _hub_error,
     _is_hub,
 )
-from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _rule, _Tally, _text_lines
+from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _text_lines
 from lrl_utils.data.task_files import (
     SPLITS,
     locate_sentiment,
@@ -177,7 +177,6 @@ def load_sentiment(
     missing_splits: str = "error",
     seed: int = 42,
     stats: dict | None = None,
-    fill_missing_splits: bool = False,
 ) -> datasets.DatasetDict:
     """Binary sentiment of one data set: splits train/validation/test, columns `text` and `label` (0/1).
 
@@ -189,7 +188,7 @@ def load_sentiment(
     `finetune.sa.missing_splits` and `split_seed`, as for `load_wikiann`.
     """
     check_quoting(quoting)
-    opts = _Options("sa", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
+    opts = _Options("sa", max_bad_fraction, missing_splits, seed, stats)
     if label_map is not None and any(v not in (0, 1, None) for v in label_map.values()):
         raise ValueError(
             f"label_map values must be 0, 1 or None, got {sorted(map(repr, label_map.values()))}"

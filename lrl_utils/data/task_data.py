@@ -180,7 +180,3 @@ class _Options:
         ds, features = _datasets(), _datasets().Features(columns)
         data = {s: {c: [row[i] for row in rows] for i, c in enumerate(columns)} for s, rows in splits.items()}
         return ds.DatasetDict({s: ds.Dataset.from_dict(d, features=features) for s, d in data.items()})
-
-
-def _rule(missing_splits: str, fill_missing_splits: bool) -> str:
-    return "carve" if fill_missing_splits else missing_splits

@@ -13,7 +13,7 @@ from lrl_utils.data.sources import (
     _from_hub,
     _is_hub,
 )
-from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _rule, _Tally, _text_lines
+from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _text_lines
 from lrl_utils.data.task_files import (
     SPLITS,
     locate_wikiann,
@@ -103,16 +103,15 @@ def load_wikiann(
     missing_splits: str = "error",
     seed: int = 42,
     stats: dict | None = None,
-    fill_missing_splits: bool = False,
 ) -> datasets.DatasetDict:
     """WikiANN NER of one language: splits train/validation/test, columns `tokens` and `ner_tags` (NER_TAGS).
 
     `location`: "hub" (`unimelb-nlp/wikiann`, config `iso2`), a local folder or one CoNLL file (module
     docstring; `locate_wikiann`); `iso3` names one more folder to look in (`shared/data/wikiann/mlt` for `mt`).
     `missing_splits` (`error` | `carve`) and `seed`: the profile's `finetune.ner.missing_splits` and
-    `split_seed` (module docstring); `fill_missing_splits=True` is the same as `missing_splits="carve"`.
+    `split_seed` (module docstring).
     """
-    opts = _Options("ner", max_bad_fraction, _rule(missing_splits, fill_missing_splits), seed, stats)
+    opts = _Options("ner", max_bad_fraction, missing_splits, seed, stats)
     if _is_hub(location):
         where, found = f"{WIKIANN_HUB} ({iso2})", _wikiann_hub(iso2, opts)
     else:
