@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lrl_utils.report import comparison, correlations, figures, tables
-from lrl_utils.report.outputs import METRICS, ReportRun
+from lrl_utils.report.outputs import ReportRun
 
 Shown = list[tuple[str, object]]
 
@@ -17,16 +17,12 @@ Shown = list[tuple[str, object]]
 def metric_figures(report: ReportRun) -> Shown:
     """Grouped bars per language and configuration for each task and model (the paper's Figs. 7-12)."""
     shown, records = [], report.records
-    for model in report.models:
-        for view in METRICS:
-            where = {"stage": view.stage, "metric": view.metric, "model": model, "task": view.task}
-            if not tables.has_results(records, **where):  # a task or stage this profile does not run
-                continue
-            fig = figures.plot_metric_bars(records, **where, log_y=view.log_y, title=f"{view.title}; {model}")
-            if view.chance is not None:
-                fig.axes[0].axhline(view.chance, ls="--", c="grey", lw=0.8, label="chance")
-            report.figure(fig, f"fig_{view.name}_{model}", tables.selected_runs(records, **where))
-            shown.append(("", fig))
+    for model, view, where in report.metric_views():
+        fig = figures.plot_metric_bars(records, **where, log_y=view.log_y, title=f"{view.title}; {model}")
+        if view.chance is not None:
+            fig.axes[0].axhline(view.chance, ls="--", c="grey", lw=0.8, label="chance")
+        report.figure(fig, f"fig_{view.name}_{model}", tables.selected_runs(records, **where))
+        shown.append(("", fig))
     return shown
 
 

@@ -7,6 +7,7 @@ sidecar naming the runs it was built from; `written` collects those files (the r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,16 @@ class ReportRun:
     @property
     def models(self) -> list[str]:
         return sorted(self.records["model"].unique())
+
+    def metric_views(self) -> Iterator[tuple[str, MetricView, dict[str, str]]]:
+        """(model, metric view, record selection) for every model and `METRICS` entry the records have results
+        for (a task or stage the profile does not run is skipped); the selection is `tables.results_table`'s
+        and `figures.plot_metric_bars`' keywords."""
+        for model in self.models:
+            for view in METRICS:
+                where = {"stage": view.stage, "metric": view.metric, "model": model, "task": view.task}
+                if tables.has_results(self.records, **where):
+                    yield model, view, where
 
     @property
     def copies(self) -> list[Path]:

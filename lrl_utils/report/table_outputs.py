@@ -12,7 +12,7 @@ from lrl_utils.records.results import atomic_write_text
 from lrl_utils.report import checks as learning_checks
 from lrl_utils.report import comparison, correlations, reference
 from lrl_utils.report import tables as reporting
-from lrl_utils.report.outputs import METRICS, ReportRun
+from lrl_utils.report.outputs import ReportRun
 
 Shown = list[tuple[str, object]]
 TOLERANCES = ("f1_tolerance", "pppl_tolerance", "loss_tolerance")
@@ -27,17 +27,13 @@ def records_csv(report: ReportRun) -> Shown:
 def metric_tables(report: ReportRun) -> Shown:
     """Per task and model (the paper's Tables 10-22): languages × configurations, mean ± std over seeds."""
     shown, records = [], report.records
-    for model in report.models:
-        for view in METRICS:
-            where = {"stage": view.stage, "metric": view.metric, "model": model, "task": view.task}
-            if not reporting.has_results(records, **where):  # a task or stage this profile does not run
-                continue
-            table = reporting.results_table(records, **where)
-            caption = f"{view.caption}; {model}"
-            runs = reporting.selected_runs(records, **where)
-            report.table(table, f"table_{view.name}_{model}", caption, runs, view.lower_is_better)
-            text = reporting.format_table(table, lower_is_better=view.lower_is_better, fmt="markdown")
-            shown.append((caption, text))
+    for model, view, where in report.metric_views():
+        table = reporting.results_table(records, **where)
+        caption = f"{view.caption}; {model}"
+        runs = reporting.selected_runs(records, **where)
+        report.table(table, f"table_{view.name}_{model}", caption, runs, view.lower_is_better)
+        text = reporting.format_table(table, lower_is_better=view.lower_is_better, fmt="markdown")
+        shown.append((caption, text))
     return shown
 
 
