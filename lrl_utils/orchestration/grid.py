@@ -113,6 +113,14 @@ class Grid:
         m = self.registry.models[model]
         return m.hub_id if m.hub_id else self.base_model(model).folder()
 
+    def _model_language(self, model: str, language: str) -> dict[str, str]:
+        """The fields an adapt, pppl or finetune spec starts with: the model, where it is loaded from, the language."""
+        return {"model": model, "model_ref": self.model_ref(model), "language": language}
+
+    def _adapter_run(self, model: str, language: str, source: str, adapter: str) -> str | None:
+        """The adapt run folder of a language adapter (or FFT model) an evaluation loads; None without one."""
+        return self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
+
     def adapt(self, model: str, language: str, source: str, adapter: str) -> AdaptSpec:
         p = self.profile
         if adapter == FFT:
@@ -130,9 +138,7 @@ class Grid:
             else:
                 train = p.adapt[source]
         return AdaptSpec(
-            model=model,
-            model_ref=self.model_ref(model),
-            language=language,
+            **self._model_language(model, language),
             source=source,
             adapter=adapter,
             adapter_config=config,
@@ -143,17 +149,14 @@ class Grid:
         )
 
     def pppl(self, model: str, language: str, source: str = "none", adapter: str = "none") -> PPPLSpec:
-        run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
         return PPPLSpec(
-            model=model,
-            model_ref=self.model_ref(model),
-            language=language,
+            **self._model_language(model, language),
             flores_code=self._lang(language).flores,
             devtest=self.location("flores"),
             world=self.world,
             source=source,
             adapter=adapter,
-            adapter_run=run,
+            adapter_run=self._adapter_run(model, language, source, adapter),
             max_sentences=self.profile.pppl.max_sentences,
             max_length=self.profile.pppl.max_length,
             quoting=self.profile.data.quoting.get("flores"),
@@ -167,13 +170,10 @@ class Grid:
             run = self.adapt(model, language, "conceptnet", adapter).folder()
             fusion_run = self.adapt(model, language, "glotcc", adapter).folder()
         else:
-            run = self.adapt(model, language, source, adapter).folder() if adapter != "none" else None
-            fusion_run = None
+            run, fusion_run = self._adapter_run(model, language, source, adapter), None
         config, location = self._task_data(task, language)
         return FinetuneSpec(
-            model=model,
-            model_ref=self.model_ref(model),
-            language=language,
+            **self._model_language(model, language),
             task=task,
             flores_code=config,
             dataset=self.location(location),
