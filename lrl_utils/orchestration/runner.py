@@ -121,8 +121,13 @@ class Runner:
         self.env = self.run_env()
 
     def run_env(self) -> dict[str, str]:
-        """The environment of every run: project paths, threads per job, offline hub in demo mode."""
-        threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        """The environment of every run: project paths, one CPU thread per run, offline hub in demo mode.
+
+        One thread, whatever `jobs` and the core count: torch's CPU kernels split matrix products and reductions
+        by thread count, so a model trained with 2 threads differs in the last bits from one trained with 1, and
+        a run's numbers would depend on how many runs shared the machine. The runner's parallelism is `jobs`.
+        """
+        threads = "1"
         env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
         env.update({"LRL_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
         env.setdefault("HF_HUB_OFFLINE", "1" if self.grid.profile.data.mode == "demo" else "0")

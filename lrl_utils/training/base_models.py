@@ -28,6 +28,7 @@ Typical use (seed first: model construction draws random weights from the global
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -64,6 +65,54 @@ XLMR_SPECIAL_TOKENS = [
 ]  # ids 0..4; XLM-R's bos/pad/eos/unk are 0..3
 
 
+def _bert_tokenizer(model: models.WordPiece) -> Tokenizer:
+    """Cased mBERT's pipeline around `model`: clean control characters, split CJK characters, keep case and
+    accents, split on whitespace and punctuation, "##" marks a word-inner piece."""
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok
+
+
+UNIGRAM_SCORE_DECIMALS = 6
+
+
+def _canonical_unigram(tok: Tokenizer) -> models.Unigram:
+    """The trained Unigram model made a function of its training text alone (the trainer's is not).
+
+    Two steps of the trainer depend on the order of hash maps that Rust seeds afresh in every process:
+    - EM runs over the words in hash-map order, so the floating-point sums, and with them the scores, differ in
+      the last digits between two processes (enough to flip a segmentation whose alternatives score alike);
+      rounding every score to `UNIGRAM_SCORE_DECIMALS` decimals (a score is a log-probability: 1e-6 is far below
+      any difference that matters, far above the ~1e-15 noise) removes that;
+    - the characters EM dropped are put back at the bottom of the vocabulary with the scores min, min + 1e-4,
+      min + 2e-4, ... handed out in hash-set order; they get them here in the order of the characters.
+    The pieces are then sorted by (score, piece), the special tokens kept at their ids.
+    """
+    state = json.loads(tok.to_str())["model"]
+    special = len(XLMR_SPECIAL_TOKENS)
+    head, pieces = state["vocab"][:special], state["vocab"][special:]
+    if [piece for piece, _ in head] != XLMR_SPECIAL_TOKENS:
+        raise RuntimeError(f"Unigram trainer: special tokens not at ids 0-{special - 1}: {head}")
+    low, step = min(score for _, score in pieces), 1e-4  # the trainer's min_score_penalty_delta
+    rungs = [i for i, (piece, score) in enumerate(pieces) if len(piece) == 1 and _on_ladder(score, low, step)]
+    scores = sorted((pieces[i][1] for i in rungs), reverse=True)
+    for i, piece, score in zip(rungs, sorted(pieces[i][0] for i in rungs), scores, strict=True):
+        pieces[i] = [piece, score]
+    vocab = [(piece, round(score, UNIGRAM_SCORE_DECIMALS)) for piece, score in head + pieces]
+    vocab = vocab[:special] + sorted(vocab[special:], key=lambda item: (-item[1], item[0]))
+    return models.Unigram(vocab, unk_id=XLMR_SPECIAL_TOKENS.index("<unk>"), byte_fallback=False)
+
+
+def _on_ladder(score: float, low: float, step: float) -> bool:
+    """Whether `score` is `low + k * step` for a whole k (to within float noise)."""
+    k = (score - low) / step
+    return abs(k - round(k)) < 1e-6
+
+
 def train_tokenizer(
     architecture: Architecture,
     texts: Iterable[str],
@@ -80,27 +129,27 @@ def train_tokenizer(
     """
     model_max_length = max_position - 2
     if architecture == "bert":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        # Cased mBERT: clean control characters, split CJK characters, but neither lower-case nor strip accents.
-        tok.normalizer = normalizers.BertNormalizer(
-            clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
-        )
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece(prefix="##")
+        texts = list(texts)
+        tok = _bert_tokenizer(models.WordPiece(unk_token="[UNK]"))
+        # Determinism: the trainer numbers the word-inner forms ("##a") in the order it meets them in a hash map
+        # that Rust seeds afresh in every process, and it breaks ties between equally frequent merges by those
+        # numbers, so two processes learn different vocabularies. Numbering every "##c" up front, in sorted
+        # order (as leading pseudo-special tokens of a scratch tokenizer), leaves the trainer nothing to number.
+        # The same forms of `alphabet` are what WordPiece needs anyway: without "##ë" a word holding an inner ë
+        # becomes [UNK] (the trainer only adds the forms of characters it saw inside words).
+        characters = sorted({c for text in texts for c in text if not c.isspace()} | set(alphabet))
         trainer = trainers.WordPieceTrainer(
             vocab_size=vocab_size,
-            special_tokens=BERT_SPECIAL_TOKENS,
+            special_tokens=BERT_SPECIAL_TOKENS + [f"##{c}" for c in characters],
             continuing_subword_prefix="##",
             initial_alphabet=sorted(set(alphabet)),
             show_progress=False,
         )
         tok.train_from_iterator(texts, trainer=trainer)
-        # WordPiece turns a whole word into [UNK] when one piece is missing: the alphabet also needs its
-        # word-inner forms ("##ë"), which the trainer only adds for characters it saw inside words.
-        vocab = tok.get_vocab()
-        for piece in sorted({f"##{c}" for c in alphabet} - set(vocab)):
-            vocab[piece] = len(vocab)
-        tok.model = models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##")
+        tok = _bert_tokenizer(
+            models.WordPiece(tok.get_vocab(), unk_token="[UNK]", continuing_subword_prefix="##")
+        )  # a fresh tokenizer: the "##c" forms are ordinary pieces again, not special tokens
+        tok.add_special_tokens(BERT_SPECIAL_TOKENS)
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",
@@ -133,6 +182,7 @@ def train_tokenizer(
             shrinking_factor=0.75,
         )
         tok.train_from_iterator(texts, trainer=trainer)
+        tok.model = _canonical_unigram(tok)
         bos_id, eos_id = tok.token_to_id("<s>"), tok.token_to_id("</s>")
         if architecture == "llama":  # a decoder's text starts with <s> only, as LLaMA-3's does
             tok.post_processor = processors.TemplateProcessing(
