@@ -1,0 +1,82 @@
+"""The findings checks (report/findings.py) on hand-made records: they pass when the numbers show the finding and
+fail when they do not (or when the runs are missing)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+
+from lrl_utils.report.findings import findings, markdown, paired_interval
+
+LANGS = {"l0": 0.0, "l1": 0.0, "l2": 0.05, "l3": 0.2, "l4": 0.5, "l5": 1.0}  # pre-training GB
+SEEDS = (1, 2, 3)
+
+
+def make_records(gain_unseen: float = 0.2, gain_seen: float = 0.02, pppl_drop: float = 0.5) -> pd.DataFrame:
+    """Records in `load_records`' layout: F1 grows with share, GlotCC seq_bn_inv gains more where share is 0."""
+    rows = []
+    base_row = dict(run="r", model="m", source="none", adapter="none", task="", seed=None)
+    for (lang, share), (source, adapter) in itertools.product(
+        LANGS.items(),
+        [("none", "none"), ("glotcc", "seq_bn"), ("glotcc", "seq_bn_inv"), ("conceptnet", "seq_bn_inv")],
+    ):
+        seen = share > 0
+        base_pppl = 50 / (1 + 10 * share)
+        factor = {"none": 1.0, "glotcc": pppl_drop, "conceptnet": 1.3}[source] * (
+            0.9 if adapter == "seq_bn" else 1
+        )
+        rows.append(
+            base_row
+            | dict(stage="pppl", language=lang, seen=seen, source=source, adapter=adapter, metric="pppl")
+            | dict(value=base_pppl * factor)
+        )
+        for task, seed in itertools.product(("tc", "sa"), SEEDS):
+            base = 0.3 + 0.5 * share + 0.001 * seed
+            gain = (
+                {"none": 0.0, "glotcc": gain_seen / (1 + 5 * share) if seen else gain_unseen}[source]
+                if (source != "conceptnet")
+                else 0.01
+            )
+            gain *= 0.8 if adapter == "seq_bn" else 1.0
+            metric = "test_macro_f1"
+            rows.append(
+                base_row
+                | dict(stage="finetune", language=lang, seen=seen, source=source, adapter=adapter, task=task)
+                | dict(seed=seed, metric=metric, value=base + gain + 0.002 * (seed % 2))
+            )
+    return pd.DataFrame(rows)
+
+
+SIZES = pd.DataFrame([{"model": "m", "language": k, "pretrain_gb": v} for k, v in LANGS.items()])
+LLM = pd.DataFrame(
+    [{"llm": "tiny-llama", "language": k, "task": t, "shots": s, "f1": 0.2} for k in LANGS for t in ("tc", "sa")
+     for s in (0, 3)]
+)  # fmt: skip
+
+
+def test_the_findings_pass_when_the_numbers_show_them():
+    checks = findings(make_records(), SIZES, LLM)
+    assert checks["passed"].all(), checks.loc[~checks["passed"], ["check", "numbers"]].to_string()
+    assert {"glotcc_raises_unseen_f1", "tc_beats_llm", "share_vs_base_pppl"} <= set(checks["check"])
+    text = markdown(checks)
+    assert "## F1 small adaptation data helps: PASS" in text and "tiny Llama" in text
+
+
+def test_the_findings_fail_when_adaptation_hurts_or_the_llm_wins_or_runs_are_missing():
+    hurt = findings(make_records(gain_unseen=-0.1, pppl_drop=1.2), SIZES, LLM).set_index("check")["passed"]
+    assert not hurt["glotcc_raises_unseen_f1"] and not hurt["glotcc_lowers_pppl"]
+    strong_llm = LLM.assign(f1=0.99)
+    assert not findings(make_records(), SIZES, strong_llm).set_index("check")["passed"]["tc_beats_llm"]
+    few = SIZES[SIZES["language"].isin(["l0", "l5"])]  # two languages: no correlation to speak of
+    f3 = findings(make_records(), few, LLM)
+    assert not f3.loc[f3["finding"].str.startswith("F3"), "passed"].any()
+    empty = findings(make_records().iloc[0:0], SIZES.iloc[0:0], LLM.iloc[0:0])
+    assert not empty["passed"].any()
+
+
+def test_paired_interval():
+    mean, low, high = paired_interval([0.1, 0.2, 0.3])
+    assert (
+        abs(mean - 0.2) < 1e-12 and low < 0.2 < high and abs((high - low) / 2 - 4.303 * 0.1 / 3**0.5) < 1e-3
+    )
