@@ -208,13 +208,18 @@ def llm_scores(run_folders: Iterable[str]) -> pd.DataFrame:
 
 
 def f2_checks(records: pd.DataFrame, llm: pd.DataFrame) -> list[dict]:
-    rows, name = [], "F2 the adapted small model beats prompted LLMs"
+    rows, name, missing = [], "F2 the adapted small model beats prompted LLMs", []
     for task in TASK_METRIC:
         prompted = llm[llm["task"] == task]
         scores = _scores(records, task)
         adapted = scores[(scores["source"] == "glotcc") & (scores["adapter"] == GLOT_BEST_TASK)]
         adapted = adapted[adapted["language"].isin(prompted["language"])]
         if prompted.empty or adapted.empty:
+            if not (prompted.empty and scores.empty):
+                what = (
+                    "LLM runs" if prompted.empty else f"GlotCC {GLOT_BEST_TASK} runs on the LLM's languages"
+                )
+                missing.append(f"{task}: no {what}")
             continue
         per_setting = prompted.groupby(["llm", "shots"])["f1"].mean()
         (best_llm, shots), best = per_setting.idxmax(), float(per_setting.max())
@@ -231,8 +236,9 @@ def f2_checks(records: pd.DataFrame, llm: pd.DataFrame) -> list[dict]:
             )
         )
     if not rows:
+        numbers = "; ".join(missing) or "no LLM runs"
         rows.append(
-            _row(name, "beats_llm", "the adapted small model beats the prompted LLMs", "no LLM runs", False)
+            _row(name, "beats_llm", "the adapted small model beats the prompted LLMs", numbers, False)
         )
     return rows
 
