@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
+from lrl_utils.config.params import TinyModel
+from lrl_utils.config.train_settings import TrainConfig
 from lrl_utils.orchestration.notebook import _threads
-from lrl_utils.training.base_models import TinyModelConfig, build_tiny_model, pretrain, train_tokenizer
-from lrl_utils.training.loop import TrainConfig
+from lrl_utils.training.base_models import build_tiny_model, pretrain, train_tokenizer
 
 
 def corpus(n: int) -> list[str]:
@@ -47,9 +48,7 @@ def main(out: Path) -> None:
         (out / f"{architecture}.tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str())
     torch.manual_seed(0)
     sizes = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
-    model = build_tiny_model(
-        TinyModelConfig("bert", **sizes), tokenizer := train_tokenizer("bert", texts, 400)
-    )
+    model = build_tiny_model("bert", TinyModel(**sizes), tokenizer := train_tokenizer("bert", texts, 400))
     config = TrainConfig(max_steps=12, batch_size=16, learning_rate=2e-3, max_length=32, eval_every=6)
     pretrain(model, tokenizer, texts[:-40], texts[-40:], config, progress=False)
     model.save_pretrained(out / "model")

@@ -5,8 +5,7 @@
 A bad command line (an option given twice, `--jobs` not an integer >= 1, `--force` with `--dry-run`, a profile
 name that is a path) is one line on stderr and exit status 2, like an invalid profile.
 
-`--dry-run` lists the runs and checks the local data they read (`data_check.py`), running nothing.
-
+`--dry-run` lists the runs and checks the local data they read (`data/check.py`), running nothing.
 Each run executes in `runs/<stage>/.tmp-<name>-<pid>/` in its own process (papermill + the project's
 Jupyter kernel) and is renamed to `runs/<stage>/<slug>--<digest>/` only after its notebook wrote
 `result.json`. Finished runs are skipped; failed runs go to `runs/_failed/` and never replace a finished
@@ -121,12 +120,8 @@ class Runner:
         self.env = self.run_env()
 
     def run_env(self) -> dict[str, str]:
-        """The environment of every run: project paths, one CPU thread per run, offline hub in demo mode.
-
-        One thread, whatever `jobs` and the core count: torch's CPU kernels split matrix products and reductions
-        by thread count, so a model trained with 2 threads differs in the last bits from one trained with 1, and
-        a run's numbers would depend on how many runs shared the machine. The runner's parallelism is `jobs`.
-        """
+        """The environment of every run: project paths, offline hub in demo mode, and one CPU thread per run,
+        whatever `jobs`: torch's CPU results depend on the thread count (runs are parallel through `jobs`)."""
         threads = "1"
         env = {**os.environ, "LRL_ROOT": str(paths.project_root()), "LRL_RUNS": str(self.root)}
         env.update({"LRL_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
