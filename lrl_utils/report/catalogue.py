@@ -61,6 +61,10 @@ CATALOGUE: tuple[Output, ...] = (
         "does the grid show learning", table_outputs.learning_checks_csv,
     ),
     Output(
+        "findings", "tables", "findings.{md,csv}",
+        "the paper's findings F1-F3 as PASS/FAIL checks with their numbers", table_outputs.findings_md,
+    ),
+    Output(
         "per_task", "figures", "fig_{metric}_{model}.{png,pdf,runs.json}",
         "grouped bars per language and configuration (Figs. 7-12)", figure_outputs.metric_figures,
     ),
