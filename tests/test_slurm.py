@@ -183,18 +183,30 @@ def test_tiny_profile_on_a_real_slurm(cluster, project, capsys):
     assert "nothing to submit" in capsys.readouterr().out
     grid_seconds = time.monotonic() - t0
 
-    # 2. a task whose upstream run is missing records itself as blocked
+    # 2. in one task: a run whose upstream run is missing records itself as blocked, a run that fails is listed
+    # with its one-line error and its log
     (adapt,) = runs.glob("adapt/*--*")
     uninterrupted = runs / "uninterrupted"
     shutil.move(adapt, uninterrupted)
     (pppl,) = [p.relative_to(runs) for p in runs.glob("pppl/*seq_bn--*")]
-    shutil.rmtree(runs / pppl)  # not finished, and its upstream adapt run is gone
-    assert main(["--profile", "s", "--executor", "slurm", "--only", "pppl", "--target", str(pppl)]) == 0
-    capsys.readouterr()
-    wait_for([str(read_queued(runs)[str(pppl)]["job"])], 120)
+    (broken,) = [p.relative_to(runs) for p in runs.glob("pppl/*none.none--*")]
+    for folder in (pppl, broken):
+        shutil.rmtree(runs / folder)
+    (config,) = runs.glob("base_model/*/model/config.json")
+    good = config.read_text()
+    config.write_text("{not json")  # the base model's config: the PPPL run of the base model fails on it
+    targets = ["--target", str(pppl), "--target", str(broken)]
+    assert main(["--profile", "s", "--executor", "slurm", "--only", "pppl", *targets]) == 0
+    assert "pppl: 2 run(s) in 1 task(s)" in capsys.readouterr().out
+    wait_for([str(read_queued(runs)[str(pppl)]["job"])], 300)
+    config.write_text(good)
     assert main(["--profile", "s", "--status", "--only", "pppl"]) == 0
     status = capsys.readouterr().out
     assert f"  {pppl}: upstream run adapt/{adapt.name} is not finished" in status and "blocked (1)" in status
+    (failed,) = [line for line in status.splitlines() if line.startswith(f"  {broken}: ")]
+    log = failed.rsplit(" (", 1)[1].rstrip(")")
+    assert "failed (1)" in status and "config.json" in failed and Path(log).is_file(), status
+    assert Path(log).parent == runs / "_failed" / broken
 
     # 3. preemption: the adapt task is signalled mid-run, checkpoints, requeues, resumes to the same weights
     assert main(["--profile", "s", "--executor", "slurm", "--only", "adapt"]) == 0
