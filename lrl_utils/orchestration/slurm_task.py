@@ -6,6 +6,9 @@ Each run goes through the runner's own per-run path (`Runner.run_one`: papermill
 rename, `runs/_failed/` on failure), or, for an adapt class with several processes or nodes, through
 `accelerate launch -m lrl_utils.orchestration.launch` inside the allocation. A finished run is skipped; a run whose
 upstream run has no result is recorded as blocked (`runs/_slurm/state/...`, a one-line reason) and not started.
+The first run to execute starts the task's warm-kernel server (`orchestration/kernels.py`) and waits for its imports;
+every run of the pack is then forked from it, so a pack pays the notebooks' imports once. The task's own process
+imports no torch (no `Grid`: the profile alone).
 
 Preemption and time limits: SIGUSR1 (`--signal=B:USR1@<s>`, from the class's `signal_seconds`) or SIGTERM makes
 the task create its stop file (`$LRL_STOP_FILE`); the training loop checks it after every step, writes its
