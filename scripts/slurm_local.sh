@@ -54,6 +54,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
+# a requeued job (preemption: slurm_task.py requeues itself) may start again after cred_expire s (default 120)
+AuthInfo=cred_expire=${LRL_SLURM_CRED_EXPIRE:-10}
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -61,6 +63,8 @@ JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# a one-node cluster: look at pending jobs every second (default 60 s), e.g. a requeued job whose wait is over
+SchedulerParameters=sched_interval=1,bf_interval=5
 ReturnToService=2
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool

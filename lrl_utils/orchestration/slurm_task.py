@@ -6,6 +6,9 @@ Each run goes through the runner's own per-run path (`Runner.run_one`: papermill
 rename, `runs/_failed/` on failure), or, for an adapt class with several processes or nodes, through
 `accelerate launch -m lrl_utils.orchestration.launch` inside the allocation. A finished run is skipped; a run whose
 upstream run has no result is recorded as blocked (`runs/_slurm/state/...`, a one-line reason) and not started.
+The first run to execute starts the task's warm-kernel server (`orchestration/kernels.py`) and waits for its imports;
+every run of the pack is then forked from it, so a pack pays the notebooks' imports once. The task's own process
+imports no torch (no `Grid`: the profile alone).
 
 Preemption and time limits: SIGUSR1 (`--signal=B:USR1@<s>`, from the class's `signal_seconds`) or SIGTERM makes
 the task create its stop file (`$LRL_STOP_FILE`); the training loop checks it after every step, writes its
@@ -15,6 +18,7 @@ itself (`scontrol requeue`): the next start resumes from the checkpoint in `runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -23,9 +27,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from lrl_utils.config import paths
 from lrl_utils.config.cluster import Resources
+from lrl_utils.config.profiles import load_profile
 from lrl_utils.config.specs import SPEC_CLASSES, Spec
 from lrl_utils.orchestration import kernels
 from lrl_utils.orchestration.runner import Runner
@@ -34,6 +40,9 @@ from lrl_utils.records.results import failure_line
 from lrl_utils.records.run_folders import is_done, missing_upstream
 
 STOP_ENV = "LRL_STOP_FILE"  # read by training.checkpoints.stop_requested
+# A task's CPUs are few: its first run waits (up to this) for the kernel server's imports rather than paying them
+# again beside it; a pack whose runs are all finished or blocked starts no server at all.
+SERVER_WAIT = 300.0
 
 
 def launch_command(res: Resources, profile: str, folder: str, head: str, port: int = 29500) -> list[str]:
@@ -81,8 +90,6 @@ def _launch(spec: Spec, res: Resources, profile: str, env: dict, log: Path) -> s
 
 def run_pack(manifest: dict, index: int) -> int:
     """Run the pack `index` of a manifest; the exit status is 1 when a run failed or was blocked."""
-    from lrl_utils.orchestration.grid import Grid
-
     specs = [SPEC_CLASSES[json.loads(j)["stage"]].from_json(j) for j in manifest["packs"][index]]
     res = Resources(**{k: tuple(v) if k == "sbatch" else v for k, v in manifest["resources"].items()})
     job = os.environ.get("SLURM_JOB_ID", f"local-{os.getpid()}")
@@ -93,14 +100,15 @@ def run_pack(manifest: dict, index: int) -> int:
     os.environ[STOP_ENV] = str(stop)
     for sig in (signal.SIGUSR1, signal.SIGTERM):  # checkpoint and requeue (the loop sees the file)
         signal.signal(sig, lambda *_: stop.touch())
-    grid = Grid(manifest["profile"])
+    # what the runner's per-run path needs of the grid: its name and the profile (not `Grid`, whose import pulls in
+    # torch and the adapters library: the task's own process stays light, the kernel server imports them once)
+    grid = SimpleNamespace(name=manifest["profile"], profile=load_profile(manifest["profile"])[0])
     runner = Runner(grid, jobs=1, force={s.folder() for s in specs} if manifest.get("force") else set())
     threads = os.environ.get("SLURM_CPUS_PER_TASK", runner.env["LRL_THREADS"])
     runner.env.update(LRL_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     multi = res.nodes > 1 or res.processes > 1
-    bad = requeue = False
-    server = kernels.kernel_server(runner.env, slurm_dir() / "logs" / f"kernels-{job}.log")
-    with server as runner.env:
+    bad = requeue = warm = False
+    with contextlib.ExitStack() as stack:
         for spec in specs:
             folder = spec.folder()
             if stop.exists():  # the rest of the pack runs after the requeue
@@ -117,6 +125,12 @@ def run_pack(manifest: dict, index: int) -> int:
                 write_state(folder, "blocked", reason=reason, **tag)
                 bad = True
                 continue
+            if not (
+                warm or multi
+            ):  # the first run to execute starts the warm kernels (imports once per task)
+                log = slurm_dir() / "logs" / f"kernels-{job}.log"
+                runner.env = stack.enter_context(kernels.kernel_server(runner.env, log, wait=SERVER_WAIT))
+                warm = True
             write_state(folder, "running", **tag)
             print(f"start   {folder}", flush=True)
             log = slurm_dir() / "logs" / f"{folder.replace('/', '.')}.launch.log"
