@@ -208,6 +208,8 @@ def run_one(spec: dict) -> dict:
     device = torch.device("cuda" if cuda else "cpu")
     model.to(device).eval()
     max_length = MAX_LENGTH[spec["shape"]]
+    if spec["kind"] == "fp64":
+        return fp64_check(model.double(), tokenizer, sentences[: spec["subset"]], max_length, spec)
     texts = sentences if spec["scope"] == "all" else sentences[: spec["subset"]]
     if spec["kind"] == "reference":
 
@@ -275,6 +277,29 @@ def run_one(spec: dict) -> dict:
     }
 
 
+def fp64_check(model, tokenizer, texts: list[str], max_length: int, spec: dict) -> dict:
+    """Both paths in float64 on the same sentences: the batched scores must equal the per-token loop's (only the
+    order of the float64 sums differs), which tells the batching apart from any precision effect."""
+    import torch
+
+    from lrl_utils.evaluation import pppl as evaluation
+
+    batched = evaluation.pseudo_perplexity(
+        model, tokenizer, texts, max_length=max_length, max_batch_tokens=spec["max_batch_tokens"], progress=False,
+        precision="no",
+    )  # fmt: skip
+    reference = evaluation.pseudo_perplexity_reference(model, tokenizer, texts, max_length=max_length)
+    a = [row["pppl"] for row in batched["per_sentence"]]
+    b = [row["pppl"] for row in reference["per_sentence"]]
+    return {
+        "model": spec["model"], "kind": "fp64", "scope": "fp64", "sentences": len(texts),
+        "tokens": batched["n_tokens"], "dtype": batched["dtype"], "precision": batched["precision"],
+        "pppl_batched": batched["pppl"], "pppl_reference": reference["pppl"],
+        "max_relative_difference": _max_relative_difference(a, b),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+    }  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The driver
 
@@ -327,6 +352,9 @@ def _compare(runs: dict[str, dict], precisions: list[str]) -> dict:
         out[f"speedup_subset_{precision}"] = (
             round(batched["sentences_per_second"] / ref["sentences_per_second"], 2) if ok else None
         )
+    fp64 = runs.get("fp64_no/fp64")
+    if fp64 and "error" not in fp64:
+        out["pppl_max_relative_difference_fp64"] = _sig(fp64["max_relative_difference"], 3)
     batched = runs.get("batched_no/subset")
     if ref and batched and "error" not in ref and "error" not in batched:
         out["pppl_max_relative_difference_subset_fp32"] = _sig(
@@ -364,6 +392,8 @@ def run(args: argparse.Namespace) -> dict:
     threads = args.threads
     plan = [("batched", p, "all") for p in precisions] + [("batched", p, "subset") for p in precisions]
     plan.append(("reference", "no", "subset"))
+    if args.fp64_sentences:
+        plan.append(("fp64", "no", "fp64"))
     results: dict[str, dict[str, list[dict]]] = {m: {} for m in models}
     with tempfile.TemporaryDirectory(prefix="pppl-bench-") as work:
         sentences_file = Path(work) / "sentences.json"
@@ -372,13 +402,15 @@ def run(args: argparse.Namespace) -> dict:
             for model in models:
                 for kind, precision, scope in plan:
                     spec = {"model": model, "shape": shape, "work": work, "world": str(world), "kind": kind, "precision": precision,
-                            "scope": scope, "subset": subset, "threads": threads,
+                            "scope": scope, "threads": threads,
+                            "subset": args.fp64_sentences if kind == "fp64" else subset,
                             "max_batch_tokens": args.max_batch_tokens,
                             "repeats": SUBSET_REPEATS if (kind, scope) == ("batched", "subset") else 1}  # fmt: skip
                     result = _child(spec)
                     results[model].setdefault(f"{kind}_{precision}/{scope}", []).append(result)
                     print(f"  {model} {kind}_{precision} {scope}: " + (
                         f"error: {result['error']}" if "error" in result else
+                        f"max relative difference {result['max_relative_difference']:.2e}" if kind == "fp64" else
                         f"{result['sentences_per_second']:,.1f} sentences/s, pppl {result['pppl']:.2f} "
                         f"({result['wall_seconds']} s)"), flush=True)  # fmt: skip
     runs: dict[str, dict[str, dict]] = {}
@@ -386,7 +418,7 @@ def run(args: argparse.Namespace) -> dict:
         runs[model] = {}
         for key, rounds in by_run.items():
             ok = [r for r in rounds if "error" not in r]
-            if not ok:
+            if not ok or key == "fp64_no/fp64":
                 runs[model][key] = rounds[-1]
                 continue
             # the fastest round: on a shared machine, interference only ever slows a run down
@@ -468,6 +500,11 @@ def markdown_table(result: dict) -> str:
             if "error" in r:
                 rows.append([model, f"{name} ({scope})", f"error: {r['error'][:80]}"])
                 continue
+            if scope == "fp64":
+                rows.append([model, "batched vs reference (fp64)", "fp64", f"{r['sentences']:,}", f"{r['tokens']:,}",
+                             "–", "–", "–", "–", f"{r['pppl_batched']:.2f}",
+                             f"max rel. difference {r['max_relative_difference']:.1e}"])  # fmt: skip
+                continue
             precision = "fp32" if r["precision"] == "no" else r["precision"]
             if r["precision_setting"] == "auto":
                 precision += " (`auto`)"
@@ -494,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precisions", help="batched path: comma-separated auto, no, bf16; default no (CPU), auto,no (CUDA)"
     )
+    parser.add_argument(
+        "--fp64-sentences", type=int, default=8,
+        help="the first N sentences scored in float64 by both paths (their PPPLs must agree); 0: skip; default 8",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each run; default 2")
     parser.add_argument(
         "--max-batch-tokens", type=int, default=16384, help="pseudo_perplexity's; default 16384"

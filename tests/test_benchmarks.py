@@ -81,15 +81,18 @@ def test_pppl_benchmark_smoke(tmp_path: Path) -> None:
     bench = _load("pppl")
     out = tmp_path / "pppl.json"
     argv = ["--shape", "tiny", "--models", "xlmr", "--sentences", "10", "--subset", "3", "--precisions", "no"]
-    argv += ["--threads", "1"]
+    argv += ["--threads", "1", "--fp64-sentences", "2"]
     assert bench.main([*argv, "--out", str(out)]) == 0  # the demo world: benchmarks/.cache (made if absent)
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["benchmark"] == "pppl" and result["settings"]["shape"] == "tiny"
     sentences = result["settings"]["sentences"]
     assert sentences["count"] == 10 and sentences["subset_count"] == 3
     runs = result["runs"]["xlmr"]
-    assert set(runs) == {"batched_no/all", "batched_no/subset", "reference_no/subset"}
+    assert set(runs) == {"batched_no/all", "batched_no/subset", "reference_no/subset", "fp64_no/fp64"}
     assert not any("error" in r for r in runs.values())
+    fp64 = runs.pop("fp64_no/fp64")  # both paths in float64 on the first 2 sentences: the same scores
+    assert fp64["sentences"] == 2 and fp64["dtype"] == "float64" and fp64["max_relative_difference"] < 1e-12
+    assert result["comparisons"]["xlmr"]["pppl_max_relative_difference_fp64"] < 1e-12
     for key, run in runs.items():
         assert run["precision"] == "no" and run["sentences"] == (10 if key.endswith("/all") else 3)
         assert run["seconds"] > 0 and run["sentences_per_second"] > 0 and run["tokens_per_second"] > 0

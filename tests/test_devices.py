@@ -63,6 +63,27 @@ def test_explicit_device_and_precision(monkeypatch):
             device_and_precision(bad, "cpu")
 
 
+def _attention_backends() -> tuple[bool, bool, bool, bool]:
+    b = torch.backends.cuda
+    return b.cudnn_sdp_enabled(), b.flash_sdp_enabled(), b.mem_efficient_sdp_enabled(), b.math_sdp_enabled()
+
+
+def test_attention_stays_off_cudnn_on_a_gpu_only():
+    """cuDNN attention plans each new sequence length anew (seconds per bf16 step on an H200, see
+    benchmarks/README.md): on a CUDA device the training loop, PPPL, the tasks and generation use flash /
+    memory-efficient / math attention instead; elsewhere nothing changes, and the setting is restored after."""
+    before = _attention_backends()
+    with training.attention_kernels("cpu"):
+        assert _attention_backends() == before
+    for context in (training.attention_kernels("cuda"), evaluation.autocast("no", torch.device("cuda", 0))):
+        with context:
+            assert _attention_backends() == (False, True, True, True)
+        assert _attention_backends() == before
+    with evaluation.autocast("bf16", torch.device("cpu")):
+        assert torch.is_autocast_enabled("cpu") and _attention_backends() == before
+    assert not torch.is_autocast_enabled("cpu")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The functions put the batches where the model is
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -176,11 +176,19 @@ def device_and_precision(
     return chosen, resolve_precision(precision, chosen)
 
 
+@contextmanager
 def autocast(precision: str, device: torch.device):
-    """bf16 autocast on ``device`` for a resolved precision ``bf16``; a no-op context for ``no``."""
-    if precision == "bf16":
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    return nullcontext()
+    """bf16 autocast on ``device`` for a resolved precision ``bf16`` (nothing for ``no``); on a CUDA device also
+    attention off cuDNN's per-shape planned kernel (`training.loop.attention_kernels`)."""
+    from lrl_utils.training.loop import attention_kernels  # lazy: `training` imports accelerate
+
+    cast = (
+        torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else nullcontext()
+    )
+    with attention_kernels(device), cast:
+        yield
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -255,6 +255,8 @@ class TransformersBackend:
     def generate(self, prompts: Sequence[PromptLike], on_result: OnResult | None = None) -> list[Generation]:
         import torch
 
+        from lrl_utils.training.loop import attention_kernels  # cuDNN attention re-plans at every new length
+
         encoded = [self.encode(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         out: list[Generation | None] = [None] * len(prompts)
@@ -263,7 +265,7 @@ class TransformersBackend:
             inputs = self.tokenizer.pad(
                 {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
             ).to(self.model.device)
-            with torch.no_grad():
+            with torch.no_grad(), attention_kernels(self.model.device):
                 generated = self.model.generate(
                     **inputs,
                     max_new_tokens=self.max_new_tokens,

@@ -61,6 +61,20 @@ def resolve_precision(setting: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
+def attention_kernels(device: torch.device | str):
+    """A context that keeps `scaled_dot_product_attention` off cuDNN's kernel on a CUDA device (flash, memory-
+    efficient or math attention instead); a no-op elsewhere. For bf16 on recent GPUs PyTorch prefers cuDNN
+    attention, which builds an execution plan for every new sequence length: about 80 ms of CPU per layer call on
+    an H200, measured by benchmarks/gpu_profile.py, and length-grouped batches (training) and length buckets (PPPL,
+    tasks, generation) bring a new length at nearly every batch, so bf16 steps ran up to 7x slower than fp32 ones.
+    The other kernels plan nothing per shape."""
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def tokenize_texts(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
 ) -> list[list[int]]:
@@ -114,7 +128,8 @@ def evaluate_loss(objective, batches: list[dict], accelerator: Accelerator) -> f
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     for batch in batches[accelerator.process_index :: accelerator.num_processes]:
         try:
-            loss, n_tokens = module(**{k: v.to(accelerator.device) for k, v in batch.items()})
+            with attention_kernels(accelerator.device):
+                loss, n_tokens = module(**{k: v.to(accelerator.device) for k, v in batch.items()})
         except torch.OutOfMemoryError as error:
             rows, width = batch["input_ids"].shape
             raise RuntimeError(
@@ -267,7 +282,8 @@ def train_lm(
         micro = state["micro"]
         sync = micro + 1 == micro_per_step
         try:
-            with accelerator.no_sync(objective) if not sync else contextlib.nullcontext():
+            no_sync = accelerator.no_sync(objective) if not sync else contextlib.nullcontext()
+            with no_sync, attention_kernels(accelerator.device):
                 loss, n_tokens = objective(**{k: v.to(accelerator.device) for k, v in batch.items()})
                 loss_value = accelerator.reduce(loss.detach(), "mean") if world > 1 else loss.detach()
                 if not torch.isfinite(loss_value):
