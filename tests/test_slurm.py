@@ -25,7 +25,10 @@ from lrl_utils.orchestration.slurm_task import launch_command
 
 SLURM = {  # one CPU per task, and every class's runs in one task: the chain pays the imports once per stage
     "defaults": {"gpus": 0, "cpus": 1, "mem": "400M", "time": "00:20:00", "pack": 8},
-    "classes": {"adapt": {"signal_seconds": 30, "throttle": 2}},
+    # adapt as on a multi-GPU node: `accelerate launch` of 2 processes inside the allocation (CPU processes and
+    # gloo here, by the profile's `setup` line; GPUs and NCCL on a cluster)
+    "classes": {"adapt": {"signal_seconds": 30, "throttle": 2, "processes": 2, "cpus": 2, "mem": "1G"}},
+    "setup": ["export ACCELERATE_USE_CPU=true"],
 }
 
 
@@ -162,7 +165,8 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 def test_tiny_profile_on_a_real_slurm(cluster, project, capsys):
     project.use_real_notebooks()
     prof = tiny_profile(slurm=SLURM)  # one language, one adapter, TC: preprocess → ... → report, 10 runs
-    prof["adapt"]["glotcc"].update(max_steps=200, eval_every=100, checkpoint_every=5)  # ~4 s to signal it
+    # 2 processes with gloo take ~0.5 s a step on 2 busy cores: a checkpoint every 5 steps, signalled at the first
+    prof["adapt"]["glotcc"].update(max_steps=40, eval_every=20, checkpoint_every=5)
     project.add_profile("s", prof)
     runs = project.runs
     t0 = time.monotonic()
@@ -229,11 +233,13 @@ def test_tiny_profile_on_a_real_slurm(cluster, project, capsys):
     logs = "".join(p.read_text() for p in (runs / "_slurm" / "logs").glob("lrl-s-adapt-*.out"))
     stopped = [line for line in logs.splitlines() if line.startswith("stopped adapt/")]
     assert stopped, "the adapt task was not stopped by the signal (did the run end first?)\n" + logs
-    resumed_at = re.search(
-        r"resuming from \S+last\.pt at step (\d+) of 200", (adapt / "notebook.ipynb").read_text()
-    )
-    assert resumed_at and 0 < int(resumed_at.group(1)) < 200
+    launch_log = (runs / "_slurm" / "logs" / f"adapt.{adapt.name}.launch.log").read_text()
+    resumed_at = re.search(r"resuming from \S+last\.pt at step (\d+) of 40", launch_log)
+    assert resumed_at and 0 < int(resumed_at.group(1)) < 40, launch_log[-3000:]
+    # the grid's run (step 1, moved aside as `uninterrupted`), the signalled start and the resumed one
+    assert launch_log.count("training on 2 process(es)") == 3 and "stopped on request" in launch_log
     result = json.loads((adapt / "result.json").read_text())
+    assert result["metrics"]["num_processes"] == 2 and result["launch"]["num_processes"] == 2
     assert result["status"] == "done" and not (runs / "_failed" / "adapt" / adapt.name).exists()
     assert read_state(f"adapt/{adapt.name}", runs)["state"] == "done"
     resumed, reference = weights(adapt / "adapter"), weights(uninterrupted / "adapter")

@@ -14,7 +14,9 @@ processes (the per-device batch is `train.batch_size`). Only the main process wr
 `runs/_checkpoints/adapt/...`, the runner's place, so that a killed launch, or the runner, resumes from them), and the
 run itself, into `runs/adapt/.tmp-<name>-<pid>-<n>/`, renamed to `runs/adapt/<slug>--<hash>/` once `result.json` is
 written, exactly as the runner does; the runner then skips the run as finished. A finished run is skipped here too
-(`--force` trains it again and replaces it); a failed one goes to `runs/_failed/`.
+(`--force` trains it again and replaces it); a failed one goes to `runs/_failed/`. A run stopped on request (SLURM's
+signal before its time limit, `training.checkpoints.stop_requested`) keeps its checkpoint, leaves nothing in
+`runs/_failed/` and exits with status 3 (`PREEMPTED`); the next start resumes from the checkpoint.
 
 The run's upstream runs (the preprocess run of its corpus and, for a tiny model, its base_model run) must be finished:
 `./run_all.sh --profile P --target <adapt run folder>` makes them (and would make the adapt run itself, on one
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shutil
 import sys
 
 from lrl_utils.config import paths
@@ -36,6 +39,7 @@ from lrl_utils.records.results import run_folder_path
 from lrl_utils.records.run_folders import fail, is_done, missing_upstream, publish, temporary_folder
 
 STAGES = ("adapt",)
+PREEMPTED = 3  # the exit status of a run stopped at a checkpoint on request
 
 
 def find_adapt_spec(grid, run: str) -> AdaptSpec:
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lrl_utils.records.context import RunContext
     from lrl_utils.training import adapt
+    from lrl_utils.training.checkpoints import Preempted
 
     if main_process:
         print(f"{spec.folder()}: training on {state.num_processes} process(es), {state.device}")
@@ -142,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         adapt.run(ctx, progress=not args.no_progress, launch=launch)  # finishes the run (main process)
         if main_process:
             publish(tmp, final, spec, paths.runs_dir())
+    except Preempted as stopped:  # SLURM's signal: the checkpoint is kept, the next start resumes from it
+        if main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            print(f"{spec.folder()}: {stopped}", file=sys.stderr)
+        return PREEMPTED
     except BaseException:
         if main_process and tmp.exists():
             print(

@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -134,7 +135,12 @@ def run_pack(manifest: dict, index: int) -> int:
             write_state(folder, "running", **tag)
             print(f"start   {folder}", flush=True)
             log = slurm_dir() / "logs" / f"{folder.replace('/', '.')}.launch.log"
-            state = _launch(spec, res, grid.name, runner.env, log) if multi else runner.run_one(spec)
+            if multi:
+                started = time.monotonic()
+                state = _launch(spec, res, grid.name, runner.env, log)
+                runner.seconds[folder] = time.monotonic() - started
+            else:
+                state = runner.run_one(spec)
             failed = paths.runs_dir() / "_failed" / folder
             if state == "failed" and stop.exists():  # stopped at a checkpoint, not a failure
                 shutil.rmtree(failed, ignore_errors=True)

@@ -219,7 +219,7 @@ def train_lm(
         state, history = saved["state"], saved["history"]
         best = checkpoints.load(folder / checkpoints.BEST) or best
         checkpoints.set_rng_state(model, saved["rng"][min(rank, len(saved["rng"]) - 1)])
-        if main and progress:
+        if main:
             print(f"resuming from {folder / checkpoints.LAST} at step {state['step']} of {config.max_steps}")
     else:
         history["val_loss"].append(
