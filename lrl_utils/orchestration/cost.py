@@ -11,7 +11,9 @@ GPU-seconds of a run = the FLOPs it executes / (the GPU's peak dense throughput 
 - The original setup (fp32 on the fp32 peak, no TF32: PyTorch's default for matmuls): full-vocabulary logits at
   every position, sequences padded as measured for the reference pipeline, PPPL one masked token per forward pass
   with logits at every position.
-- Assumed: MFU 0.35 of the bf16 peak, 0.70 of the (much lower) fp32 peak, where plain GEMMs run closer to it; mean sequence fill 0.69 of `max_length` (the benchmark's measured documents);
+- Assumed: MFU 0.35 of the bf16 peak, 0.70 of the (much lower) fp32 peak, where plain GEMMs run closer to it
+  (measured on an H200, benchmarks/README.md: the original setup reached 0.32-0.34 of the fp32 peak by this FLOP
+  count, so its hours here are a lower bound); mean sequence fill 0.69 of `max_length` (the benchmark's measured documents);
   FLORES-200 devtest 1012 sentences of 40 subword tokens; task training sets (TC 701 SIB-200 sentences, SA 5,000,
   NER 5,000 sentences of 40 tokens); LLM baselines 1,000 items x (400 prompt + `max_new_tokens`) tokens at
   2·8e9 FLOPs per token; preprocess and report runs use no GPU.
