@@ -39,29 +39,14 @@ from pathlib import Path
 SOCKET_ENV = "LRL_KERNEL_SERVER"
 ENABLE_ENV = "LRL_WARM_KERNELS"
 PRELOAD = (  # what the stage notebooks import; a module that fails to import is skipped
-    "torch",
-    "transformers",
-    "transformers.models.bert.modeling_bert",
-    "transformers.models.xlm_roberta.modeling_xlm_roberta",
-    "transformers.generation",
-    "adapters",
-    "adapters.models.bert.mixin_bert",
-    "datasets",
-    "sklearn.metrics",
-    "pandas",
-    "pyarrow.parquet",
-    "tqdm.auto",
-    "lrl_utils.orchestration.notebook",
-    "lrl_utils.data.preprocess",
-    "lrl_utils.training.base_model_stage",
-    "lrl_utils.training.adapt",
-    "lrl_utils.evaluation.pppl_stage",
-    "lrl_utils.evaluation.finetune",
-    "lrl_utils.orchestration.runner",
-    "ipykernel.kernelapp",
-    "papermill",
+    "torch", "transformers", "transformers.models.bert.modeling_bert",
+    "transformers.models.xlm_roberta.modeling_xlm_roberta", "transformers.generation",
+    "adapters", "adapters.models.bert.mixin_bert", "datasets", "sklearn.metrics", "pandas", "pyarrow.parquet",
+    "tqdm.auto", "lrl_utils.orchestration.notebook", "lrl_utils.data.preprocess",
+    "lrl_utils.training.base_model_stage", "lrl_utils.training.adapt", "lrl_utils.evaluation.pppl_stage",
+    "lrl_utils.evaluation.finetune", "lrl_utils.orchestration.runner", "ipykernel.kernelapp", "papermill",
     "jupytext",
-)
+)  # fmt: skip
 
 
 def enabled() -> bool:
@@ -228,6 +213,10 @@ def kernel_server(env: dict[str, str], log_file: Path, wait: float = 0.0):
         yield {**env, SOCKET_ENV: path}
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
+        if not os.path.exists(
+            path
+        ):  # still importing: it has forked no kernel, and would read EOF only after
+            proc.kill()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -398,3 +387,8 @@ def kernel_manager_class():
 
 if __name__ == "__main__":
     serve(sys.argv[1])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(
+        0
+    )  # nothing left to tidy: skip the interpreter's teardown of torch & co. (~2 s the runner waits)
