@@ -36,22 +36,15 @@ def train_in_child(out: Path, **env: str) -> None:
 
 def test_tokenizers_and_a_tiny_model_trained_in_two_processes_are_byte_identical(tmp_path):
     """Different hash seeds, tokenizers' parallelism and OpenMP/Rayon pools; the runner's one torch thread."""
-    train_in_child(
-        tmp_path / "a",
-        PYTHONHASHSEED="1",
-        TOKENIZERS_PARALLELISM="false",
-        RAYON_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        LRL_THREADS="1",
-    )
-    train_in_child(
-        tmp_path / "b",
-        PYTHONHASHSEED="2",
-        TOKENIZERS_PARALLELISM="true",
-        RAYON_NUM_THREADS="2",
-        OMP_NUM_THREADS="2",
-        LRL_THREADS="1",
-    )
+    for side, hash_seed, parallel, pool in (("a", "1", "false", "1"), ("b", "2", "true", "2")):
+        train_in_child(
+            tmp_path / side,
+            PYTHONHASHSEED=hash_seed,
+            TOKENIZERS_PARALLELISM=parallel,
+            RAYON_NUM_THREADS=pool,
+            OMP_NUM_THREADS=pool,
+            LRL_THREADS="1",
+        )
     for name in ("bert.tokenizer.json", "xlm-roberta.tokenizer.json", "model/model.safetensors"):
         a, b = ((tmp_path / side / name).read_bytes() for side in "ab")
         assert a == b, f"{name} differs between the two processes"
