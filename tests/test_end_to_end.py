@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_profile
 
 from lrl_utils.evaluation.pppl import device_and_precision
 from lrl_utils.orchestration.runner import main
@@ -40,15 +39,11 @@ def recompute_from_predictions(task: str, rows: list[dict]) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_minimal_profile_end_to_end(project, capsys):
-    project.use_real_notebooks()
-    prof = tiny_profile(tasks=["tc", "sa", "ner"])
-    short = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}
-    prof["finetune"].update(sa=short, ner=short)
-    project.add_profile("mini", prof)
-    assert main(["--profile", "mini"]) == 0, capsys.readouterr().out
-    out = capsys.readouterr().out
-    assert "summary: 14 done, 0 skipped, 0 failed, 0 blocked" in out
+def test_minimal_profile_end_to_end(mini_grid, monkeypatch, capsys):
+    # conftest's `mini_profile`, run once for this test and tests/test_determinism.py
+    project = mini_grid.use(monkeypatch)
+    assert mini_grid.code == 0, mini_grid.output
+    assert "summary: 14 done, 0 skipped, 0 failed, 0 blocked" in mini_grid.output
     runs = project.runs
 
     def result(pattern: str) -> dict:
