@@ -23,20 +23,16 @@ from lrl_utils.orchestration.runner import Runner, main
 HERE = Path(__file__).resolve().parent
 
 
-def train_in_child(out: Path, **env: str) -> None:
+def train_in_child(out: Path, **env: str) -> subprocess.Popen:
     out.mkdir()
     environment = {**os.environ, "PYTHONPATH": str(HERE.parent), "HF_HUB_OFFLINE": "1", **env}
-    subprocess.run(
-        [sys.executable, str(HERE / "determinism_child.py"), str(out)],
-        env=environment,
-        check=True,
-        timeout=600,
-    )
+    return subprocess.Popen([sys.executable, str(HERE / "determinism_child.py"), str(out)], env=environment)
 
 
 def test_tokenizers_and_a_tiny_model_trained_in_two_processes_are_byte_identical(tmp_path):
-    """Different hash seeds, tokenizers' parallelism and OpenMP/Rayon pools; the runner's one torch thread."""
-    for side, hash_seed, parallel, pool in (("a", "1", "false", "1"), ("b", "2", "true", "2")):
+    """Different hash seeds, tokenizers' parallelism and OpenMP/Rayon pools; the runner's one torch thread. The
+    two processes run at the same time."""
+    children = [
         train_in_child(
             tmp_path / side,
             PYTHONHASHSEED=hash_seed,
@@ -45,6 +41,15 @@ def test_tokenizers_and_a_tiny_model_trained_in_two_processes_are_byte_identical
             OMP_NUM_THREADS=pool,
             LRL_THREADS="1",
         )
+        for side, hash_seed, parallel, pool in (("a", "1", "false", "1"), ("b", "2", "true", "2"))
+    ]
+    try:
+        assert [child.wait(timeout=600) for child in children] == [0, 0]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     for name in ("bert.tokenizer.json", "xlm-roberta.tokenizer.json", "model/model.safetensors"):
         a, b = ((tmp_path / side / name).read_bytes() for side in "ab")
         assert a == b, f"{name} differs between the two processes"
