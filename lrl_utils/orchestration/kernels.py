@@ -189,8 +189,9 @@ def _signal(pid: int, signum: int) -> None:
 def kernel_server(env: dict[str, str], log_file: Path, wait: float = 0.0):
     """Start the server in the background with `env`; yield `env` plus the variable naming its socket.
 
-    The runner starts runs at once: until the server has imported everything, kernels start the ordinary way.
-    `wait`: seconds to wait for the server to be ready before yielding (0: do not wait).
+    Until the server has imported everything, kernels start the ordinary way; the runner and a SLURM task start
+    it before their first run and wait for it (`wait`: seconds to wait for it to be ready before yielding; 0: do
+    not wait).
     """
     if not enabled():
         yield dict(env)
