@@ -41,13 +41,12 @@ ctx = start("report", globals())  # shows the run spec
 # %% [markdown]
 # ## Making the tables
 #
-# `catalogue.run` makes every table the catalogue lists for this kind (`lrl_utils/report/catalogue.py`; the
-# figures notebook draws the same metrics from the same list) and writes each to this run's folder and to
-# `figures/`; the tidy frame of every result read is kept as `records.csv`.
+# `catalogue.run` lists, then makes, every table the catalogue has for this kind
+# (`lrl_utils/report/catalogue.py`; the figures notebook draws the same metrics from the same list) and writes
+# each to this run's folder and to `figures/`; the tidy frame of every result read is kept as `records.csv`.
 
 # %%
 made = catalogue.run(ctx)
-catalogue.listing("tables")
 
 # %% [markdown]
 # ## Per task and model (the paper's Tables 10-22)

@@ -37,13 +37,12 @@ ctx = start("report", globals())  # shows the run spec
 # %% [markdown]
 # ## Making the figures
 #
-# `catalogue.run` draws every figure the catalogue lists for this kind (`lrl_utils/report/catalogue.py`; the
-# tables notebook tabulates the same metrics from the same list) and writes each to this run's folder and to
-# `figures/`.
+# `catalogue.run` lists, then draws, every figure the catalogue has for this kind
+# (`lrl_utils/report/catalogue.py`; the tables notebook tabulates the same metrics from the same list) and
+# writes each to this run's folder and to `figures/`.
 
 # %%
 made = catalogue.run(ctx)
-catalogue.listing("figures")
 
 # %% [markdown]
 # ## Per task and model (the paper's Figs. 7-12)

@@ -1,9 +1,13 @@
-"""Shared fixtures: a throw-away project root (params copied, notebooks chosen per test) and the real samples."""
+"""Shared fixtures: a throw-away project root (params copied, notebooks chosen per test), the real samples, and
+the minimal profile run once through the real notebooks for the tests that read its runs."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -162,3 +166,44 @@ def tiny_profile(**changes) -> dict:
     }
     prof.update(changes)
     return prof
+
+
+def mini_profile() -> dict:
+    """`tiny_profile` with all three tasks (short SA and NER schedules): 14 runs, preprocessing to the report."""
+    prof = tiny_profile(tasks=["tc", "sa", "ner"])
+    short = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}
+    prof["finetune"].update(sa=short, ner=short)
+    return prof
+
+
+@dataclass(frozen=True)
+class MiniGrid:
+    project: Project
+    code: int  # the runner's exit code
+    output: str  # what it printed
+
+    def use(self, monkeypatch) -> Project:
+        """Point the project variables at this grid's project (for `Grid("mini")` and further runner calls)."""
+        monkeypatch.setenv("LRL_ROOT", str(self.project.root))
+        monkeypatch.setenv("LRL_RUNS", str(self.project.runs))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        return self.project
+
+
+@pytest.fixture(scope="session")
+def mini_grid(tmp_path_factory) -> MiniGrid:
+    """The profile `mini` (`mini_profile`, 2 jobs) run once through the real notebooks by the runner; the tests
+    that read its runs (tests/test_end_to_end.py, tests/test_determinism.py) only add runs of their own."""
+    from lrl_utils.orchestration.runner import main
+
+    root = tmp_path_factory.mktemp("mini") / "proj"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        grid = MiniGrid(Project(root), 0, "")
+        grid.use(env)
+        grid.project.use_real_notebooks()
+        grid.project.add_profile("mini", mini_profile())
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(["--profile", "mini"])
+    return MiniGrid(grid.project, code, printed.getvalue())

@@ -23,35 +23,33 @@ from lrl_utils.orchestration.runner import Runner, main
 HERE = Path(__file__).resolve().parent
 
 
-def train_in_child(out: Path, **env: str) -> None:
+def train_in_child(out: Path, **env: str) -> subprocess.Popen:
     out.mkdir()
     environment = {**os.environ, "PYTHONPATH": str(HERE.parent), "HF_HUB_OFFLINE": "1", **env}
-    subprocess.run(
-        [sys.executable, str(HERE / "determinism_child.py"), str(out)],
-        env=environment,
-        check=True,
-        timeout=600,
-    )
+    return subprocess.Popen([sys.executable, str(HERE / "determinism_child.py"), str(out)], env=environment)
 
 
 def test_tokenizers_and_a_tiny_model_trained_in_two_processes_are_byte_identical(tmp_path):
-    """Different hash seeds, tokenizers' parallelism and OpenMP/Rayon pools; the runner's one torch thread."""
-    train_in_child(
-        tmp_path / "a",
-        PYTHONHASHSEED="1",
-        TOKENIZERS_PARALLELISM="false",
-        RAYON_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        LRL_THREADS="1",
-    )
-    train_in_child(
-        tmp_path / "b",
-        PYTHONHASHSEED="2",
-        TOKENIZERS_PARALLELISM="true",
-        RAYON_NUM_THREADS="2",
-        OMP_NUM_THREADS="2",
-        LRL_THREADS="1",
-    )
+    """Different hash seeds, tokenizers' parallelism and OpenMP/Rayon pools; the runner's one torch thread. The
+    two processes run at the same time."""
+    children = [
+        train_in_child(
+            tmp_path / side,
+            PYTHONHASHSEED=hash_seed,
+            TOKENIZERS_PARALLELISM=parallel,
+            RAYON_NUM_THREADS=pool,
+            OMP_NUM_THREADS=pool,
+            LRL_THREADS="1",
+        )
+        for side, hash_seed, parallel, pool in (("a", "1", "false", "1"), ("b", "2", "true", "2"))
+    ]
+    try:
+        assert [child.wait(timeout=600) for child in children] == [0, 0]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     for name in ("bert.tokenizer.json", "xlm-roberta.tokenizer.json", "model/model.safetensors"):
         a, b = ((tmp_path / side / name).read_bytes() for side in "ab")
         assert a == b, f"{name} differs between the two processes"
@@ -77,22 +75,21 @@ def metrics_of(runs: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_two_runs_of_one_spec_give_identical_metrics(project, monkeypatch, capsys):
-    """A fine-tuning run and all its inputs (corpus, tokenizer + base model, adapter), twice from scratch, once
-    with one job and once with two: the same metrics, to the last digit."""
-    project.use_real_notebooks()
-    project.add_profile("mini", tiny_profile())
+def test_two_runs_of_one_spec_give_identical_metrics(mini_grid, tmp_path, monkeypatch, capsys):
+    """A fine-tuning run and all its inputs (corpus, tokenizer + base model, adapter), twice from scratch: once
+    with one job, here, and once with two, in the whole profile `mini` (conftest's `mini_grid`, 2 jobs): the same
+    metrics, to the last digit."""
+    mini_grid.use(monkeypatch)
+    assert mini_grid.code == 0, mini_grid.output
     (target,) = [
         s.folder()
         for s in Grid("mini").expand()
-        if s.folder().startswith("finetune/") and ".glotcc." in s.folder()
+        if s.folder().startswith("finetune/") and ".tc.glotcc." in s.folder()
     ]
-    found = {}
-    for name, jobs in (("first", "1"), ("second", "2")):
-        runs = project.root / name
-        monkeypatch.setenv("LRL_RUNS", str(runs))
-        assert main(["--profile", "mini", "--target", target, "--jobs", jobs]) == 0, capsys.readouterr().out
-        found[name] = metrics_of(runs)
-    assert len(found["first"]) >= 4 and found["first"].keys() == found["second"].keys()
-    for folder, metrics in found["first"].items():
-        assert metrics == found["second"][folder], folder
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("LRL_RUNS", str(runs))
+    assert main(["--profile", "mini", "--target", target, "--jobs", "1"]) == 0, capsys.readouterr().out
+    first, second = metrics_of(runs), metrics_of(mini_grid.project.runs)
+    assert len(first) >= 4 and target in first and first.keys() <= second.keys()
+    for folder, metrics in first.items():
+        assert metrics == second[folder], folder

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_profile
 
 from lrl_utils.evaluation.pppl import device_and_precision
 from lrl_utils.orchestration.runner import main
@@ -40,15 +39,11 @@ def recompute_from_predictions(task: str, rows: list[dict]) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_minimal_profile_end_to_end(project, capsys):
-    project.use_real_notebooks()
-    prof = tiny_profile(tasks=["tc", "sa", "ner"])
-    short = {"epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 32}
-    prof["finetune"].update(sa=short, ner=short)
-    project.add_profile("mini", prof)
-    assert main(["--profile", "mini"]) == 0, capsys.readouterr().out
-    out = capsys.readouterr().out
-    assert "summary: 14 done, 0 skipped, 0 failed, 0 blocked" in out
+def test_minimal_profile_end_to_end(mini_grid, monkeypatch, capsys):
+    # conftest's `mini_profile`, run once for this test and tests/test_determinism.py
+    project = mini_grid.use(monkeypatch)
+    assert mini_grid.code == 0, mini_grid.output
+    assert "summary: 14 done, 0 skipped, 0 failed, 0 blocked" in mini_grid.output
     runs = project.runs
 
     def result(pattern: str) -> dict:
@@ -113,68 +108,3 @@ def test_minimal_profile_end_to_end(project, capsys):
     assert all((p.parent / "notebook.ipynb").exists() for p in runs.glob("*/*/result.json"))
     assert main(["--profile", "mini"]) == 0
     assert "summary: 0 done, 14 skipped" in capsys.readouterr().out
-
-
-@pytest.mark.slow
-def test_a_killed_run_all_resumes_the_adapter_training_exactly(project, capsys):
-    """Kill the runner (SIGKILL) while an adapter trains, start it again: the run resumes from its checkpoint and
-    ends with exactly the adapter of an uninterrupted run; the checkpoint is removed once the run is done."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import torch
-
-    from lrl_utils.orchestration.grid import Grid
-
-    project.use_real_notebooks()
-    prof = tiny_profile()
-    prof["adapt"]["glotcc"].update(max_steps=120, eval_every=40, checkpoint_every=5)
-    project.add_profile("mini", prof)
-    grid = Grid("mini")
-    adapt = grid.adapt("tiny-xlmr", "qac", "glotcc", "seq_bn").folder()
-    assert main(["--profile", "mini", "--target", grid.base_model("tiny-xlmr").folder()]) == 0
-    last = project.runs / "_checkpoints" / adapt / "last.pt"
-
-    with open(project.root / "killed.log", "w") as log:
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", "mini", "--target", adapt],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 180
-    while not last.exists() and runner.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert last.exists(), (project.root / "killed.log").read_text()[-2000:]
-    os.killpg(runner.pid, signal.SIGKILL)
-    assert runner.wait() == -signal.SIGKILL
-    stable, deadline = None, time.monotonic() + 30  # orphaned kernels notice their dead client and exit
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        stamp = last.stat().st_mtime_ns
-        if stamp == stable:
-            break
-        stable = stamp
-    saved_step = torch.load(last, weights_only=False)["state"]["step"]
-    assert 0 < saved_step < 120 and not (project.runs / adapt / "result.json").exists()
-
-    assert main(["--profile", "mini", "--target", adapt]) == 0
-    assert f"at step {saved_step} of 120" in (project.runs / adapt / "log.txt").read_text() + "".join(
-        json.dumps(c.get("outputs", ""))
-        for c in json.loads((project.runs / adapt / "notebook.ipynb").read_text())["cells"]
-    )
-    assert not (project.runs / "_checkpoints" / adapt).exists()
-    resumed = torch.load(project.runs / adapt / "adapter" / "pytorch_adapter.bin", weights_only=True)
-    resumed_result = json.loads((project.runs / adapt / "result.json").read_text())["metrics"]
-
-    capsys.readouterr()
-    # the same run again, uninterrupted, from scratch, in a new process (upstream runs are kept)
-    assert main(["--profile", "mini", "--target", adapt, "--only", "adapt", "--force"]) == 0
-    fresh = torch.load(project.runs / adapt / "adapter" / "pytorch_adapter.bin", weights_only=True)
-    assert "resuming" not in (project.runs / adapt / "log.txt").read_text()
-    assert resumed.keys() == fresh.keys() and all(torch.equal(resumed[k], fresh[k]) for k in fresh)
-    fresh_result = json.loads((project.runs / adapt / "result.json").read_text())["metrics"]
-    assert resumed_result["best_val_loss"] == fresh_result["best_val_loss"]

@@ -241,6 +241,7 @@ def test_tiny_profile_on_a_real_slurm(cluster, project, capsys):
     result = json.loads((adapt / "result.json").read_text())
     assert result["metrics"]["num_processes"] == 2 and result["launch"]["num_processes"] == 2
     assert result["status"] == "done" and not (runs / "_failed" / "adapt" / adapt.name).exists()
+    assert not last.parent.exists()  # the checkpoint is dropped once the resumed run is done
     assert read_state(f"adapt/{adapt.name}", runs)["state"] == "done"
     resumed, reference = weights(adapt / "adapter"), weights(uninterrupted / "adapter")
     assert resumed.keys() == reference.keys() and resumed

@@ -37,9 +37,11 @@ from lrl_utils.config.schema import (  # noqa: F401  (re-exported: the params AP
 )
 
 
-def _size(text: str) -> Any:
-    """An optional non-negative data-size statistic (None where the resource has no data for the language)."""
-    return _help(text, minimum=0, default=None)
+def _size(text: str, column: str | None = None) -> Any:
+    """An optional non-negative data-size statistic (None where the resource has no data for the language).
+    `column`: the column of SPEC §8.1's table (the original's stats/language_data_sizes.csv) it is transcribed
+    from, named at the end of the help text; the task-data sizes (SPEC §1) have none."""
+    return _help(f"{text} (SPEC §8.1 `{column}`)" if column else text, minimum=0, default=None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -64,14 +66,22 @@ class Language:
         maximum=5,
         default=None,
     )
-    conceptnet_sentences: int | None = _size("ConceptNet sentences in the train split (CN_sents)")
-    conceptnet_mb: float | None = _size("size of the ConceptNet train sentences in MB (CN_mb)")
-    glotcc_docs: int | None = _size("GlotCC-V1 train lines after the 1 GB cap and cleaning (Glot_docs)")
-    glotcc_mb: float | None = _size("size of the GlotCC-V1 train split in MB (Glot_mb)")
-    wiki_docs: int | None = _size("Wikipedia articles, 2023-11-01 dump (proxy of the pre-training data)")
-    wiki_gb: float | None = _size("Wikipedia size in GB, 2023-11-01 dump (mBERT pre-training proxy)")
-    cc100_docs: int | None = _size("CC100 documents (XLM-R pre-training proxy); null if absent from CC100")
-    cc100_gb: float | None = _size("CC100 size in GB (XLM-R pre-training proxy); null if absent from CC100")
+    conceptnet_sentences: int | None = _size("ConceptNet sentences in the train split", "CN_sents")
+    conceptnet_mb: float | None = _size("size of the ConceptNet train sentences in MB", "CN_mb")
+    glotcc_docs: int | None = _size("GlotCC-V1 train lines after the 1 GB cap and cleaning", "Glot_docs")
+    glotcc_mb: float | None = _size("size of the GlotCC-V1 train split in MB", "Glot_mb")
+    wiki_docs: int | None = _size(
+        "Wikipedia articles, 2023-11-01 dump (proxy of the pre-training data)", "Wiki docs"
+    )
+    wiki_gb: float | None = _size(
+        "Wikipedia size in GB, 2023-11-01 dump (mBERT pre-training proxy)", "Wiki GB"
+    )
+    cc100_docs: int | None = _size(
+        "CC100 documents (XLM-R pre-training proxy); null if absent from CC100", "CC100 docs"
+    )
+    cc100_gb: float | None = _size(
+        "CC100 size in GB (XLM-R pre-training proxy); null if absent from CC100", "CC100 GB"
+    )
     sentiment_train: int | None = _size("sentiment dataset train size (get_task_finetune.py)")
     ner_train: int | None = _size("WikiANN train sentences (Rahimi et al. 2019 split)")
     ner_validation: int | None = _size("WikiANN validation sentences")

@@ -42,6 +42,18 @@ def _hashed(obj: Any) -> dict:
 # Fields that several specs declare alike (one function each: a dataclass field cannot be shared by two classes)
 
 
+def _model():
+    return _help("model name from params/models.yaml")
+
+
+def _model_ref():
+    return _help("hub id, or the base_model run folder that holds the tiny model")
+
+
+def _language():
+    return _help("language code from params/languages.yaml")
+
+
 def _world():
     return _help("demo world folder (generated when missing)", default=None)
 
@@ -114,7 +126,7 @@ class PreprocessSpec(Spec):
     """Turn a language's raw source (ConceptNet edges or GlotCC documents) into train/val/test splits."""
 
     stage: ClassVar[str] = "preprocess"
-    language: str = _help("language code from params/languages.yaml")
+    language: str = _language()
     source: Literal["conceptnet", "glotcc"] = _help("conceptnet | glotcc")
     code: str = _help("the language's code in that source (ConceptNet ISO-2, GlotCC `xxx-Scrp`)")
     location: str = _help("`hub` or a local file/folder (relative to the project root)")
@@ -142,7 +154,7 @@ class BaseModelSpec(TinyModel, Spec):
     the model's `TinyModel` fields: the spec is one, and `build_tiny_model` takes it as it is."""
 
     stage: ClassVar[str] = "base_model"
-    model: str = _help("model name from params/models.yaml")
+    model: str = _model()
     architecture: Literal["bert", "xlm-roberta", "llama"] = _help("bert | xlm-roberta | llama (decoder)")
     corpora: tuple[str, ...] = _help("preprocess runs (GlotCC splits of the seen languages)")
     train: TrainConfig = _help("pre-training settings")
@@ -162,9 +174,9 @@ class AdaptSpec(Spec):
     LM, or causal LM for decoder models (`train.objective`)."""
 
     stage: ClassVar[str] = "adapt"
-    model: str = _help("model name from params/models.yaml")
-    model_ref: str = _help("hub id, or the base_model run folder that holds the tiny model")
-    language: str = _help("language code")
+    model: str = _model()
+    model_ref: str = _model_ref()
+    language: str = _language()
     source: Literal["conceptnet", "glotcc"] = _help("training text")
     adapter: str = _help("adapter method (registered in adapters/registry.py), or fft (full fine-tuning)")
     adapter_config: str = _help("`adapters` config name the adapter is built from (params/adapters.yaml)")
@@ -188,9 +200,9 @@ class PPPLSpec(Spec):
     """Pseudo-perplexity on FLORES-200 devtest of a base model, or a base model with a language adapter."""
 
     stage: ClassVar[str] = "pppl"
-    model: str = _help("model name")
-    model_ref: str = _help("hub id or base_model run folder")
-    language: str = _help("language code")
+    model: str = _model()
+    model_ref: str = _model_ref()
+    language: str = _language()
     flores_code: str = _help("FLORES-200 code")
     devtest: str = _help("`hub` or a local FLORES-200 file/folder")
     world: str | None = _world()
@@ -217,9 +229,9 @@ class FinetuneSpec(Spec):
     a fusion of the ConceptNet and GlotCC adapters) and test it."""
 
     stage: ClassVar[str] = "finetune"
-    model: str = _help("model name")
-    model_ref: str = _help("hub id or base_model run folder")
-    language: str = _help("language code")
+    model: str = _model()
+    model_ref: str = _model_ref()
+    language: str = _language()
     task: Literal["tc", "sa", "ner"] = _help("tc = SIB-200 topics, sa = binary sentiment, ner = WikiANN")
     flores_code: str = _task_config()
     dataset: str = _task_dataset()
@@ -250,7 +262,7 @@ class LLMSpec(Spec):
     llm: str = _help("LLM name from params/llms.yaml")
     backend: Literal["transformers", "openai"] = _help("transformers | openai")
     model_ref: str = _help("hub id, base_model run folder (tiny models), or the endpoint's model name")
-    language: str = _help("language code")
+    language: str = _language()
     task: Literal["tc", "sa", "ner"] = _help("tc | sa | ner")
     flores_code: str = _task_config()
     dataset: str = _task_dataset()

@@ -16,7 +16,7 @@ from lrl_utils.data.sources import (
     _hub_error,
     _is_hub,
 )
-from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _text_lines
+from lrl_utils.data.task_data import TaskOptions, _Options, _Tally, _text_lines
 from lrl_utils.data.task_files import (
     SPLITS,
     locate_sentiment,
@@ -27,6 +27,7 @@ from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoti
 
 if TYPE_CHECKING:
     import datasets
+    from typing_extensions import Unpack
 
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
 SENTIMENT_HINT = "`data.sentiment` at a folder of train/dev/test .tsv/.csv/.jsonl files (text and label)"
@@ -173,10 +174,7 @@ def load_sentiment(
     iso3: str | None = None,
     label_map: Mapping[str | int, int | None] | None = None,
     quoting: Quoting | None = None,
-    max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
-    missing_splits: str = "error",
-    seed: int = 42,
-    stats: dict | None = None,
+    **options: Unpack[TaskOptions],
 ) -> datasets.DatasetDict:
     """Binary sentiment of one data set: splits train/validation/test, columns `text` and `label` (0/1).
 
@@ -184,11 +182,11 @@ def load_sentiment(
     `maltese_sa`: `dgurgurov/maltese_sa`). `location`: "hub", a local folder or one file (module docstring);
     `iso3` names one more folder to look in (`shared/data/sentiment/mlt`). `label_map` (raw label → 0, 1 or
     None to drop the row) replaces the label mapping of the detected source format. `quoting`: "raw" or "csv"
-    for the .tsv files (None: raw; module docstring). `missing_splits` and `seed`: the profile's
-    `finetune.sa.missing_splits` and `split_seed`, as for `load_wikiann`.
+    for the .tsv files (None: raw; module docstring). `options` (`TaskOptions`): as for `load_wikiann`, with
+    the profile's `finetune.sa.missing_splits` and `split_seed`.
     """
     check_quoting(quoting)
-    opts = _Options("sa", max_bad_fraction, missing_splits, seed, stats)
+    opts = _Options("sa", **options)
     if label_map is not None and any(v not in (0, 1, None) for v in label_map.values()):
         raise ValueError(
             f"label_map values must be 0, 1 or None, got {sorted(map(repr, label_map.values()))}"

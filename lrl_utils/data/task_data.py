@@ -53,7 +53,7 @@ runner's `--dry-run` calls too (`data_check.py`), so the two never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from lrl_utils.data.sources import (
     BadRecords,
@@ -140,15 +140,25 @@ def _fill_splits(found: dict[str, list], where: str, opts: _Options) -> tuple[di
     return {s: found[s] for s in SPLITS}, carved
 
 
+class TaskOptions(TypedDict, total=False):
+    """The keyword arguments every task loader takes (`load_wikiann`, `load_sentiment`); defaults as `_Options`'."""
+
+    max_bad_fraction: float  # share of malformed records per split file above which the split fails
+    missing_splits: str  # error | carve: the profile's `finetune.<task>.missing_splits`
+    seed: int  # the carving's random_state: the profile's `finetune.<task>.split_seed`
+    stats: dict | None  # receives the splits' statistics (`finish`)
+
+
 @dataclass(frozen=True)
 class _Options:
-    """The loaders' common keyword arguments, the tallies of the splits read, and the common last step."""
+    """The loaders' common keyword arguments (`TaskOptions`), the tallies of the splits read, and the common last
+    step."""
 
     task: str  # the profile's task key, ner or sa (the missing-split error names `finetune.<task>.*`)
-    max_bad_fraction: float
-    missing_splits: str
-    seed: int
-    stats: dict | None
+    max_bad_fraction: float = TASK_MAX_BAD_FRACTION
+    missing_splits: str = "error"
+    seed: int = 42
+    stats: dict | None = None
     tallies: dict[str, _Tally] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ from lrl_utils.data.sources import (
     _from_hub,
     _is_hub,
 )
-from lrl_utils.data.task_data import TASK_MAX_BAD_FRACTION, _Options, _Tally, _text_lines
+from lrl_utils.data.task_data import TaskOptions, _Options, _Tally, _text_lines
 from lrl_utils.data.task_files import (
     SPLITS,
     locate_wikiann,
@@ -22,6 +22,7 @@ from lrl_utils.data.task_files import (
 
 if TYPE_CHECKING:
     import datasets
+    from typing_extensions import Unpack
 
 NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 WIKIANN_HUB = "unimelb-nlp/wikiann"
@@ -99,19 +100,16 @@ def load_wikiann(
     iso2: str,
     *,
     iso3: str | None = None,
-    max_bad_fraction: float = TASK_MAX_BAD_FRACTION,
-    missing_splits: str = "error",
-    seed: int = 42,
-    stats: dict | None = None,
+    **options: Unpack[TaskOptions],
 ) -> datasets.DatasetDict:
     """WikiANN NER of one language: splits train/validation/test, columns `tokens` and `ner_tags` (NER_TAGS).
 
     `location`: "hub" (`unimelb-nlp/wikiann`, config `iso2`), a local folder or one CoNLL file (module
     docstring; `locate_wikiann`); `iso3` names one more folder to look in (`shared/data/wikiann/mlt` for `mt`).
-    `missing_splits` (`error` | `carve`) and `seed`: the profile's `finetune.ner.missing_splits` and
-    `split_seed` (module docstring).
+    `options` (`TaskOptions`): `max_bad_fraction`; `missing_splits` (`error` | `carve`) and `seed`, the profile's
+    `finetune.ner.missing_splits` and `split_seed`; `stats` (module docstring).
     """
-    opts = _Options("ner", max_bad_fraction, missing_splits, seed, stats)
+    opts = _Options("ner", **options)
     if _is_hub(location):
         where, found = f"{WIKIANN_HUB} ({iso2})", _wikiann_hub(iso2, opts)
     else:

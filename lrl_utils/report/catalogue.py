@@ -88,11 +88,12 @@ def entries(kind: str) -> list[Output]:
 
 
 def run(ctx: RunContext) -> dict[str, Shown]:
-    """Make every catalogue entry of the run's kind, finish the run (`outputs` or `figures`: how many were
-    written, `runs_found`, `runs_missing`, the producers' counts; the files as `outputs`); returns, per entry
-    name, what the notebook shows."""
-    report = ReportRun.load(ctx)
+    """The report notebooks' stage: show the catalogue's entries of the run's kind (`listing`), make each, finish
+    the run (`outputs` or `figures`: how many were written, `runs_found`, `runs_missing`, the producers' counts;
+    the files as `outputs`); returns, per entry name, what the notebook shows."""
     kind = ctx.spec.kind
+    show([("", listing(kind))])
+    report = ReportRun.load(ctx)
     shown = {output.name: output.make(report) for output in entries(kind)}
     found = {"runs_found": int(report.records["run"].nunique()), "runs_missing": len(report.missing)}
     count = {"outputs": len(report.written)} if kind == "tables" else {"figures": len(report.written) // 6}

@@ -227,30 +227,13 @@ def build_tiny_model(
     )
     if architecture == "bert":
         return BertForMaskedLM(BertConfig(type_vocab_size=2, **sizes))
+    ends = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     if architecture == "llama":  # untied output projection, as in LLaMA-3-8B
-        llama = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=config.hidden_size,
-            intermediate_size=config.intermediate_size,
-            num_hidden_layers=config.num_layers,
-            num_attention_heads=config.num_heads,
-            num_key_value_heads=config.num_heads,
-            max_position_embeddings=config.max_position,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            tie_word_embeddings=False,
-        )
-        return LlamaForCausalLM(llama)
+        untied = {**sizes, "tie_word_embeddings": False}
+        return LlamaForCausalLM(LlamaConfig(num_key_value_heads=config.num_heads, **ends, **untied))
     if architecture == "xlm-roberta":
         # XLM-R numbers positions from pad_token_id + 1, so max_position must exceed model_max_length + pad id.
-        xlmr_config = XLMRobertaConfig(
-            type_vocab_size=1,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **sizes,
-        )
-        return XLMRobertaForMaskedLM(xlmr_config)
+        return XLMRobertaForMaskedLM(XLMRobertaConfig(type_vocab_size=1, **ends, **sizes))
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
