@@ -219,9 +219,8 @@ def kernel_server(env: dict[str, str], log_file: Path, wait: float = 0.0):
         yield {**env, SOCKET_ENV: path}
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
-        if not os.path.exists(
-            path
-        ):  # still importing: it has forked no kernel, and would read EOF only after
+        # still importing (no socket yet): it has forked no kernel, and would read EOF only after its imports
+        if not os.path.exists(path):
             proc.kill()
         try:
             proc.wait(timeout=10)
@@ -395,6 +394,5 @@ if __name__ == "__main__":
     serve(sys.argv[1])
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(
-        0
-    )  # nothing left to tidy: skip the interpreter's teardown of torch & co. (~2 s the runner waits)
+    # nothing left to tidy: skip the interpreter's teardown of torch & co. (~2 s the runner waits)
+    os._exit(0)
