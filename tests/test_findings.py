@@ -80,3 +80,19 @@ def test_paired_interval():
     assert (
         abs(mean - 0.2) < 1e-12 and low < 0.2 < high and abs((high - low) / 2 - 4.303 * 0.1 / 3**0.5) < 1e-3
     )
+
+
+def test_a_correlation_over_too_few_languages_is_not_tested_and_not_counted():
+    """A task run on fewer than 4 languages (`task_languages`) gives its F3 correlations no verdict: "not tested"
+    in findings.md, left out of the finding's count; the other checks decide."""
+    records = make_records()
+    few = records[(records["task"] != "sa") | records["language"].isin(["l0", "l4", "l5"])]
+    checks = findings(few, SIZES, LLM).set_index("check")
+    assert checks.loc["share_vs_base_sa_f1", "passed"] is None
+    assert "fewer than 4 languages, not tested" in checks.loc["share_vs_base_sa_f1", "numbers"]
+    assert checks.loc["share_vs_base_tc_f1", "passed"]
+    text = markdown(checks.reset_index())
+    f3 = next(line for line in text.splitlines() if line.startswith("## F3"))
+    tested = int(checks.loc[checks["finding"].str.startswith("F3"), "passed"].notna().sum())
+    assert f3 == f"## F3 pre-training data dominates: PASS ({tested} of {tested} checks)"
+    assert "| not tested |" in text

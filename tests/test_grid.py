@@ -120,21 +120,33 @@ def test_spec_paths_are_relative():
 
 def test_demo_grid_shape():
     g = Grid("demo")
-    counts = Counter(s.stage for s in g.expand())
-    # 2 languages × 2 models × (3 adapters × 2 sources + Glot FFT) = 28, + 2 tiny-Llama CLM adapters;
-    # base models: tiny mBERT, XLM-R, Llama; preprocess: qab, qac × 2 + qen glotcc
-    assert counts["adapt"] == 28 + 2 and counts["base_model"] == 3 and counts["preprocess"] == 5
-    # pppl: 8 configurations; tc: 6 of them; sa: base + Glot Seq_bn_inv; ner: those + the fusion (task_configs)
-    assert counts["pppl"] == 2 * 2 * 8 and counts["finetune"] == 2 * 2 * (6 + 2 + 3) and counts["llm"] == 12
-    sa = {(s.source, s.adapter) for s in g.expand() if s.stage == "finetune" and s.task == "sa"}
-    assert sa == {("none", "none"), ("glotcc", "seq_bn_inv")}
+    specs = g.expand()
+    counts = Counter(s.stage for s in specs)
+    # 5 languages x tiny XLM-R x 4 language adapters (adapter_configs) + the tiny Llama's CLM adapter of qag;
+    # base models: tiny XLM-R and Llama; preprocess: 5 languages x 2 sources + qen glotcc
+    assert counts["adapt"] == 5 * 4 + 1 and counts["base_model"] == 2 and counts["preprocess"] == 11
+    # pppl: base + 4 adapters; tc: base + Glot Seq_bn_inv on every language, every adapter on the unseen qag
+    # (tc.qag); sa and ner on qab and qag (task_languages): base + Glot Seq_bn_inv; all on three seeds
+    assert counts["pppl"] == 5 * 5 and counts["finetune"] == 3 * (4 * 2 + 4 + 2 * 2 + 2 * 2)
+    assert counts["llm"] == 12
+    tc = Counter((s.language, s.source, s.adapter) for s in specs if s.stage == "finetune" and s.task == "tc")
+    assert set(tc.values()) == {3}  # seeds 1, 2, 3
+    assert {k[1:] for k in tc if k[0] == "qag"} == {
+        ("none", "none"),
+        ("conceptnet", "seq_bn_inv"),
+        ("glotcc", "seq_bn_inv"),
+        ("glotcc", "lora"),
+    }
+    assert {k[1:] for k in tc if k[0] == "qad"} == {("none", "none"), ("glotcc", "seq_bn_inv")}
+    sa = {(s.language, s.source, s.adapter) for s in specs if s.stage == "finetune" and s.task == "sa"}
+    assert sa == {(lang, *c) for lang in ("qab", "qag") for c in (("none", "none"), ("glotcc", "seq_bn_inv"))}
     llama = g.base_model("tiny-llama")
     assert llama.architecture == "llama" and llama.train.objective == "clm"
-    assert g.base_model("tiny-mbert").train.objective == "mlm"
-    clm = g.adapt("tiny-llama", "qac", "glotcc", "seq_bn_inv")
+    assert g.base_model("tiny-xlmr").train.objective == "mlm"
+    clm = g.adapt("tiny-llama", "qag", "glotcc", "seq_bn_inv")
     assert clm.train.objective == "clm" and clm.model_ref == llama.folder()
-    assert isinstance(g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn"), AdaptSpec)
-    assert g.adapt("tiny-mbert", "qab", "conceptnet", "seq_bn").adapter_overrides == {"reduction_factor": 8}
+    assert isinstance(g.adapt("tiny-xlmr", "qab", "conceptnet", "seq_bn_inv"), AdaptSpec)
+    assert g.adapt("tiny-xlmr", "qab", "glotcc", "seq_bn").adapter_overrides == {"reduction_factor": 8}
 
 
 def test_task_datasets_and_fusion_specs():
@@ -148,7 +160,7 @@ def test_task_datasets_and_fusion_specs():
     assert fused.adapter_run == g.adapt("xlmr", "mlt", "conceptnet", "seq_bn_inv").folder()
     assert fused.fusion_run == g.adapt("xlmr", "mlt", "glotcc", "seq_bn_inv").folder()
     assert set(fused.deps()) == {fused.adapter_run, fused.fusion_run}
-    demo = Grid("demo").finetune("tiny-mbert", "qab", "sa")
+    demo = Grid("demo").finetune("tiny-xlmr", "qab", "sa")
     assert demo.flores_code == "qab" and demo.dataset.endswith("/sentiment")
 
 
@@ -269,3 +281,54 @@ def test_missing_split_rule_is_a_profile_setting_in_the_specs(project):
         ParamError, match=r"ms\.yaml: `finetune\.ner\.missing_splits`: expected 'error' \| 'carve'"
     ):
         Grid("ms")
+
+
+def test_adapter_configs_and_per_language_task_configs(project):
+    """`adapter_configs`: only these language adapters are trained (and measured); `task_configs.<task>.<lang>`:
+    one language's configurations, before the task's own list."""
+    import pytest
+
+    from lrl_utils.config.params import ParamError
+
+    prof = tiny_profile(
+        languages=["qab", "qac"],
+        adapters=["seq_bn", "lora"],
+        sources=["conceptnet", "glotcc"],
+        adapt={"conceptnet": tiny_profile()["adapt"]["glotcc"], "glotcc": tiny_profile()["adapt"]["glotcc"]},
+        adapter_configs=["glotcc/seq_bn", "glotcc/lora", "conceptnet/lora"],
+        task_configs={"tc": ["none/none"], "tc.qac": ["none/none", "glotcc/lora", "conceptnet/lora"]},
+    )
+    project.add_profile("ac", prof)
+    specs = Grid("ac").expand()
+    adapted = {(s.language, s.source, s.adapter) for s in specs if s.stage == "adapt"}
+    assert adapted == {(lang, *c.split("/")) for lang in ("qab", "qac") for c in prof["adapter_configs"]}
+    assert len([s for s in specs if s.stage == "pppl"]) == 2 * (1 + 3)
+    tuned = {(s.language, s.source, s.adapter) for s in specs if s.stage == "finetune"}
+    assert tuned == {
+        ("qab", "none", "none"),
+        ("qac", "none", "none"),
+        ("qac", "glotcc", "lora"),
+        ("qac", "conceptnet", "lora"),
+    }
+    bad = {
+        "unknown": (
+            {"adapter_configs": ["glotcc/seq_bn_iv"]},
+            r"`adapter_configs\[0\]`: unknown source/adapter",
+        ),
+        "not_adapted": (
+            {"task_configs": {"tc": ["conceptnet/seq_bn"]}},
+            r"`task_configs\.tc\[0\]`: unknown configuration",
+        ),
+        "language": (
+            {"task_configs": {"tc.qaa": ["none/none"]}},
+            r"`task_configs\.tc\.qaa`: unknown language of tc",
+        ),
+        "task": (
+            {"task_configs": {"ner.qab": ["none/none"]}},
+            r"`task_configs\.ner\.qab`: unknown task of this profile",
+        ),
+    }
+    for name, (change, message) in bad.items():
+        project.add_profile(name, {**prof, **change})
+        with pytest.raises(ParamError, match=message):
+            Grid(name)

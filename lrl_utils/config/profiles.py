@@ -128,9 +128,15 @@ class Profile:
         "NER only: adapter methods whose ConceptNet and GlotCC adapters are fused (paper: seq_bn, seq_bn_inv)",
         default=(),
     )
+    adapter_configs: tuple[str, ...] = _help(
+        "only these language adapters are trained (and their PPPL measured), as `source/adapter` "
+        "(glotcc/seq_bn, conceptnet/seq_bn_inv, ...); empty = every source × adapter (the paper)",
+        default=(),
+    )
     task_configs: dict[str, tuple[str, ...]] = _help(
-        "per task: only these configurations are fine-tuned, as `source/adapter` (none/none = the base model, "
-        "glotcc/seq_bn_inv, glotcc/fft, fusion/seq_bn, ...); a task not listed gets every configuration (the paper)",
+        "per task (or `<task>.<language>` for one language): only these configurations are fine-tuned, as "
+        "`source/adapter` (none/none = the base model, glotcc/seq_bn_inv, glotcc/fft, fusion/seq_bn, ...); a task "
+        "not listed gets every configuration (the paper)",
         default_factory=dict,
     )
     task_languages: dict[str, tuple[str, ...]] = _help(
@@ -196,13 +202,28 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         check_name(adapter, prof.adapters, file, f"fusion[{i}]", "adapter of this profile")
     if prof.fusion and ("ner" not in prof.tasks or set(prof.sources) != {"conceptnet", "glotcc"}):
         raise ParamError(f"{file}: `fusion`: needs task ner and both sources conceptnet and glotcc")
-    for task, configs in prof.task_configs.items():
-        check_name(task, prof.tasks, file, f"task_configs.{task}", "task of this profile")
-        known = ["none/none", *(f"{s}/{a}" for s in prof.sources for a in prof.adapters)]
+    every = [f"{s}/{a}" for s in prof.sources for a in prof.adapters]
+    for i, config in enumerate(prof.adapter_configs):
+        check_name(config, every, file, f"adapter_configs[{i}]", "source/adapter of this profile")
+    adapted = list(prof.adapter_configs) or every
+    for i, adapter in enumerate(prof.fusion):
+        if not {f"conceptnet/{adapter}", f"glotcc/{adapter}"} <= set(adapted):
+            raise ParamError(
+                f"{file}: `fusion[{i}]`: {adapter} needs conceptnet/{adapter} and glotcc/{adapter} "
+                "in `adapter_configs`"
+            )
+    for key, configs in prof.task_configs.items():
+        task, _, language = key.partition(".")
+        check_name(task, prof.tasks, file, f"task_configs.{key}", "task of this profile")
+        if language:
+            check_name(
+                language, task_languages(prof, task), file, f"task_configs.{key}", f"language of {task}"
+            )
+        known = ["none/none", *adapted]
         known += [f"{s}/fft" for s in prof.full_finetuning]
         known += [f"fusion/{a}" for a in prof.fusion] if task == "ner" else []
         for i, config in enumerate(configs):
-            check_name(config, known, file, f"task_configs.{task}[{i}]", "configuration of this profile")
+            check_name(config, known, file, f"task_configs.{key}[{i}]", "configuration of this profile")
     for key in prof.full_finetuning:
         check_name(key, SOURCES, file, f"full_finetuning.{key}", "source")
     _check_task_languages(prof, reg, file)

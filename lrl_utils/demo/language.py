@@ -1,11 +1,14 @@
 """The demo world's synthetic languages: one concept inventory, each language's lexicon, grammar and sentences.
 
-Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) and the world's English (`qen`: the concepts'
-English glosses) share one concept inventory (`concepts`): the 7 SIB-200 topics x `concepts_per_topic` content
+Seven private-use languages (ISO 639-3 `qaa`-`qag`) and the world's English (`qen`: the concepts' English
+glosses) share one concept inventory (`concepts`): the 7 SIB-200 topics x `concepts_per_topic` content
 words with English glosses, plus general words and function words. Each synthetic language realises every concept
 with its own words (`build_lexicon`, from its own syllables), has its own word order, noun-phrase order and
 adpositions, and one agreement rule. Sentences are drawn per topic (`draw_sentence`) and realised in a language
-(`realise`); `world.py` writes them in the real datasets' layouts.
+(`realise`); `world.py` writes them in the real datasets' layouts. `qab`, `qad`, `qae` and `qaf` are the tiny
+models' seen languages (graded shares of their pre-training: the demo profile); `qaa` and `qac` are unseen and
+unrelated; `qag` is an unseen close relative of `qab` (`relative`): 80% of its words are `qab`'s respelled in
+its own orthography (sh -> ž, ou -> ë, ...), the rest its own, with `qab`'s grammar.
 """
 
 from __future__ import annotations
@@ -36,6 +39,17 @@ class DemoLanguage:
     postpositions: bool
     question_first: bool  # the question particle opens the sentence (else it closes it)
     plural_verb: str | None = None  # verb suffix when the subject is plural (None: the noun's plural suffix)
+    # A close relative of another demo language, in its own orthography: its words are that language's words
+    # respelled by `respelling` ((old, new) rules, applied in order), except a share of its own (non-cognates)
+    relative_of: str | None = None
+    respelling: tuple[tuple[str, str], ...] = ()
+    cognate_share: float = 1.0
+
+    def respell(self, word: str) -> str:
+        """A word of `relative_of` in this language's orthography."""
+        for old, new in self.respelling:
+            word = word.replace(old, new)
+        return word
 
     @property
     def flores_code(self) -> str:
@@ -61,6 +75,16 @@ class DemoLanguage:
         return dataclasses.asdict(self) | codes | {"letters": self.letters}
 
 
+def relative(parent: DemoLanguage, code: str, name: str, rules: tuple, cognate_share: float) -> DemoLanguage:
+    """An unseen close relative of `parent`: its grammar and sounds, written with the respelling `rules`."""
+    lang = dataclasses.replace(
+        parent, code=code, name=name, seen=False, relative_of=parent.code, respelling=rules
+    )
+    sounds = {k: tuple(lang.respell(x) for x in getattr(parent, k)) for k in ("onsets", "vowels", "codas")}
+    endings = {"plural": lang.respell(parent.plural), "singular_verb": lang.respell(parent.singular_verb)}
+    return dataclasses.replace(lang, **sounds, **endings, cognate_share=cognate_share)
+
+
 DEMO_LANGUAGES: dict[str, DemoLanguage] = {
     "qaa": DemoLanguage(
         "qaa", "Demo-A", False, tuple("ptkmnlrsv"), tuple("aeiou"), ("", "", "", "n", "l"),
@@ -77,7 +101,28 @@ DEMO_LANGUAGES: dict[str, DemoLanguage] = {
         ("", "", "", "rz", "g"), plural="ysk", singular_verb="e", clause_order="VSO", np_order="DAN",
         postpositions=False, question_first=True,
     ),
+    "qad": DemoLanguage(
+        "qad", "Demo-D", True, ("p", "t", "m", "n", "l", "r", "s", "w", "j"), ("a", "e", "i", "o"),
+        ("", "", "n", "s"), plural="ri", singular_verb="na", clause_order="SVO", np_order="DAN",
+        postpositions=False, question_first=False,
+    ),
+    "qae": DemoLanguage(
+        "qae", "Demo-E", True, ("k", "g", "d", "t", "v", "ch", "ts", "n"), ("i", "u", "e", "a"),
+        ("", "l", "r", "x"), plural="ven", singular_verb="it", clause_order="VSO", np_order="NAD",
+        postpositions=True, question_first=True,
+    ),
+    "qaf": DemoLanguage(
+        "qaf", "Demo-F", True, ("f", "th", "p", "m", "qu", "r", "b", "w"), ("o", "ia", "e", "u"),
+        ("", "", "ng", "s"), plural="um", singular_verb="o", clause_order="SOV", np_order="DNA",
+        postpositions=False, question_first=False,
+    ),
 }  # fmt: skip
+# An unseen close relative of qab in another orthography (as Maltese is to Arabic, or Uyghur in its script to
+# Uzbek): most of its words are qab's, respelled, and share only some subwords with them
+DEMO_LANGUAGES["qag"] = relative(
+    DEMO_LANGUAGES["qab"], "qag", "Demo-G",
+    rules=(("sh", "ž"), ("ou", "ë"), ("ai", "ej"), ("k", "q"), ("y", "j"), ("f", "v")), cognate_share=0.8,
+)  # fmt: skip
 
 # The world's English: the concepts' English glosses in English word order, the tiny models' high-resource
 # language. Its web text also holds definitional statements made with the ConceptNet templates ("a hotel is a
@@ -86,7 +131,6 @@ ENGLISH = DemoLanguage(
     "qen", "Demo-English", True, (), (), (), plural="s", singular_verb="s", clause_order="SVO",
     np_order="DAN", postpositions=False, question_first=True, plural_verb="",
 )  # fmt: skip
-STATEMENT_SHARE = 0.25  # chance that an English document sentence is a definitional statement
 
 # The shared concept inventory: per SIB topic 16 nouns, 4 verbs and 4 adjectives (English glosses).
 TOPIC_WORDS: dict[str, tuple[str, str, str]] = {
@@ -145,9 +189,12 @@ class WorldConfig:
     sentences_per_doc: tuple[int, int] = (3, 7)
     flores_dev: int = 997  # the sizes of the real FLORES-200 release
     flores_devtest: int = 1012
-    sib_sentences: int = 1004  # SIB-200: 1004 of the FLORES sentences, split 701 / 99 / 204
+    # SIB-200's split of its 1004 FLORES sentences (701 / 99 / 204). With fewer training sentences (140 were
+    # tried) the tiny models' topic fine-tuning never left chance on validation and three seeds spread by
+    # +-0.05-0.15: the score measured noise (docs/architecture.md, "Why adapters hurt unseen-language TC")
+    sib_split: tuple[int, int, int] = (701, 99, 204)
     concepts_per_topic: int = 24
-    generator_version: int = 4  # bump when the generator's output changes, so old worlds are not reused
+    generator_version: int = 6  # bump when the generator's output changes, so old worlds are not reused
 
     def hash(self) -> str:
         canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -197,8 +244,18 @@ def build_lexicon(lang: DemoLanguage, inventory: list[Concept], seed: int) -> di
                 return word
         raise RuntimeError(f"{lang.code}: cannot make a new word")
 
-    lexicon = {}
+    lexicon: dict[str, tuple[str, ...]] = {}
+    if lang.relative_of is not None:  # cognates first (every function word), so new words avoid their forms
+        parent = build_lexicon(DEMO_LANGUAGES[lang.relative_of], inventory, seed)
+        draws = {c.key: rng.random() for c in inventory}
+        for c in inventory:
+            cognate = tuple(lang.respell(w) for w in parent[c.key])
+            if (c.pos not in POS_TAG or draws[c.key] < lang.cognate_share) and not used & set(cognate):
+                lexicon[c.key] = cognate
+                used.update(cognate)
     for c in inventory:
+        if c.key in lexicon:
+            continue
         if c.pos not in POS_TAG:
             lexicon[c.key] = (new_word(1),)
             continue
@@ -319,35 +376,3 @@ def realise(s: Sentence, lang: DemoLanguage, lexicon: dict[str, tuple[str, ...]]
         words = [word(QUESTION)] + words if lang.question_first else words + [word(QUESTION)]
     text = " ".join(words)
     return text[0].upper() + text[1:] + ("?" if s.question else ".")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Writing the world
-
-
-STATEMENT_RELATIONS = (  # the relations of the demo graph's edges (demo_graph._language_edges)
-    "RelatedTo", "HasContext", "IsA", "UsedFor", "PartOf", "FormOf", "Synonym", "Antonym",
-    "EtymologicallyRelatedTo",
-)  # fmt: skip
-
-
-def english_statement(rng: Random, slots: Slots, topic: str) -> str:
-    """A definitional English sentence about a concept of `topic`, made with a ConceptNet template."""
-    from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
-
-    relation = rng.choice(STATEMENT_RELATIONS)
-    pos = "noun" if relation in ("IsA", "UsedFor", "PartOf") else rng.choice(tuple(POS_TAG))
-    subject = rng.choice(slots[(topic, pos)]).split(":", 1)[1]
-    other = rng.choice(slots[(topic, "noun")]).split(":", 1)[1]
-    if relation == "HasContext":
-        other = TOPIC_CONTEXT[topic][0]
-    elif relation == "IsA":
-        other = rng.choice(TOPIC_CONTEXT[topic][1:])
-    elif relation == "UsedFor":
-        other = rng.choice(slots[(topic, "verb")]).split(":", 1)[1]
-    elif relation == "FormOf":
-        subject, other = subject + ENGLISH.plural, subject
-    elif relation == "Antonym":
-        subject, other = rng.choice(ANTONYMS)
-    text = f"{subject} {CONCEPTNET_TEMPLATES[relation]} {other}."
-    return text[0].upper() + text[1:]

@@ -1,15 +1,16 @@
 """Seeded synthetic languages written in the real on-disk formats: the offline demo world.
 
-Three private-use languages (ISO 639-3 `qaa`, `qab`, `qac`) and the world's English (`qen`: the concepts'
-English glosses) share one concept inventory: the 7 SIB-200 topics x `concepts_per_topic` content words with
-English glosses, plus general words and function words. Each synthetic language realises every concept with its
-own words (built from its own syllables), has its own word order (SVO / SOV / VSO), noun-phrase order and
+Seven private-use languages (ISO 639-3 `qaa`-`qag`) and the world's English (`qen`: the concepts' English
+glosses) share one concept inventory: the 7 SIB-200 topics x `concepts_per_topic` content words with English
+glosses, plus general words and function words. Each synthetic language realises every concept with its own
+words (built from its own syllables), has its own word order (SVO / SOV / VSO), noun-phrase order and
 adpositions, and one agreement rule: a plural noun takes a suffix, and the verb repeats that suffix when its
-subject is plural. The tiny base models are pre-trained on `qen` and a little `qab` (the `seen` flag); `qaa` is
-unseen but written with the seen languages' letters; `qac` is unseen, with consonant clusters the others lack
-and two letters they never use (ë, ž), so tokenizers trained on them fragment it. (A WordPiece vocabulary
-without ë/ž turns words holding them into [UNK]; give the trainer every language's `letters` as initial
-alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
+subject is plural. Which languages a tiny model saw, and how much of each, is the profile's `base_model` (the
+demo: `qen` and graded shares of `qab`, `qad`, `qae`, `qaf`). `qaa` is unseen but written with the seen
+languages' letters; `qac` is unseen, with consonant clusters the others lack and two letters they never use
+(ë, ž), so tokenizers trained on them fragment it; `qag` is unseen, a close relative of `qab` in its own
+orthography (`language.relative`). (A WordPiece vocabulary without ë/ž turns words holding them into [UNK];
+the tokenizers get those letters as initial alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
 prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
@@ -38,10 +39,12 @@ from random import Random
 from lrl_utils.data.flores_sib import SIB_LABELS
 from lrl_utils.demo.graph import write_conceptnet
 from lrl_utils.demo.language import (
+    ANTONYMS,
     DEMO_LANGUAGES,
     DUMP,
     ENGLISH,
-    STATEMENT_SHARE,
+    POS_TAG,
+    TOPIC_CONTEXT,
     DemoLanguage,
     Sentence,
     Slots,
@@ -50,10 +53,39 @@ from lrl_utils.demo.language import (
     build_lexicon,
     concepts,
     draw_sentence,
-    english_statement,
     realise,
 )
 from lrl_utils.demo.tasks import write_task_data
+
+STATEMENT_SHARE = 0.25  # chance that an English document sentence is a definitional statement
+
+
+STATEMENT_RELATIONS = (  # the relations of the demo graph's edges (demo_graph._language_edges)
+    "RelatedTo", "HasContext", "IsA", "UsedFor", "PartOf", "FormOf", "Synonym", "Antonym",
+    "EtymologicallyRelatedTo",
+)  # fmt: skip
+
+
+def english_statement(rng: Random, slots: Slots, topic: str) -> str:
+    """A definitional English sentence about a concept of `topic`, made with a ConceptNet template."""
+    from lrl_utils.data.conceptnet_templates import CONCEPTNET_TEMPLATES
+
+    relation = rng.choice(STATEMENT_RELATIONS)
+    pos = "noun" if relation in ("IsA", "UsedFor", "PartOf") else rng.choice(tuple(POS_TAG))
+    subject = rng.choice(slots[(topic, pos)]).split(":", 1)[1]
+    other = rng.choice(slots[(topic, "noun")]).split(":", 1)[1]
+    if relation == "HasContext":
+        other = TOPIC_CONTEXT[topic][0]
+    elif relation == "IsA":
+        other = rng.choice(TOPIC_CONTEXT[topic][1:])
+    elif relation == "UsedFor":
+        other = rng.choice(slots[(topic, "verb")]).split(":", 1)[1]
+    elif relation == "FormOf":
+        subject, other = subject + ENGLISH.plural, subject
+    elif relation == "Antonym":
+        subject, other = rng.choice(ANTONYMS)
+    text = f"{subject} {CONCEPTNET_TEMPLATES[relation]} {other}."
+    return text[0].upper() + text[1:]
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
@@ -122,8 +154,8 @@ def _flores_and_sib(lang: DemoLanguage, lexicon: dict, structures: list, config:
     }
     order = list(range(len(lines)))  # index_id = position in dev + devtest; the same split in every language
     Random(f"{config.seed}/sib").shuffle(order)
-    order = order[: config.sib_sentences]
-    n_train, n_dev = round(len(order) * 701 / 1004), round(len(order) * 99 / 1004)  # SIB-200: 701 / 99 / 204
+    n_train, n_dev, n_test = config.sib_split
+    order = order[: n_train + n_dev + n_test]
     parts = {"train": order[:n_train], "dev": order[n_train:][:n_dev], "test": order[n_train + n_dev :]}
     for split, ids in parts.items():
         rows = [f"{i}\t{structures[i].topic}\t{lines[i]}" for i in ids]

@@ -267,7 +267,12 @@ class Grid:
         p = self.profile
         return (
             [("none", "none")]
-            + [(s, a) for s in p.sources for a in p.adapters]
+            + [
+                (s, a)
+                for s in p.sources
+                for a in p.adapters
+                if not p.adapter_configs or f"{s}/{a}" in p.adapter_configs
+            ]
             + [(s, FFT) for s in p.full_finetuning]
         )
 
@@ -300,8 +305,10 @@ class Grid:
                     configs = self._configs() + ([("fusion", a) for a in p.fusion] if task == "ner" else [])
                     if lang not in p.languages:  # task-only: no language adapters
                         configs = [("none", "none")]
-                    if task in p.task_configs:  # a subset of the configurations for this task
-                        configs = [(s, a) for s, a in configs if f"{s}/{a}" in p.task_configs[task]]
+                    # a subset of the configurations for this task (in this language)
+                    only = p.task_configs.get(f"{task}.{lang}", p.task_configs.get(task))
+                    if only is not None:
+                        configs = [(s, a) for s, a in configs if f"{s}/{a}" in only]
                     for s, a in configs:
                         specs += [self.finetune(model, lang, task, s, a, seed) for seed in p.seeds]
         return specs

@@ -13,6 +13,7 @@ Figures are built without pyplot (no backend, no window, nothing to close).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -175,8 +176,9 @@ def plot_correlation(
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    ax.set_xlabel(" / ".join(dict.fromkeys(x_labels)), fontsize=6.5)
-    ax.set_ylabel(" / ".join(dict.fromkeys(y_labels)), fontsize=6.5)
+    # wrapped to the axes (3.7 in wide, 3 in high at 6.5 pt) so that no label runs off the figure
+    ax.set_xlabel(textwrap.fill(" / ".join(dict.fromkeys(x_labels)), 60), fontsize=6.5)
+    ax.set_ylabel(textwrap.fill(" / ".join(dict.fromkeys(y_labels)), 45), fontsize=6.5)
     ax.tick_params(which="both", labelsize=6)
     ax.grid(linewidth=0.3, alpha=0.6)
     if ax.collections:

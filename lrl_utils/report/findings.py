@@ -40,8 +40,10 @@ LLM_NOTE = (
 )
 
 
-def _row(finding: str, check: str, claim: str, numbers: str, passed: bool) -> dict:
-    return {"finding": finding, "check": check, "claim": claim, "numbers": numbers, "passed": bool(passed)}
+def _row(finding: str, check: str, claim: str, numbers: str, passed: bool | None) -> dict:
+    """One check; `passed` None: not tested (the grid has too few languages for it by design)."""
+    passed = None if passed is None else bool(passed)
+    return {"finding": finding, "check": check, "claim": claim, "numbers": numbers, "passed": passed}
 
 
 def _pm(values: pd.Series | np.ndarray) -> str:
@@ -271,21 +273,26 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
         if len(gains):
             tables[f"{task.upper()} gain of GlotCC {GLOT_BEST_TASK}"] = (gains, -1)
     for what, (values, sign) in tables.items():
-        parts, ok = [], True
+        parts, ok, most = [], True, 0
         for model in sorted({m for m, _ in values.index}):
             v = values.xs(model, level="model")
             s = pd.Series([share.get((model, lang), math.nan) for lang in v.index], index=v.index)
             rho, p, n = _spearman(s, v)
             ok &= bool(not math.isnan(rho) and sign * rho > 0)
+            most = max(most, n)
             parts.append(f"{model}: ρ {rho:+.2f} (p {p:.2g}, {n} languages)")
         direction = "falls" if sign < 0 else "rises"
+        # a task run on fewer languages than a correlation needs (the profile's `task_languages`) is not tested
+        untested = bool(parts) and most < MIN_POINTS
         rows.append(
             _row(
                 name,
                 f"share_vs_{what.replace(' ', '_').lower()}",
                 f"{what} {direction} with the language's share of pre-training (Spearman over languages, every model)",
-                "; ".join(parts) or "no runs",
-                ok and bool(parts),
+                "; ".join(parts) + (f": fewer than {MIN_POINTS} languages, not tested" if untested else "")
+                if parts
+                else "no runs",
+                None if untested else ok and bool(parts),
             )
         )
     return rows
@@ -306,11 +313,16 @@ def markdown(checks: pd.DataFrame, title: str = "Findings") -> str:
         "",
     ]
     for finding, group in checks.groupby("finding", sort=False):
-        verdict = "PASS" if group["passed"].all() else "FAIL"
-        lines += [f"## {finding}: {verdict} ({int(group['passed'].sum())} of {len(group)} checks)", ""]
+        tested = group[group["passed"].notna()]
+        verdict = "PASS" if len(tested) and tested["passed"].astype(bool).all() else "FAIL"
+        passed = int(tested["passed"].astype(bool).sum())
+        lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks)", ""]
         lines += ["| check | claim | numbers | result |", "|---|---|---|---|"]
         for r in group.itertuples(index=False):
-            lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {'PASS' if r.passed else 'FAIL'} |")
+            result = (
+                "not tested" if r.passed is None or r.passed != r.passed else "PASS" if r.passed else "FAIL"
+            )
+            lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {result} |")
         if finding.startswith("F2"):
             lines += ["", LLM_NOTE]
         lines.append("")

@@ -134,5 +134,6 @@ def findings_md(report: ReportRun) -> Shown:
     folders = [report.ctx.out_dir, *report.copies]
     checks = findings.write_findings(report.spec.inputs, folders)
     report.written += [folder / f"findings.{ext}" for folder in folders for ext in ("md", "csv")]
-    report.metrics |= {"findings_checks": len(checks), "findings_passed": int(checks["passed"].sum())}
+    tested = checks["passed"].dropna().astype(bool)  # None: not tested (too few languages by design)
+    report.metrics |= {"findings_checks": len(tested), "findings_passed": int(tested.sum())}
     return [("The paper's findings on this grid", findings.markdown(checks))]
