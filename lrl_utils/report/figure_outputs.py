@@ -26,6 +26,17 @@ def metric_figures(report: ReportRun) -> Shown:
     return shown
 
 
+def correlation_title(analysis: str, model: str) -> str:
+    """What a correlation figure shows, in words (its y against its x): `tc_vs_size` -> "tiny-xlmr: TC F1 against
+    the language's data (GB), before and after adaptation (means over seeds)"; `pppl_vs_tc` -> "... TC F1 against
+    PPPL ..."."""
+    first, _, second = analysis.partition("_vs_")
+    y, x = (first, second) if second == "size" else (second, first)  # pppl_vs_tc: TC F1 (y) against PPPL (x)
+    name = {"pppl": "PPPL", "size": "the language's data (GB)"}
+    what = f"{name.get(y, y.upper() + ' F1')} against {name.get(x, x.upper() + ' F1')}"
+    return f"{model}: {what}, before and after adaptation (means over seeds)"
+
+
 def correlation_figures(report: ReportRun) -> Shown:
     """PPPL and task F1 against data size before and after adaptation, and PPPL against F1 (Figs. 2-6)."""
     shown, records = [], report.records
@@ -44,7 +55,7 @@ def correlation_figures(report: ReportRun) -> Shown:
                 continue
             fig = figures.plot_correlation(
                 points,
-                title=f"{analysis.replace('_', ' ')}; {model}",
+                title=correlation_title(analysis, model),
                 log_x=True,  # data size, or PPPL
                 log_y=analysis == "pppl_vs_size",
             )

@@ -184,7 +184,7 @@ def plot_correlation(
     if ax.collections:
         fig.legend(loc="outside lower center", fontsize=5.5, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=8)
+        fig.suptitle(textwrap.fill(title, 70), fontsize=8)
     return fig
 
 
