@@ -83,6 +83,14 @@ def test_minimal_profile_end_to_end(mini_grid, monkeypatch, capsys):
     adapt_nb = json.loads((runs / result("adapt/*--*")["label"] / "notebook.ipynb").read_text())
     assert any("image/png" in o.get("data", {}) for c in adapt_nb["cells"] for o in c.get("outputs", []))
     assert (project.root / "figures" / "table_summary_tiny-xlmr.md").exists()
+    # figures/findings.md: the learning checks (F0) first, then the paper's findings F1-F3, each with a verdict
+    verdicts = [
+        line
+        for line in (project.root / "figures" / "findings.md").read_text().splitlines()
+        if line.startswith("## F")
+    ]
+    assert [line[3:5] for line in verdicts] == ["F0", "F1", "F2", "F3"]
+    assert verdicts[0].startswith("## F0 every run learned: ")
     # the paper's cells are all reported as not run (tiny model, demo language), never as 0
     versus = pd.read_csv(tables / "table_reproduced_vs_reported.csv")
     assert len(versus) > 2000 and (versus["status"] == "not run").all() and versus["reproduced"].isna().all()

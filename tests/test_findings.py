@@ -96,3 +96,20 @@ def test_a_correlation_over_too_few_languages_is_not_tested_and_not_counted():
     tested = int(checks.loc[checks["finding"].str.startswith("F3"), "passed"].notna().sum())
     assert f3 == f"## F3 pre-training data dominates: PASS ({tested} of {tested} checks)"
     assert "| not tested |" in text
+
+
+def test_f0_lists_the_required_learning_checks_first():
+    """The tables report's learning checks become the findings' precondition: one F0 row per required kind."""
+    from lrl_utils.report.checks import learning_checks
+
+    learned = learning_checks(make_records())
+    checks = findings(make_records(), SIZES, LLM, learned)
+    f0 = checks[checks["finding"] == "F0 every run learned"]
+    assert list(checks["finding"])[0] == "F0 every run learned"
+    assert set(f0["check"]) == {"pppl_below_base", "tc_above_chance"} and f0["passed"].all()
+    assert "pass" in f0.set_index("check").loc["pppl_below_base", "numbers"]
+    worse = make_records(pppl_drop=1.2)  # GlotCC adapters raise PPPL: a required learning check fails
+    failed = findings(worse, SIZES, LLM, learning_checks(worse)).set_index("check")
+    assert not failed.loc["pppl_below_base", "passed"]
+    assert "failing: m " in failed.loc["pppl_below_base", "numbers"]
+    assert "## F0 every run learned: FAIL" in markdown(failed.reset_index())

@@ -22,6 +22,14 @@ TASK_CHECKS = {
     "ner": ("test_f1", 0.1, False),
 }
 COLUMNS = ["check", "model", "language", "config", "value", "reference", "passed", "required"]
+#: each kind of check as a claim (figures/findings.md's "F0 every run learned" lists the required ones)
+CLAIMS = {
+    "mlm_val_loss_lowered": "every language adapter ends with a lower LM loss on held-out text of its source",
+    "pppl_below_base": "every GlotCC adapter lowers its language's PPPL below the base model's",
+    "tc_above_chance": "TC on every seen language is at least 1.5 x chance (macro-F1 0.21)",
+    "sa_above_chance": "SA macro-F1 is above 0.6",
+    "ner_above_chance": "NER entity F1 is above 0.1",
+}
 
 
 def _mean(df: pd.DataFrame, **where: str) -> pd.Series:

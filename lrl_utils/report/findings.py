@@ -1,5 +1,7 @@
 """The paper's three findings (SPEC §8.4.0) as checks over a grid's results, written to `figures/findings.md`.
 
+- **F0 Every run learned** (the findings' precondition): the tables report's required learning checks
+  (`report.checks`: adapters' held-out loss fell, GlotCC adapters lower PPPL, seen-language TC above chance).
 - **F1 Small adaptation data helps.** GlotCC adapters lower pseudo-perplexity on their language (Seq_bn lowest);
   they raise downstream F1 over the base model, most on unseen languages (Seq_bn_inv best); ConceptNet adapters
   help less.
@@ -92,6 +94,23 @@ def _pppl(records: pd.DataFrame) -> pd.DataFrame:
     rows = records[(records["stage"] == "pppl") & (records["metric"] == "pppl")]
     keys = ["model", "language", "seen", "source", "adapter"]
     return rows.groupby(keys, as_index=False)["value"].mean()
+
+
+def f0_checks(learned: pd.DataFrame) -> list[dict]:
+    """The required learning checks (`report.checks`), one row per kind: how many passed, the first failures."""
+    from lrl_utils.report.checks import CLAIMS
+
+    rows, name = [], "F0 every run learned"
+    required = learned[learned["required"].astype(bool)]
+    for check, group in required.groupby("check", sort=False):
+        ok = group["passed"].astype(bool)
+        failures = "; ".join(
+            f"{r.model} {r.language} {r.config}: {r.value:.3g} vs {r.reference:.3g}"
+            for r in group[~ok].head(3).itertuples(index=False)
+        )
+        numbers = f"{int(ok.sum())} of {len(group)} pass" + (f"; failing: {failures}" if failures else "")
+        rows.append(_row(name, check, CLAIMS.get(check, check), numbers, bool(ok.all())))
+    return rows
 
 
 def f1_checks(records: pd.DataFrame) -> list[dict]:
@@ -298,9 +317,12 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def findings(records: pd.DataFrame, sizes: pd.DataFrame, llm: pd.DataFrame) -> pd.DataFrame:
-    """All checks, one row each (`COLUMNS`)."""
-    rows = f1_checks(records) + f2_checks(records, llm) + f3_checks(records, sizes)
+def findings(
+    records: pd.DataFrame, sizes: pd.DataFrame, llm: pd.DataFrame, learned: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """All checks, one row each (`COLUMNS`); `learned` (the learning checks' rows) adds F0 first."""
+    rows = [] if learned is None else f0_checks(learned)
+    rows += f1_checks(records) + f2_checks(records, llm) + f3_checks(records, sizes)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -309,7 +331,7 @@ def markdown(checks: pd.DataFrame, title: str = "Findings") -> str:
     lines = [
         f"# {title}",
         "",
-        "Each finding of the paper (SPEC §8.4.0) as checks on this grid's results.",
+        "Each finding of the paper (SPEC §8.4.0) as checks on this grid's results, after F0: did every run learn.",
         "",
     ]
     for finding, group in checks.groupby("finding", sort=False):
@@ -334,9 +356,12 @@ def write_findings(
 ) -> pd.DataFrame:
     """Load the runs, compute the checks and write `findings.md` (and `findings.csv`) into every `out_dirs`."""
     from lrl_utils.records.results import atomic_write_text, load_records
+    from lrl_utils.report.checks import adapter_checks, learning_checks
     from lrl_utils.report.correlations import data_sizes
 
-    checks = findings(load_records(run_folders), data_sizes(run_folders), llm_scores(run_folders))
+    records = load_records(run_folders)
+    learned = pd.concat([learning_checks(records), adapter_checks(run_folders)], ignore_index=True)
+    checks = findings(records, data_sizes(run_folders), llm_scores(run_folders), learned)
     text = markdown(checks, title)
     for folder in out_dirs:
         atomic_write_text(Path(folder) / "findings.md", text + "\n")
