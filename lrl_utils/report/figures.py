@@ -184,7 +184,7 @@ def plot_correlation(
     if ax.collections:
         fig.legend(loc="outside lower center", fontsize=5.5, frameon=False)
     if title:
-        fig.suptitle(textwrap.fill(title, 70), fontsize=8)
+        fig.suptitle(textwrap.fill(title, 52), fontsize=8)  # 52 characters fit the 3.7-inch figure
     return fig
 
 
