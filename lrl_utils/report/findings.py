@@ -341,9 +341,7 @@ def markdown(checks: pd.DataFrame, title: str = "Findings") -> str:
         lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks)", ""]
         lines += ["| check | claim | numbers | result |", "|---|---|---|---|"]
         for r in group.itertuples(index=False):
-            result = (
-                "not tested" if r.passed is None or r.passed != r.passed else "PASS" if r.passed else "FAIL"
-            )
+            result = "not tested" if pd.isna(r.passed) else "PASS" if r.passed else "FAIL"
             lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {result} |")
         if finding.startswith("F2"):
             lines += ["", LLM_NOTE]
@@ -356,11 +354,11 @@ def write_findings(
 ) -> pd.DataFrame:
     """Load the runs, compute the checks and write `findings.md` (and `findings.csv`) into every `out_dirs`."""
     from lrl_utils.records.results import atomic_write_text, load_records
-    from lrl_utils.report.checks import adapter_checks, learning_checks
+    from lrl_utils.report.checks import all_checks
     from lrl_utils.report.correlations import data_sizes
 
     records = load_records(run_folders)
-    learned = pd.concat([learning_checks(records), adapter_checks(run_folders)], ignore_index=True)
+    learned = all_checks(records, list(run_folders))
     checks = findings(records, data_sizes(run_folders), llm_scores(run_folders), learned)
     text = markdown(checks, title)
     for folder in out_dirs:

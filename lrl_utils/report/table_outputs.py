@@ -118,10 +118,7 @@ def correlation_table(report: ReportRun) -> Shown:
 
 def learning_checks_csv(report: ReportRun) -> Shown:
     """Does the grid show learning? (`learning_checks.csv`, run folder only; the counts in the run's metrics)."""
-    checks = pd.concat(
-        [learning_checks.learning_checks(report.records), learning_checks.adapter_checks(report.spec.inputs)],
-        ignore_index=True,
-    )
+    checks = learning_checks.all_checks(report.records, report.spec.inputs)
     atomic_write_text(report.ctx.out_dir / "learning_checks.csv", checks.to_csv(index=False))
     counts = learning_checks.summary(checks)
     report.metrics |= counts
