@@ -43,27 +43,25 @@ def _provenance() -> dict:
     return module.provenance()
 
 
-def world_project(seed: int, profile: str) -> Path:
-    """The project folder of one world seed: params/ copied with the profile's `data.world_seed` set to `seed`."""
-    root = CACHE / f"seed-{seed}"
+def project_copy(root: Path, profile: str, data: dict) -> Path:
+    """A project folder at `root` for running `profile` apart from the repository: params/ copied with the
+    profile's `data:` updated by `data`, the repository's notebooks/ linked in (runs/, figures/ its own)."""
     params = root / "params"
     if params.exists():
         shutil.rmtree(params)  # always the repository's current params
     shutil.copytree(ROOT / "params", params)
     path = params / "profiles" / f"{profile}.yaml"
-    text = path.read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    data.setdefault("data", {})["world_seed"] = seed
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings.setdefault("data", {}).update(data)
+    path.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), encoding="utf-8")
     notebooks = root / "notebooks"
     if not notebooks.exists():
         notebooks.symlink_to(ROOT / "notebooks", target_is_directory=True)
     return root
 
 
-def run_world(seed: int, profile: str, jobs: int) -> dict:
-    """Run the profile on one world seed; returns the wall time, the runner's exit code and the checks."""
-    root = world_project(seed, profile)
+def run_project(root: Path, profile: str, jobs: int) -> dict:
+    """Run `profile` in the project `root` (`LRL_ROOT`); the wall time, the runner's exit code, the findings."""
     env = {
         **os.environ,
         "LRL_ROOT": str(root),
@@ -85,7 +83,7 @@ def run_world(seed: int, profile: str, jobs: int) -> dict:
     wall = round(time.perf_counter() - started, 1)
     csv = root / "figures" / "findings.csv"
     if not csv.is_file():
-        return {"seed": seed, "exit_code": code, "wall_seconds": wall, "checks": [], "error": f"no {csv}"}
+        return {"exit_code": code, "wall_seconds": wall, "checks": [], "error": f"no {csv}"}
     checks = pd.read_csv(csv)
     rows = [
         {
@@ -96,7 +94,13 @@ def run_world(seed: int, profile: str, jobs: int) -> dict:
         }
         for r in checks.itertuples(index=False)
     ]
-    return {"seed": seed, "exit_code": code, "wall_seconds": wall, "checks": rows}
+    return {"exit_code": code, "wall_seconds": wall, "checks": rows}
+
+
+def run_world(seed: int, profile: str, jobs: int) -> dict:
+    """Run the profile on one world seed, in `CACHE/seed-<seed>` with the profile's `data.world_seed` set."""
+    root = project_copy(CACHE / f"seed-{seed}", profile, {"world_seed": seed})
+    return {"seed": seed, **run_project(root, profile, jobs)}
 
 
 def summarise(worlds: list[dict]) -> pd.DataFrame:

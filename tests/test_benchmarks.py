@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/conceptnet_convert.py on a tiny generated dump (a few seconds)."""
+"""Smoke tests of the benchmarks: conceptnet_convert.py on a tiny generated dump, semantic_world.py's pieces."""
 
 from __future__ import annotations
 
@@ -105,3 +105,31 @@ def test_pppl_benchmark_smoke(tmp_path: Path) -> None:
     assert provenance["machine"]["cpu_count"] >= 1 and provenance["git"] and provenance["date"]
     assert provenance["versions"]["transformers"] and provenance["device"]["kind"] in ("cpu", "cuda")
     assert "| xlmr |" in bench.markdown_table(result)
+
+
+def test_semantic_world_benchmark_reads_worlds_and_runs(tmp_path: Path) -> None:
+    """benchmarks/semantic_world.py's pieces on a small world: the no-model baselines and the run table."""
+    from lrl_utils.demo.world import WorldConfig, ensure_world
+
+    bench = _load("semantic_world")
+    small = WorldConfig(docs_per_language=60, flores_dev=400, flores_devtest=400, sib_split=(400, 50, 150))
+    scores = bench.data_baselines(ensure_world(tmp_path, small), "qab")
+    assert set(scores) == {"bag_of_words", "bag_of_char_ngrams", "glotcc_word_vectors"}
+    assert scores["bag_of_words"] > 0.5  # the demo world's topics: learnable from the words alone
+    runs = tmp_path / "runs"
+    for seed, f1 in ((1, 0.5), (2, 0.7)):
+        folder = runs / "finetune" / f"tiny-xlmr.qag.tc.glotcc.seq_bn_inv.s{seed}--abc"
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps({"metrics": {"test_macro_f1": f1}}))
+    folder = runs / "pppl" / "tiny-xlmr.qag.glotcc.seq_bn_inv--abc"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"metrics": {"pppl": 57.43}}))
+    (row,) = bench.run_scores(runs)
+    assert row == {
+        "language": "qag",
+        "adapter": "glotcc/seq_bn_inv",
+        "tc_f1_mean": 0.6,
+        "tc_f1_std": 0.141,
+        "seeds": 2,
+        "pppl": 57.4,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,8 +32,11 @@ from lrl_utils.demo.language import (  # noqa: E402
     NounPhrase,
     Sentence,
     WorldConfig,
+    _content_keys,
+    _slots,
     build_lexicon,
     concepts,
+    draw_sentence,
     realise,
 )
 from lrl_utils.demo.world import STATEMENT_RELATIONS, ensure_world  # noqa: E402
@@ -270,3 +274,38 @@ def test_unseen_relative_is_its_parent_respelled(world: Path) -> None:
         c: (world / f"flores200_dataset/dev/{c}_Latn.dev").read_text(encoding="utf-8") for c in ("qab", "qag")
     }
     assert {"ž", "ë"} <= set(text["qag"]) and not {"ž", "ë", "q", "j"} & set(text["qab"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The semantic variant (profile `data.world_rare_words` / `data.world_flores_topic_words`)
+
+
+def test_semantic_variant_keeps_the_demo_world_and_limits_flores_topic_words(tmp_path: Path) -> None:
+    # the added fields at 0 are not recorded: the demo's world keeps its name and manifest
+    assert "rare_per_topic" not in WorldConfig().record()
+    semantic = dataclasses.replace(SMALL, rare_per_topic=24, flores_topic_words=1)
+    assert semantic.hash() != SMALL.hash() and semantic.record()["rare_per_topic"] == 24
+    inventory = concepts(semantic)
+    topical = [c for c in inventory if c.topic == "travel"]
+    assert len(topical) == 48 and sum(c.gloss.startswith("travel-noun-") for c in topical) == 16
+    root = ensure_world(tmp_path, semantic)
+    assert _digests(ensure_world(tmp_path / "again", semantic)) == _digests(root)  # deterministic
+    assert json.loads((root / "world.json").read_text())["config"]["flores_topic_words"] == 1
+    slots, rng = _slots(inventory), Random(0)
+    for topic in SIB_LABELS:  # FLORES structures: exactly one topic word; documents: no limit
+        for _ in range(20):
+            keys = _content_keys(draw_sentence(rng, slots, topic, semantic.flores_topic_words))
+            assert sum(k.startswith(f"{topic}:") for k in keys) == 1
+    many = [_content_keys(draw_sentence(rng, slots, "travel")) for _ in range(50)]
+    assert max(sum(k.startswith("travel:") for k in keys) for keys in many) > 1
+    with pytest.raises(ValueError, match="rare_per_topic"):
+        concepts(dataclasses.replace(SMALL, rare_per_topic=-1))
+
+
+def test_profile_world_settings_reach_the_world(tmp_path: Path) -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.language import world_config
+
+    data = DataSettings(mode="demo", world_seed=3, world_rare_words=12, world_flores_topic_words=1)
+    assert world_config(data) == WorldConfig(seed=3, rare_per_topic=12, flores_topic_words=1)
+    assert world_config(DataSettings(mode="demo")) == WorldConfig()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lrl_utils.config.params import (
+    _added,
     _help,
     _seed,
 )
@@ -26,6 +27,18 @@ class DataSettings:
         "(keys set to a path are read locally)"
     )
     world_seed: int = _seed("seed of the demo world generator (demo mode)", default=0)
+    world_rare_words: int = _added(
+        "demo world, semantic variant: extra content words per topic (0 = the demo's world), so that SIB-200's "
+        "701 training sentences cannot teach a bag of words the topics (docs/architecture.md)",
+        default=0,
+        minimum=0,
+        maximum=500,
+    )
+    world_flores_topic_words: int = _added(
+        "demo world, semantic variant: at most this many topic words per FLORES / SIB-200 sentence (0 = no limit)",
+        default=0,
+        minimum=0,
+    )
     conceptnet: str = _help(
         "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
         default="hub",

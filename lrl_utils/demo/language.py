@@ -195,10 +195,34 @@ class WorldConfig:
     sib_split: tuple[int, int, int] = (701, 99, 204)
     concepts_per_topic: int = 24
     generator_version: int = 6  # bump when the generator's output changes, so old worlds are not reused
+    # The semantic variant (profile `data.world_rare_words` / `data.world_flores_topic_words`; 0 = off, the
+    # demo): extra content words per topic (glossed `<topic>-<pos>-<n>`), and FLORES / SIB-200 sentences with
+    # at most this many topic words, so that 701 training sentences cannot teach a bag of words the topics and
+    # TC needs what the words mean (docs/architecture.md, "The semantic world")
+    rare_per_topic: int = 0
+    flores_topic_words: int = 0
+
+    def record(self) -> dict:
+        """The fields, as world.json records and `hash()` hashes them; the ones added later only when set, so
+        the demo's worlds keep their names and bytes."""
+        fields = dataclasses.asdict(self)
+        return {k: v for k, v in fields.items() if not (k in ADDED_FIELDS and v == 0)}
 
     def hash(self) -> str:
-        canonical = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        canonical = json.dumps(self.record(), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+ADDED_FIELDS = ("rare_per_topic", "flores_topic_words")
+
+
+def world_config(data) -> WorldConfig:
+    """The world a profile's `data:` settings (`DataSettings`, demo mode) ask for."""
+    return WorldConfig(
+        seed=data.world_seed,
+        rare_per_topic=data.world_rare_words,
+        flores_topic_words=data.world_flores_topic_words,
+    )
 
 
 class Concept(NamedTuple):
@@ -208,16 +232,27 @@ class Concept(NamedTuple):
     topic: str | None
 
 
+def _by_pos(n: int) -> dict[str, int]:
+    """`n` content words as 2/3 nouns, the rest verbs and adjectives."""
+    return {"noun": n * 2 // 3, "verb": (n - n * 2 // 3 + 1) // 2, "adj": (n - n * 2 // 3) // 2}
+
+
 def concepts(config: WorldConfig) -> list[Concept]:
     """The shared inventory: topic words (2/3 nouns, the rest verbs and adjectives), general, function words."""
-    k = config.concepts_per_topic
+    k, r = config.concepts_per_topic, config.rare_per_topic
     if not 3 <= k <= 24:
         raise ValueError(f"concepts_per_topic must be between 3 and 24, got {k}")
-    counts = {"noun": k * 2 // 3, "verb": (k - k * 2 // 3 + 1) // 2, "adj": (k - k * 2 // 3) // 2}
+    if not 0 <= r <= 500:
+        raise ValueError(f"rare_per_topic must be between 0 and 500, got {r}")
+    if config.flores_topic_words < 0:
+        raise ValueError(f"flores_topic_words must be >= 0 (0: no limit), got {config.flores_topic_words}")
     out = []
     for topic, words in TOPIC_WORDS.items():
         for pos, glosses in zip(POS_TAG, words, strict=True):
-            out += [Concept(f"{topic}:{g}", g, pos, topic) for g in glosses.split()[: counts[pos]]]
+            out += [Concept(f"{topic}:{g}", g, pos, topic) for g in glosses.split()[: _by_pos(k)[pos]]]
+        stem = topic.split("/")[0]  # the extra words of the semantic variant, with made-up English glosses
+        for pos, n in _by_pos(r).items():
+            out += [Concept(f"{topic}:{stem}-{pos}-{i}", f"{stem}-{pos}-{i}", pos, topic) for i in range(n)]
     for pos, glosses in zip(POS_TAG, GENERAL_WORDS, strict=True):
         out += [Concept(f"general:{g}", g, pos, None) for g in glosses.split()]
     for pos, glosses in FUNCTION_WORDS.items():
@@ -303,23 +338,24 @@ def _slots(inventory: list[Concept]) -> Slots:
     return slots
 
 
-def _content(rng: Random, slots: Slots, topic: str, pos: str) -> str:
-    return rng.choice(slots[(topic if rng.random() < P_TOPICAL[pos] else None, pos)])
+def _content(rng: Random, slots: Slots, topic: str, pos: str, scale: float = 1.0) -> str:
+    return rng.choice(slots[(topic if rng.random() < P_TOPICAL[pos] * scale else None, pos)])
 
 
-def _noun_phrase(rng: Random, slots: Slots, topic: str) -> NounPhrase:
+def _noun_phrase(rng: Random, slots: Slots, topic: str, scale: float = 1.0) -> NounPhrase:
     det = rng.choice(slots[(None, "det")]) if rng.random() < 0.6 else None
-    adj = _content(rng, slots, topic, "adj") if rng.random() < 0.35 else None
-    return NounPhrase(det, adj, _content(rng, slots, topic, "noun"), rng.random() < 0.4)
+    adj = _content(rng, slots, topic, "adj", scale) if rng.random() < 0.35 else None
+    return NounPhrase(det, adj, _content(rng, slots, topic, "noun", scale), rng.random() < 0.4)
 
 
-def _clause(rng: Random, slots: Slots, topic: str) -> Clause:
-    subject, verb = _noun_phrase(rng, slots, topic), _content(rng, slots, topic, "verb")
-    obj = _noun_phrase(rng, slots, topic) if rng.random() < 0.8 else None
+def _clause(rng: Random, slots: Slots, topic: str, scale: float = 1.0) -> Clause:
+    subject, verb = _noun_phrase(rng, slots, topic, scale), _content(rng, slots, topic, "verb", scale)
+    obj = _noun_phrase(rng, slots, topic, scale) if rng.random() < 0.8 else None
     if rng.random() < 0.08:
         return Clause(subject, verb, obj, "prep:in", str(rng.randint(1950, 2024)))
     if rng.random() < 0.45:
-        return Clause(subject, verb, obj, rng.choice(slots[(None, "prep")]), _noun_phrase(rng, slots, topic))
+        prep = rng.choice(slots[(None, "prep")])  # before the phrase: the draws' order is the world's bytes
+        return Clause(subject, verb, obj, prep, _noun_phrase(rng, slots, topic, scale))
     return Clause(subject, verb, obj, None, None)
 
 
@@ -335,13 +371,17 @@ def _content_keys(s: Sentence) -> list[str]:
     return [c.verb for c in s.clauses] + [k for p in phrases for k in (p.adj, p.noun) if k]
 
 
-def draw_sentence(rng: Random, slots: Slots, topic: str) -> Sentence:
-    """A sentence structure of 6-16 words with at least one word of `topic`."""
+def draw_sentence(rng: Random, slots: Slots, topic: str, max_topical: int = 0) -> Sentence:
+    """A sentence structure of 6-16 words with at least one word of `topic` (at most `max_topical`, if not 0:
+    its content words are then drawn from the topic a quarter as often)."""
+    scale = 0.25 if max_topical else 1.0
+    max_topical = max_topical or 99
     while True:
-        clauses = tuple(_clause(rng, slots, topic) for _ in range(2 if rng.random() < 0.3 else 1))
+        clauses = tuple(_clause(rng, slots, topic, scale) for _ in range(2 if rng.random() < 0.3 else 1))
         conj = rng.choice(slots[(None, "conj")]) if len(clauses) == 2 else None
         s = Sentence(topic, clauses, conj, rng.random() < 0.1)
-        if 6 <= _length(s) <= 16 and any(key.startswith(f"{topic}:") for key in _content_keys(s)):
+        n = sum(key.startswith(f"{topic}:") for key in _content_keys(s))
+        if 6 <= _length(s) <= 16 and 1 <= n <= max_topical:
             return s
 
 

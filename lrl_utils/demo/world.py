@@ -28,7 +28,6 @@ Everything is a deterministic function of `WorldConfig` (same bytes every time).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -134,9 +133,9 @@ def _flores_structures(slots: Slots, config: WorldConfig, drawn: set) -> list[Se
     rng.shuffle(topics)
     taken, out = set(drawn), []
     for topic in topics:
-        s = draw_sentence(rng, slots, topic)
+        s = draw_sentence(rng, slots, topic, config.flores_topic_words)
         while s in taken:
-            s = draw_sentence(rng, slots, topic)
+            s = draw_sentence(rng, slots, topic, config.flores_topic_words)
         taken.add(s)
         out.append(s)
     return out
@@ -187,7 +186,7 @@ def write_world(root: Path, config: WorldConfig) -> dict:
     manifest = {
         "generator": __name__,
         "hash": config.hash(),
-        "config": dataclasses.asdict(config),
+        "config": config.record(),
         "languages": [lang.describe() for lang in written],
         "topics": list(SIB_LABELS),
         "files": dict(sorted(counts.items())),

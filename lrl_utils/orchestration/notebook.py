@@ -17,7 +17,7 @@ from typing import Any
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import SPEC_CLASSES, Spec
-from lrl_utils.demo.world import WorldConfig
+from lrl_utils.demo.language import world_config
 from lrl_utils.demo.world import ensure_world as make_world
 from lrl_utils.orchestration.grid import Grid
 from lrl_utils.records.context import KEY_PARAMS, RunContext
@@ -35,7 +35,7 @@ def ensure_world(spec: Spec, grid) -> None:
     """Generate the demo world a spec reads from, when it is not there yet (idempotent, race-safe)."""
     world = getattr(spec, "world", None)
     if world and not (paths.resolve(world) / "world.json").exists():
-        made = make_world(paths.resolve(world).parent, WorldConfig(seed=grid.profile.data.world_seed))
+        made = make_world(paths.resolve(world).parent, world_config(grid.profile.data))
         if paths.relative(made) != world:
             raise RuntimeError(f"demo world generated at {made}, but the spec expects {world}")
 
