@@ -14,12 +14,12 @@ its own orthography (sh -> ž, ou -> ë, ...), the rest its own, with `qab`'s gr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from random import Random
 from typing import NamedTuple
+
+from lrl_utils.demo.config import ADDED_FIELDS, WorldConfig, world_config  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -178,51 +178,6 @@ POS_TAG = {"noun": "n", "verb": "v", "adj": "a"}
 P_TOPICAL = {"noun": 0.6, "verb": 0.5, "adj": 0.5}  # chance a content word comes from the sentence's topic
 SYNONYM_SHARE = 0.15  # concepts with a second, synonymous word
 DUMP = "conceptnet/conceptnet-assertions-5.7.0.csv.gz"
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Everything the world depends on; `hash()` names its folder."""
-
-    seed: int = 0
-    docs_per_language: int = 1200
-    sentences_per_doc: tuple[int, int] = (3, 7)
-    flores_dev: int = 997  # the sizes of the real FLORES-200 release
-    flores_devtest: int = 1012
-    # SIB-200's split of its 1004 FLORES sentences (701 / 99 / 204). With fewer training sentences (140 were
-    # tried) the tiny models' topic fine-tuning never left chance on validation and three seeds spread by
-    # +-0.05-0.15: the score measured noise (docs/architecture.md, "Why adapters hurt unseen-language TC")
-    sib_split: tuple[int, int, int] = (701, 99, 204)
-    concepts_per_topic: int = 24
-    generator_version: int = 6  # bump when the generator's output changes, so old worlds are not reused
-    # The semantic variant (profile `data.world_rare_words` / `data.world_flores_topic_words`; 0 = off, the
-    # demo): extra content words per topic (glossed `<topic>-<pos>-<n>`), and FLORES / SIB-200 sentences with
-    # at most this many topic words, so that 701 training sentences cannot teach a bag of words the topics and
-    # TC needs what the words mean (docs/architecture.md, "The semantic world")
-    rare_per_topic: int = 0
-    flores_topic_words: int = 0
-
-    def record(self) -> dict:
-        """The fields, as world.json records and `hash()` hashes them; the ones added later only when set, so
-        the demo's worlds keep their names and bytes."""
-        fields = dataclasses.asdict(self)
-        return {k: v for k, v in fields.items() if not (k in ADDED_FIELDS and v == 0)}
-
-    def hash(self) -> str:
-        canonical = json.dumps(self.record(), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:8]
-
-
-ADDED_FIELDS = ("rare_per_topic", "flores_topic_words")
-
-
-def world_config(data) -> WorldConfig:
-    """The world a profile's `data:` settings (`DataSettings`, demo mode) ask for."""
-    return WorldConfig(
-        seed=data.world_seed,
-        rare_per_topic=data.world_rare_words,
-        flores_topic_words=data.world_flores_topic_words,
-    )
 
 
 class Concept(NamedTuple):

@@ -43,7 +43,7 @@ class Grid:
         """The demo world folder (relative to the root), or None outside demo mode."""
         if self.profile.data.mode != "demo":
             return None
-        from lrl_utils.demo.language import world_config  # light import: the standard library only
+        from lrl_utils.demo.config import world_config  # light import: the standard library only
 
         config = world_config(self.profile.data)
         return paths.relative(paths.data_dir() / "demo_world" / f"world-{config.hash()}")

@@ -17,7 +17,7 @@ from typing import Any
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import SPEC_CLASSES, Spec
-from lrl_utils.demo.language import world_config
+from lrl_utils.demo.config import world_config
 from lrl_utils.demo.world import ensure_world as make_world
 from lrl_utils.orchestration.grid import Grid
 from lrl_utils.records.context import KEY_PARAMS, RunContext
