@@ -25,7 +25,6 @@ import argparse
 import datetime
 import importlib.util
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -36,9 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PROFILE = "semantic-world"
 PROJECT = ROOT / "benchmarks" / ".cache" / "semantic_world"
-RUN_NAME = re.compile(
-    r"(?P<model>[^.]+)\.(?P<lang>[^.]+)\.tc\.(?P<source>[^.]+)\.(?P<adapter>[^.]+)\.s(?P<seed>\d+)--"
-)
 
 
 def _sibling(name: str):
@@ -125,19 +121,14 @@ def layer_probe(model_dir: Path, world: Path, code: str) -> list[float]:
 
 def run_scores(runs: Path) -> list[dict]:
     """TC macro-F1 per (language, adapter) over seeds, and the PPPL of the same configuration."""
-    rows = []
-    for result in sorted((runs / "finetune").glob("*/result.json")):
-        match = RUN_NAME.match(result.parent.name)
-        if match:
-            metrics = json.loads(result.read_text(encoding="utf-8"))["metrics"]
-            rows.append({**match.groupdict(), "f1": metrics["test_macro_f1"]})
-    pppl = {}
-    for result in (runs / "pppl").glob("*/result.json"):
-        model, lang, source, adapter = result.parent.name.split("--")[0].split(".")
-        pppl[(lang, source, adapter)] = json.loads(result.read_text(encoding="utf-8"))["metrics"]["pppl"]
-    if not rows:
+    from lrl_utils.records.results import load_records
+
+    records = load_records(str(p.resolve()) for p in sorted(runs.glob("*/*")) if p.is_dir())
+    tc = records[(records.task == "tc") & (records.metric == "test_macro_f1")]
+    pppl = records[records.metric == "pppl"].set_index(["language", "source", "adapter"])["value"]
+    if tc.empty:
         return []
-    table = pd.DataFrame(rows).groupby(["lang", "source", "adapter"])["f1"].agg(["mean", "std", "count"])
+    table = tc.groupby(["language", "source", "adapter"])["value"].agg(["mean", "std", "count"])
     return [
         {
             "language": lang,

@@ -117,13 +117,26 @@ def test_semantic_world_benchmark_reads_worlds_and_runs(tmp_path: Path) -> None:
     assert set(scores) == {"bag_of_words", "bag_of_char_ngrams", "glotcc_word_vectors"}
     assert scores["bag_of_words"] > 0.5  # the demo world's topics: learnable from the words alone
     runs = tmp_path / "runs"
-    for seed, f1 in ((1, 0.5), (2, 0.7)):
-        folder = runs / "finetune" / f"tiny-xlmr.qag.tc.glotcc.seq_bn_inv.s{seed}--abc"
-        folder.mkdir(parents=True)
-        (folder / "result.json").write_text(json.dumps({"metrics": {"test_macro_f1": f1}}))
-    folder = runs / "pppl" / "tiny-xlmr.qag.glotcc.seq_bn_inv--abc"
-    folder.mkdir(parents=True)
-    (folder / "result.json").write_text(json.dumps({"metrics": {"pppl": 57.43}}))
+    spec = {"model": "tiny-xlmr", "language": "qag", "source": "glotcc", "adapter": "seq_bn_inv"}
+    results = {
+        "finetune/tiny-xlmr.qag.tc.glotcc.seq_bn_inv.s1--abc": (
+            "finetune",
+            {"task": "tc", "seed": 1},
+            "test_macro_f1",
+            0.5,
+        ),
+        "finetune/tiny-xlmr.qag.tc.glotcc.seq_bn_inv.s2--abc": (
+            "finetune",
+            {"task": "tc", "seed": 2},
+            "test_macro_f1",
+            0.7,
+        ),
+        "pppl/tiny-xlmr.qag.glotcc.seq_bn_inv--abc": ("pppl", {}, "pppl", 57.43),
+    }
+    for run, (stage, extra, metric, value) in results.items():
+        (runs / run).mkdir(parents=True)
+        result = {"run": run, "stage": stage, "spec": spec | extra, "metrics": {metric: value}}
+        (runs / run / "result.json").write_text(json.dumps(result))
     (row,) = bench.run_scores(runs)
     assert row == {
         "language": "qag",

@@ -304,7 +304,7 @@ def test_semantic_variant_keeps_the_demo_world_and_limits_flores_topic_words(tmp
 
 def test_profile_world_settings_reach_the_world(tmp_path: Path) -> None:
     from lrl_utils.config.data_settings import DataSettings
-    from lrl_utils.demo.language import world_config
+    from lrl_utils.demo.config import world_config
 
     data = DataSettings(mode="demo", world_seed=3, world_rare_words=12, world_flores_topic_words=1)
     assert world_config(data) == WorldConfig(seed=3, rare_per_topic=12, flores_topic_words=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,21 +31,22 @@ class WorldConfig:
     # demo): extra content words per topic (glossed `<topic>-<pos>-<n>`), and FLORES / SIB-200 sentences with
     # at most this many topic words, so that 701 training sentences cannot teach a bag of words the topics and
     # TC needs what the words mean (docs/architecture.md, "The semantic world")
-    rare_per_topic: int = 0
-    flores_topic_words: int = 0
+    # Added later: recorded and hashed only when set, so the demo's worlds keep their names and bytes (the
+    # `hashed_unless_default` convention of the specs' `_added` fields)
+    rare_per_topic: int = field(default=0, metadata={"hashed_unless_default": True})
+    flores_topic_words: int = field(default=0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
-        """The fields, as world.json records and `hash()` hashes them; the ones added later only when set, so
-        the demo's worlds keep their names and bytes."""
-        fields = dataclasses.asdict(self)
-        return {k: v for k, v in fields.items() if not (k in ADDED_FIELDS and v == 0)}
+        """The fields as world.json records and `hash()` hashes them."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not (f.metadata.get("hashed_unless_default") and getattr(self, f.name) == f.default)
+        }
 
     def hash(self) -> str:
         canonical = json.dumps(self.record(), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:8]
-
-
-ADDED_FIELDS = ("rare_per_topic", "flores_topic_words")
 
 
 def world_config(data) -> WorldConfig:

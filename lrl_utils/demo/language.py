@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import NamedTuple
 
-from lrl_utils.demo.config import ADDED_FIELDS, WorldConfig, world_config  # noqa: F401 (re-exported)
+from lrl_utils.demo.config import WorldConfig
 
 
 @dataclass(frozen=True)
