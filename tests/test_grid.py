@@ -112,6 +112,23 @@ def test_upstream_change_cascades(project):
     )
 
 
+def test_vocabulary_languages_reach_the_tokenizer_spec_only(project):
+    """`base_model.vocabulary` adds corpora the tokenizer reads (planned, and inputs of the base model run);
+    left empty, the base model keeps its folder (an `_added` field), and set, it gets a new one."""
+    project.add_profile("v0", tiny_profile())
+    prof = tiny_profile()
+    prof["base_model"]["vocabulary"] = ["qab", "qad"]
+    project.add_profile("v1", prof)
+    g0, g1 = Grid("v0"), Grid("v1")
+    b0, b1 = g0.base_model("tiny-xlmr"), g1.base_model("tiny-xlmr")
+    assert b0.vocabulary_corpora == () and "vocabulary_corpora" not in b0.canonical()
+    assert b0.digest() != b1.digest() and b0.corpora == b1.corpora
+    qad = g1.preprocess("qad", "glotcc").folder()
+    assert b1.vocabulary_corpora == (g1.preprocess("qab", "glotcc").folder(), qad)
+    assert b1.deps() == (*b1.corpora, qad)  # the seen language's corpus once
+    assert qad in {s.folder() for s in g1.expand()} - {s.folder() for s in g0.expand()}
+
+
 def test_spec_paths_are_relative():
     for s in Grid("demo").expand():
         text = s.canonical()

@@ -64,6 +64,11 @@ def test_cross_checks(project):
     prof = tiny_profile()
     del prof["base_model"]
     assert "missing key `base_model`" in error_of(project, "b3", prof)
+    prof = tiny_profile()
+    prof["base_model"]["vocabulary"] = ["qab", "qaz"]
+    assert "`base_model.vocabulary[1]`" in error_of(project, "b4", prof)
+    prof["base_model"]["vocabulary"] = ["qab", "mlt"]
+    assert "not a demo language" in error_of(project, "b5", prof)
 
 
 def test_fft_and_causal_lm_sections_are_checked(project):

@@ -40,6 +40,12 @@ class BaseModelSettings:
         maximum=1,
         default_factory=dict,
     )
+    vocabulary: tuple[str, ...] = _help(
+        "languages whose GlotCC train documents, all of them whatever their share, the tokenizer is trained on "
+        "besides the pre-training text (empty = the pre-training text alone). XLM-R's vocabulary was built with "
+        "low-resource languages upsampled and covers scripts and subwords its weights hardly saw",
+        default=(),
+    )
 
 
 @dataclass(frozen=True)
@@ -256,6 +262,8 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
         for code in prof.base_model.shares:
             check_name(code, prof.base_model.languages, file, f"base_model.shares.{code}", "language")
+        for i, code in enumerate(prof.base_model.vocabulary):
+            check_name(code, reg.languages, file, f"base_model.vocabulary[{i}]", "language")
     if prof.data.mode == "demo":
         causal = prof.causal_lm.languages if prof.causal_lm else ()
         task_only = (c for codes in prof.task_languages.values() for c in codes)
@@ -263,6 +271,7 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
             *prof.languages,
             *causal,
             *(prof.base_model.languages if prof.base_model else ()),
+            *(prof.base_model.vocabulary if prof.base_model else ()),
             *task_only,
         ):
             if not reg.languages[code].demo:

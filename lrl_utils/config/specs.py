@@ -160,12 +160,16 @@ class BaseModelSpec(TinyModel, Spec):
     train: TrainConfig = _help("pre-training settings")
     shares: tuple[float, ...] = _help("per corpus: the fraction of its train documents used", default=())
     seed: int = _help("initialisation seed", default=0)
+    vocabulary_corpora: tuple[str, ...] = _added(
+        "preprocess runs (GlotCC splits) whose train documents, all of them, the tokenizer also learns from",
+        default=(),
+    )
 
     def slug(self) -> str:
         return self.model
 
     def deps(self) -> tuple[str, ...]:
-        return self.corpora
+        return self.corpora + tuple(c for c in self.vocabulary_corpora if c not in self.corpora)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class Grid:
             corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
             shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
             train=self._pretrain_settings(m.architecture),
+            vocabulary_corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.vocabulary),
         )
 
     def _pretrain_settings(self, architecture: str):
@@ -321,7 +322,7 @@ class Grid:
         needed: dict[str, set[str]] = {}
         for lang in p.languages:
             needed.setdefault(lang, set()).update(p.sources, p.full_finetuning)
-        for lang in p.base_model.languages if p.base_model else ():
+        for lang in (*p.base_model.languages, *p.base_model.vocabulary) if p.base_model else ():
             needed.setdefault(lang, set()).add("glotcc")
         for spec in causal:
             needed.setdefault(spec.language, set()).add(spec.source)

@@ -26,6 +26,12 @@ def pretraining_text(ctx: RunContext) -> tuple[list[str], list[str], dict[str, d
     return train_texts, val_texts, counts
 
 
+def vocabulary_text(ctx: RunContext) -> list[str]:
+    """The train documents of the spec's `vocabulary_corpora`, all of them: what the tokenizer learns from
+    besides the pre-training text (a vocabulary wider than what the weights see, as XLM-R's)."""
+    return [t for folder in ctx.spec.vocabulary_corpora for t in load_text_splits(ctx.input(folder))["train"]["text"]]
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Train the tokenizer, build the tiny model (seeded with `seed`), pre-train it, save both to `model/`,
     finish the run; returns {"counts" (per corpus), "history", "metrics"}."""
@@ -33,7 +39,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     train_texts, val_texts, counts = pretraining_text(ctx)
     tokenizer = base_models.train_tokenizer(
         spec.architecture,
-        train_texts,
+        train_texts + vocabulary_text(ctx),
         spec.vocab_size,
         max_position=spec.max_position,
         alphabet=spec.alphabet,
