@@ -160,3 +160,37 @@ def test_train_lm_trains_only_what_requires_grad(tokenizer):
     assert history["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]) != ("encoder" in name), name
+
+
+def test_vocabulary_corpora_reach_the_tokenizer_not_the_weights(tmp_path, monkeypatch):
+    """The base_model stage trains its tokenizer on the pre-training text plus every document of its
+    `vocabulary_corpora` (a language the weights never see gets whole-word pieces), and pre-trains on the
+    shares of `corpora` only."""
+    from types import SimpleNamespace
+
+    from lrl_utils.training import base_model_stage
+
+    def corpus(name: str, texts: list[str]) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        for stem, part in (("train", texts), ("val", texts[:4]), ("test", texts[:4])):
+            lines = [json.dumps({"text": t}, ensure_ascii=False) for t in part]
+            (folder / f"{stem}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return name
+
+    rng = random.Random(0)
+    words = ["zorvanteq", "plimquaxo", "gruwend", "taksilor", "vemmurak", "oxtapin"]
+    unseen = [" ".join(rng.choice(words) for _ in range(5)) + "." for _ in range(300)]
+    spec = SimpleNamespace(
+        corpora=(corpus("seen", TRAIN),), shares=(0.5,), vocabulary_corpora=(corpus("new", unseen),)
+    )
+    ctx = SimpleNamespace(spec=spec, input=lambda folder: tmp_path / folder)
+    train, _, counts = base_model_stage.pretraining_text(ctx)
+    assert train == TRAIN[:150] and counts == {"seen": {"share": 0.5, "train documents": 150}}
+    vocabulary = base_model_stage.vocabulary_text(ctx)
+    assert vocabulary == unseen
+    without = train_tokenizer("xlm-roberta", train, vocab_size=300)
+    with_unseen = train_tokenizer("xlm-roberta", train + vocabulary, vocab_size=300)
+    assert len(without.tokenize("zorvanteq")) > 1 and with_unseen.tokenize("zorvanteq") == ["▁zorvanteq"]
+    spec.vocabulary_corpora = ()
+    assert base_model_stage.vocabulary_text(ctx) == []

@@ -100,7 +100,9 @@ class Grid:
             corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.languages),
             shares=tuple(settings.shares.get(code, 1.0) for code in settings.languages),
             train=self._pretrain_settings(m.architecture),
-            vocabulary_corpora=tuple(self.preprocess(code, "glotcc").folder() for code in settings.vocabulary),
+            vocabulary_corpora=tuple(
+                self.preprocess(code, "glotcc").folder() for code in settings.vocabulary
+            ),
         )
 
     def _pretrain_settings(self, architecture: str):

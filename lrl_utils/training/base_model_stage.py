@@ -29,7 +29,11 @@ def pretraining_text(ctx: RunContext) -> tuple[list[str], list[str], dict[str, d
 def vocabulary_text(ctx: RunContext) -> list[str]:
     """The train documents of the spec's `vocabulary_corpora`, all of them: what the tokenizer learns from
     besides the pre-training text (a vocabulary wider than what the weights see, as XLM-R's)."""
-    return [t for folder in ctx.spec.vocabulary_corpora for t in load_text_splits(ctx.input(folder))["train"]["text"]]
+    return [
+        t
+        for folder in ctx.spec.vocabulary_corpora
+        for t in load_text_splits(ctx.input(folder))["train"]["text"]
+    ]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
