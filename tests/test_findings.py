@@ -113,3 +113,40 @@ def test_f0_lists_the_required_learning_checks_first():
     assert not failed.loc["pppl_below_base", "passed"]
     assert "failing: m " in failed.loc["pppl_below_base", "numbers"]
     assert "## F0 every run learned: FAIL" in markdown(failed.reset_index())
+
+
+def test_configurations_are_compared_on_the_pairs_they_share():
+    """ConceptNet run on TC only is compared with GlotCC's TC gain, not with GlotCC's mean over TC and SA."""
+    records = make_records()
+    unseen, finetune = ~records["seen"], records["stage"] == "finetune"
+    glot_sa = finetune & unseen & (records["source"] == "glotcc") & (records["task"] == "sa")
+    records.loc[glot_sa & (records["adapter"] == "seq_bn_inv"), "value"] -= 0.25  # SA gain 0.2 → -0.05
+    cn = finetune & (records["source"] == "conceptnet")
+    records.loc[cn & unseen & (records["task"] == "tc"), "value"] += 0.09  # TC gain 0.1, below GlotCC's 0.2
+    records = records[~(cn & (records["task"] == "sa"))]  # ConceptNet: TC only
+    checks = findings(records, SIZES, LLM).set_index("check")
+    assert checks.loc["conceptnet_helps_less", "passed"], checks.loc["conceptnet_helps_less", "numbers"]
+    assert "ConceptNet +0.100, GlotCC +0.200 (6 pairs)" in checks.loc["conceptnet_helps_less", "numbers"]
+    records.loc[cn & unseen & (records["task"] == "tc"), "value"] += 0.2  # now ConceptNet gains more on TC
+    assert not findings(records, SIZES, LLM).set_index("check").loc["conceptnet_helps_less", "passed"]
+
+
+def test_the_unseen_gain_is_compared_with_the_seen_gain_task_by_task():
+    """Unseen languages run TC and SA, the seen ones mostly SA, the task any adapter moves most: pooled, the seen
+    gain looks larger; task by task, the unseen gain is larger in both."""
+    records = make_records()
+    keys = ["model", "language", "task", "seed"]
+    base = records[(records["stage"] == "finetune") & (records["source"] == "none")].set_index(keys)["value"]
+    gains = {(False, "tc"): 0.05, (False, "sa"): 0.30, (True, "tc"): 0.02, (True, "sa"): 0.28}
+    glot = (records["stage"] == "finetune") & (records["source"] == "glotcc")
+    for i in records.index[glot]:
+        r = records.loc[i]
+        records.loc[i, "value"] = base[tuple(r[keys])] + gains[(bool(r["seen"]), r["task"])]
+    seen_tc = (records["stage"] == "finetune") & records["seen"] & (records["task"] == "tc")
+    records = records[~(seen_tc & (records["language"] != "l5"))]  # seen TC on one language only
+    row = findings(records, SIZES, LLM).set_index("check").loc["gain_largest_unseen"]
+    assert row["passed"], row["numbers"]  # pooled: unseen 0.175 < seen 0.236
+    assert (
+        "tc: unseen +0.050 (6), seen +0.020 (3)" in row["numbers"]
+        and "mean difference +0.025" in row["numbers"]
+    )
