@@ -309,3 +309,48 @@ def test_profile_world_settings_reach_the_world(tmp_path: Path) -> None:
     data = DataSettings(mode="demo", world_seed=3, world_rare_words=12, world_flores_topic_words=1)
     assert world_config(data) == WorldConfig(seed=3, rare_per_topic=12, flores_topic_words=1)
     assert world_config(DataSettings(mode="demo")) == WorldConfig()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Named entities in the web text (profile `data.world_web_names`)
+
+
+def _ner_entities(path: Path) -> list[tuple[str, str]]:
+    """(type, first token) of every entity in a CoNLL file."""
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [(tag[2:], token) for token, tag in rows if tag.startswith("B-")]
+
+
+def test_web_names_put_the_ner_entities_into_the_web_text(tmp_path: Path) -> None:
+    from lrl_utils.demo.tasks import KNOWN_NAMES, NAME_KINDS, name_inventory
+
+    assert "web_names" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
+    named = dataclasses.replace(SMALL, web_names=0.5)
+    assert named.hash() != SMALL.hash() and named.record()["web_names"] == 0.5
+    qab, qag = (name_inventory(DEMO_LANGUAGES[c], SMALL.seed) for c in ("qab", "qag"))
+    assert {k: len(v) for k, v in qab.items()} == NAME_KINDS
+    assert len({n for names in qab.values() for n in names}) == sum(NAME_KINDS.values())  # all distinct
+    relative = DEMO_LANGUAGES["qag"]  # the unseen relative writes its parent's names in its own spelling
+    assert qag["given"][0] == relative.respell(qab["given"][0].lower()).capitalize()
+    root = ensure_world(tmp_path, named)
+    assert _digests(ensure_world(tmp_path / "again", named)) == _digests(root)  # deterministic
+    plain = ensure_world(tmp_path / "plain", SMALL)
+    for code, names in (("qab", qab), ("qag", qag)):
+        known = {n for kind in names.values() for n in kind}
+        text = " ".join(glotcc_documents(root, f"{code}-Latn"))
+        inner = set(re.findall(r"(?<![.?!]) ([A-Z]\S*)", text))  # capitalised words inside sentences
+        assert len(inner & known) > 0.8 * len(known)
+        old = " ".join(glotcc_documents(plain, f"{code}-Latn"))
+        assert not re.findall(r"(?<![.?!]) ([A-Z][a-z]+)", old)  # the older worlds: no names on the web
+        entities = _ner_entities(root / "wikiann" / code / "train")
+        share = sum(first in known for _, first in entities) / len(entities)
+        assert KNOWN_NAMES - 0.1 < share <= 1.0
+        per = [first for kind, first in entities if kind == "PER"]
+        assert sum(first in names["given"] for first in per) > 0.8 * len(per)  # a person: given + family
+
+
+def test_profile_web_names_reach_the_world() -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.config import world_config
+
+    assert world_config(DataSettings(mode="demo", world_web_names=0.5)) == WorldConfig(web_names=0.5)

@@ -327,6 +327,7 @@ def test_full_profile_is_valid(project):
         ("data.max_train_bytes", 0, "must be >= 1, got 0"),
         ("data.max_val_bytes", -1, "must be >= 1, got -1"),
         ("data.world_seed", -3, "must be >= 0 and <= 4294967295, got -3"),
+        ("data.world_web_names", 1.5, "must be >= 0 and <= 1, got 1.5"),
         ("seeds[0]", -2, "must be >= 0 and <= 4294967295, got -2"),
         ("jobs", 0, "must be >= 1, got 0"),
         ("report.f1_tolerance", -0.1, "must be >= 0, got -0.1"),

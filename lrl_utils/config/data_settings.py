@@ -39,6 +39,13 @@ class DataSettings:
         default=0,
         minimum=0,
     )
+    world_web_names: float = _added(
+        "demo world: share of GlotCC sentences that may carry named entities made as in its NER data (0 = none, "
+        "the older worlds), as real web text holds the names WikiANN tags (docs/architecture.md)",
+        default=0.0,
+        minimum=0,
+        maximum=1,
+    )
     conceptnet: str = _help(
         "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
         default="hub",

@@ -35,6 +35,11 @@ class WorldConfig:
     # `hashed_unless_default` convention of the specs' `_added` fields)
     rare_per_topic: int = field(default=0, metadata={"hashed_unless_default": True})
     flores_topic_words: int = field(default=0, metadata={"hashed_unless_default": True})
+    # Named entities in the web text (profile `data.world_web_names`; 0.0 = none, the older worlds): the share of
+    # GlotCC sentences whose noun phrases may become names made as in the NER data (`tasks.py`), as real web
+    # text is full of the names WikiANN tags. Without them a tiny model never sees a capitalised word inside a
+    # sentence, its tokenizer spells names letter by letter, and NER cannot be learned (docs/architecture.md)
+    web_names: float = field(default=0.0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
         """The fields as world.json records and `hash()` hashes them."""
@@ -55,4 +60,5 @@ def world_config(data) -> WorldConfig:
         seed=data.world_seed,
         rare_per_topic=data.world_rare_words,
         flores_topic_words=data.world_flores_topic_words,
+        web_names=data.world_web_names,
     )

@@ -7,6 +7,8 @@ agreement are those of each synthetic language:
   sentences, IOB2 tags PER / ORG / LOC): some noun phrases are replaced by names made from the language's own
   syllables and capitalised: a person is a given and a family name, an organisation a name followed by the
   language's word for "group", a location a name, or a name followed by its word for "city" or "country".
+  In worlds whose web text names entities (`WorldConfig.web_names`), most names come from the language's
+  `name_inventory`, so they are words a model can learn from the web text, as WikiANN's are.
 - **Sentiment** (`sentiment/<code>/{train,dev,test}.tsv`, columns `text` and `label`, 1 = positive): one or two
   noun phrases of a sentence get an evaluative adjective of one polarity (good, healthy, funny, popular versus
   bad, sick, crowded, chronic); the label is that polarity. Half the sentences are positive.
@@ -20,6 +22,7 @@ from pathlib import Path
 from random import Random
 
 from lrl_utils.demo.language import (
+    DEMO_LANGUAGES,
     DemoLanguage,
     NounPhrase,
     Sentence,
@@ -33,6 +36,8 @@ SENTIMENT_SPLITS = {"train": 600, "dev": 100, "test": 200}
 POSITIVE = ("general:good", "health:healthy", "entertainment:funny", "entertainment:popular")
 NEGATIVE = ("general:bad", "health:sick", "travel:crowded", "health:chronic")
 ENTITY_SLOTS = ("subject", "obj", "pp")
+NAME_KINDS = {"given": 12, "family": 12, "org": 12, "place": 12}  # names per kind in a language's inventory
+KNOWN_NAMES = 0.9  # with an inventory: the share of entities taken from it (the rest are new names)
 
 
 def _name(rng: Random, lang: DemoLanguage) -> str:
@@ -44,24 +49,53 @@ def _name(rng: Random, lang: DemoLanguage) -> str:
     return syllables[0].upper() + syllables[1:]
 
 
-def _entity(rng: Random, lang: DemoLanguage, lexicon: dict) -> tuple[str, list[str]]:
-    """(type, tokens) of a new named entity."""
+def name_inventory(lang: DemoLanguage, seed: int) -> dict[str, tuple[str, ...]]:
+    """The named entities `lang`'s web text talks about (`WorldConfig.web_names`): given and family names,
+    organisations and places, each kind a fixed list of distinct names made from the language's syllables. A
+    relative's names are its parent's respelled, as related languages share most of the entities they write
+    about (Wikipedia's, WikiANN's)."""
+    if lang.relative_of is not None:
+        parent = name_inventory(DEMO_LANGUAGES[lang.relative_of], seed)
+        return {kind: tuple(_capital(lang.respell(n.lower())) for n in names) for kind, names in parent.items()}
+    rng, used, out = Random(f"{seed}/{lang.code}/names"), set(), {}
+    for kind, n in NAME_KINDS.items():
+        names = []
+        while len(names) < n:
+            name = _name(rng, lang)
+            if name not in used:
+                used.add(name)
+                names.append(name)
+        out[kind] = tuple(names)
+    return out
+
+
+def _capital(word: str) -> str:
+    return word[0].upper() + word[1:]
+
+
+def _entity(rng: Random, lang: DemoLanguage, lexicon: dict, inventory: dict | None) -> tuple[str, list[str]]:
+    """(type, tokens) of a named entity: from `inventory` (`KNOWN_NAMES` of the time), else a new name."""
     kind = rng.choice(("PER", "ORG", "LOC"))
+    known = inventory is not None and rng.random() < KNOWN_NAMES
+
+    def name(of: str) -> str:
+        return rng.choice(inventory[of]) if known else _name(rng, lang)
+
     if kind == "PER":
-        return kind, [_name(rng, lang), _name(rng, lang)]
+        return kind, [name("given"), name("family")]
     if kind == "ORG":
-        group = lexicon["general:group"][0]
-        return kind, [_name(rng, lang), group[0].upper() + group[1:]]
+        return kind, [name("org"), _capital(lexicon["general:group"][0])]
     if rng.random() < 0.5:
-        return kind, [_name(rng, lang)]
+        return kind, [name("place")]
     place = lexicon[rng.choice(("general:city", "general:country"))][0]
-    return kind, [_name(rng, lang), place[0].upper() + place[1:]]
+    return kind, [name("place"), _capital(place)]
 
 
-def _with_entities(
-    s: Sentence, rng: Random, lang: DemoLanguage, lexicon: dict
+def with_entities(
+    s: Sentence, rng: Random, lang: DemoLanguage, lexicon: dict, inventory: dict | None = None
 ) -> tuple[Sentence, dict, dict]:
-    """`s` with 1-2 noun phrases replaced by names; the extended lexicon and {name key: (type, tokens)}."""
+    """`s` with 1-2 noun phrases replaced by names (`_entity`); the extended lexicon and {name key: (type,
+    tokens)}."""
     lexicon, names = dict(lexicon), {}
     clauses = list(s.clauses)
     for i, clause in enumerate(clauses):
@@ -69,7 +103,7 @@ def _with_entities(
             phrase = getattr(clause, slot)
             if not isinstance(phrase, NounPhrase) or rng.random() < 0.5:
                 continue
-            kind, tokens = _entity(rng, lang, lexicon)
+            kind, tokens = _entity(rng, lang, lexicon, inventory)
             key = f"name:{len(names)}"
             lexicon[key] = (" ".join(tokens),)
             names[key] = (kind, tokens)
@@ -90,14 +124,16 @@ def _tag(text: str, names: dict) -> list[tuple[str, str]]:
     return list(zip(tokens, tags, strict=True))
 
 
-def ner_sentences(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int) -> list[list]:
-    """`n` tagged sentences, each with at least one entity."""
+def ner_sentences(
+    lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int, inventory: dict | None = None
+) -> list[list]:
+    """`n` tagged sentences, each with at least one entity (from `inventory` when given, `_entity`)."""
     from lrl_utils.data.flores_sib import SIB_LABELS
 
     out = []
     while len(out) < n:
-        s, extended, names = _with_entities(
-            draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, lang, lexicon
+        s, extended, names = with_entities(
+            draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, lang, lexicon, inventory
         )
         if names:
             out.append(_tag(realise(s, lang, extended, rng), names))
@@ -127,14 +163,17 @@ def sentiment_rows(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random,
     return rows
 
 
-def write_task_data(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, seed: int) -> dict[str, int]:
-    """Write the NER and sentiment files of `lang` under `root`; relative path -> records."""
+def write_task_data(
+    root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, seed: int, inventory: dict | None = None
+) -> dict[str, int]:
+    """Write the NER and sentiment files of `lang` under `root` (NER entities mostly from `inventory` when
+    given); relative path -> records."""
     counts = {}
     rng = Random(f"{seed}/{lang.code}/ner")
     for split, n in NER_SPLITS.items():
         path = root / "wikiann" / lang.code / split
         path.parent.mkdir(parents=True, exist_ok=True)
-        sentences = ner_sentences(lang, lexicon, slots, rng, n)
+        sentences = ner_sentences(lang, lexicon, slots, rng, n, inventory)
         text = "\n\n".join("\n".join(f"{tok}\t{tag}" for tok, tag in s) for s in sentences)
         path.write_text(text + "\n", encoding="utf-8")
         counts[str(path.relative_to(root))] = n

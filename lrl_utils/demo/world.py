@@ -54,7 +54,7 @@ from lrl_utils.demo.language import (
     draw_sentence,
     realise,
 )
-from lrl_utils.demo.tasks import write_task_data
+from lrl_utils.demo.tasks import name_inventory, with_entities, write_task_data
 
 STATEMENT_SHARE = 0.25  # chance that an English document sentence is a definitional statement
 
@@ -93,8 +93,11 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         f.writelines(line + "\n" for line in lines)
 
 
-def _write_glotcc(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, config: WorldConfig) -> set:
-    """One parquet file of single-topic documents; returns the sentence structures it uses."""
+def _write_glotcc(
+    root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, config: WorldConfig, inventory: dict | None
+) -> set:
+    """One parquet file of single-topic documents; returns the sentence structures it uses. With an
+    `inventory` (`tasks.name_inventory`), a share `config.web_names` of the sentences name entities of it."""
     import pyarrow as pa  # imported here: `import demo_world` stays light (the grid only needs WorldConfig)
     import pyarrow.parquet as pq
 
@@ -109,6 +112,10 @@ def _write_glotcc(root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, c
                 continue
             structure = draw_sentence(rng, slots, topic)
             drawn.add(structure)
+            if inventory and rng.random() < config.web_names:
+                named, extended, _ = with_entities(structure, rng, lang, lexicon, inventory)
+                sentences.append(realise(named, lang, extended, rng))
+                continue
             sentences.append(realise(structure, lang, lexicon, rng))
         docs.append(" ".join(sentences))
         n_sentences.append(len(sentences))
@@ -169,10 +176,15 @@ def write_world(root: Path, config: WorldConfig) -> dict:
     lexicons = {code: build_lexicon(lang, inventory, config.seed) for code, lang in DEMO_LANGUAGES.items()}
     written = (ENGLISH, *DEMO_LANGUAGES.values())  # languages with web text, FLORES and SIB files
     all_lexicons = {ENGLISH.code: build_lexicon(ENGLISH, inventory, config.seed)} | lexicons
+    inventories = {  # named entities of the web text and NER data (none in the older worlds)
+        code: name_inventory(lang, config.seed) for code, lang in DEMO_LANGUAGES.items() if config.web_names
+    }
     drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
     counts: dict[str, int] = {}
     for lang in written:
-        drawn |= _write_glotcc(root, lang, all_lexicons[lang.code], slots, config)
+        drawn |= _write_glotcc(
+            root, lang, all_lexicons[lang.code], slots, config, inventories.get(lang.code)
+        )
         counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
     structures = _flores_structures(slots, config, drawn)
     for lang in written:
@@ -180,7 +192,9 @@ def write_world(root: Path, config: WorldConfig) -> dict:
             _write_lines(root / relative, lines)
             counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
     for lang in DEMO_LANGUAGES.values():  # NER and sentiment files (`tasks.py`)
-        counts.update(write_task_data(root, lang, lexicons[lang.code], slots, config.seed))
+        counts.update(
+            write_task_data(root, lang, lexicons[lang.code], slots, config.seed, inventories.get(lang.code))
+        )
     edges = write_conceptnet(root, lexicons, inventory, config.seed)
     counts[DUMP] = sum(edges.values())
     manifest = {
