@@ -347,6 +347,8 @@ def test_web_names_put_the_ner_entities_into_the_web_text(tmp_path: Path) -> Non
         assert KNOWN_NAMES - 0.1 < share <= 1.0
         per = [first for kind, first in entities if kind == "PER"]
         assert sum(first in names["given"] for first in per) > 0.8 * len(per)  # a person: given + family
+    flores = (root / "flores200_dataset/devtest/qab_Latn.devtest").read_text()
+    assert flores == (plain / "flores200_dataset/devtest/qab_Latn.devtest").read_text()  # FLORES: no names
 
 
 def test_profile_web_names_reach_the_world() -> None:

@@ -56,7 +56,9 @@ def name_inventory(lang: DemoLanguage, seed: int) -> dict[str, tuple[str, ...]]:
     about (Wikipedia's, WikiANN's)."""
     if lang.relative_of is not None:
         parent = name_inventory(DEMO_LANGUAGES[lang.relative_of], seed)
-        return {kind: tuple(_capital(lang.respell(n.lower())) for n in names) for kind, names in parent.items()}
+        return {
+            kind: tuple(_capital(lang.respell(n.lower())) for n in names) for kind, names in parent.items()
+        }
     rng, used, out = Random(f"{seed}/{lang.code}/names"), set(), {}
     for kind, n in NAME_KINDS.items():
         names = []

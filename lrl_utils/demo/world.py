@@ -182,9 +182,7 @@ def write_world(root: Path, config: WorldConfig) -> dict:
     drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
     counts: dict[str, int] = {}
     for lang in written:
-        drawn |= _write_glotcc(
-            root, lang, all_lexicons[lang.code], slots, config, inventories.get(lang.code)
-        )
+        drawn |= _write_glotcc(root, lang, all_lexicons[lang.code], slots, config, inventories.get(lang.code))
         counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
     structures = _flores_structures(slots, config, drawn)
     for lang in written:

@@ -25,7 +25,6 @@ COLUMNS = ["check", "model", "language", "config", "value", "reference", "passed
 #: each kind of required check as a claim (figures/findings.md's "F0 every run learned")
 CLAIMS = {
     "mlm_val_loss_lowered": "every language adapter ends with a lower LM loss on held-out text of its source",
-    "pppl_below_base": "every GlotCC adapter lowers its language's PPPL below the base model's",
     "tc_above_chance": "TC on every seen language is at least 1.5 x chance (macro-F1 0.21)",
 }
 
@@ -41,7 +40,9 @@ def _mean(df: pd.DataFrame, **where: str) -> pd.Series:
 def learning_checks(records: pd.DataFrame) -> pd.DataFrame:
     """One row per check: kind, model, language, config, value, reference, passed, required.
 
-    - `pppl_below_base`: adapted PPPL < base PPPL (required for GlotCC adapters, reported for ConceptNet);
+    - `pppl_below_base`: adapted PPPL < base PPPL (reported, not required: the paper's own GlotCC adapters
+      raise the FLORES PPPL of 52 of their 180 (model, language, adapter) cells, Tables 10 and 11, so a higher
+      PPPL does not mean an adapter failed to learn; `adapter_checks`' held-out loss is the learning check);
     - `tc_above_chance`: mean test macro-F1 >= 1.5 / 7 (required on languages the model has seen, reported on
       unseen ones: the demo's short adapter schedules do not reproduce the paper's unseen-language TC gains);
     - `sa_above_chance`, `ner_above_chance`: the thresholds of `TASK_CHECKS` (reported).
@@ -65,7 +66,7 @@ def learning_checks(records: pd.DataFrame) -> pd.DataFrame:
                     "value": float(value),
                     "reference": reference,
                     "passed": bool(value < reference),
-                    "required": source == "glotcc",
+                    "required": False,
                 }
             )
     tasks = records["task"].fillna("") if "task" in records else pd.Series("", index=records.index)

@@ -180,6 +180,36 @@ def reported_results() -> pd.DataFrame:
     return df
 
 
+#: the paper's configuration labels → (source, adapter) of the project's records
+_SOURCES = {"Base": ("none", "none"), "CN": ("conceptnet", None), "Glot": ("glotcc", None)}
+
+
+def paper_records() -> pd.DataFrame:
+    """The paper's per-language PPPL, TC, SA and NER numbers (adapter configurations and the base model) as
+    records in `records.results.load_records`' layout, one seed (0), so that `report.findings` can check the
+    paper's own numbers the way it checks a grid's."""
+    df = reported_results()
+    df = df[(df["group"] == "language") & df["config"].str.match(r"^(Base|CN |Glot )")]
+    source = df["config"].str.split(" ").str[0].map(lambda k: _SOURCES[k][0])
+    adapter = df["config"].map(lambda c: "none" if c == "Base" else c.split(" ", 1)[1].lower())
+    unseen = {m: set(unseen_languages(m)) for m in df["model"].unique()}
+    return pd.DataFrame(
+        {
+            "run": "paper",
+            "stage": df["task"].map(lambda t: "pppl" if t == "pppl" else "finetune"),
+            "task": df["task"].where(df["task"] != "pppl", ""),
+            "model": df["model"],
+            "language": df["language"],
+            "seen": [lang not in unseen[m] for m, lang in zip(df["model"], df["language"], strict=True)],
+            "source": source,
+            "adapter": adapter,
+            "seed": 0,
+            "metric": df["metric"],
+            "value": df["value_scaled"],
+        }
+    ).reset_index(drop=True)
+
+
 def recompute_averages(df: pd.DataFrame) -> pd.DataFrame:
     """Seen / unseen / total means per (table, task, model, config) from the per-language rows of `df`.
 
