@@ -13,7 +13,8 @@ orthography (`language.relative`). (A WordPiece vocabulary without ë/ž turns w
 the tokenizers get those letters as initial alphabet, as mBERT's vocabulary covers scripts it hardly saw.)
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
-prediction are both learnable. The world is written in the layouts of the real releases, so the loaders in
+prediction are both learnable. With `WorldConfig.web_names`, a share of the web sentences name entities of the
+language's name inventory (`tasks.name_inventory`), which the NER data tag. The world is written in the layouts of the real releases, so the loaders in
 `data/` read it unchanged (the languages themselves: `language.py`):
 
     world.json                                    config, languages, counts per file
