@@ -46,7 +46,7 @@ def _name(rng: Random, lang: DemoLanguage) -> str:
     syllables = "".join(
         rng.choice(part) for part in (lang.onsets, lang.vowels, lang.codas) * rng.choice((1, 2))
     )
-    return syllables[0].upper() + syllables[1:]
+    return _capital(syllables)
 
 
 def name_inventory(lang: DemoLanguage, seed: int) -> dict[str, tuple[str, ...]]:

@@ -14,8 +14,8 @@ the tokenizers get those letters as initial alphabet, as mBERT's vocabulary cove
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
 prediction are both learnable. With `WorldConfig.web_names`, a share of the web sentences name entities of the
-language's name inventory (`tasks.name_inventory`), which the NER data tag. The world is written in the layouts of the real releases, so the loaders in
-`data/` read it unchanged (the languages themselves: `language.py`):
+language's name inventory (`tasks.name_inventory`), which the NER data tag. The world is written in the layouts
+of the real releases, so the loaders in `data/` read it unchanged (the languages themselves: `language.py`):
 
     world.json                                    config, languages, counts per file
     conceptnet/conceptnet-assertions-5.7.0.csv.gz  one dump for all languages (+ English and noise edges)

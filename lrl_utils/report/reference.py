@@ -18,7 +18,7 @@ import pandas as pd
 
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError, Registry, check_name, load_registry
-from lrl_utils.report.tables import PAPER_CONFIGS
+from lrl_utils.report.tables import PAPER_CONFIGS, SOURCE_LABELS, config_label
 
 REFERENCE_DIR = paths.params_dir() / "reference"
 
@@ -180,18 +180,16 @@ def reported_results() -> pd.DataFrame:
     return df
 
 
-#: the paper's configuration labels → (source, adapter) of the project's records
-_SOURCES = {"Base": ("none", "none"), "CN": ("conceptnet", None), "Glot": ("glotcc", None)}
-
-
 def paper_records() -> pd.DataFrame:
     """The paper's per-language PPPL, TC, SA and NER numbers (adapter configurations and the base model) as
     records in `records.results.load_records`' layout, one seed (0), so that `report.findings` can check the
     paper's own numbers the way it checks a grid's."""
+    adapters = ("seq_bn", "lora", "seq_bn_inv")  # the paper's language adapters, labelled by `config_label`
+    configs = {config_label("none", "none"): ("none", "none")}
+    configs |= {config_label(s, a): (s, a) for s in SOURCE_LABELS for a in adapters}
     df = reported_results()
-    df = df[(df["group"] == "language") & df["config"].str.match(r"^(Base|CN |Glot )")]
-    source = df["config"].str.split(" ").str[0].map(lambda k: _SOURCES[k][0])
-    adapter = df["config"].map(lambda c: "none" if c == "Base" else c.split(" ", 1)[1].lower())
+    df = df[(df["group"] == "language") & df["config"].isin(configs)]
+    source, adapter = zip(*df["config"].map(configs), strict=True) if len(df) else ((), ())
     unseen = {m: set(unseen_languages(m)) for m in df["model"].unique()}
     return pd.DataFrame(
         {
