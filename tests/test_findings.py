@@ -173,3 +173,35 @@ def test_the_unseen_gain_is_compared_with_the_seen_gain_task_by_task():
         "tc: unseen +0.050 (6), seen +0.020 (3)" in row["numbers"]
         and "mean difference +0.025" in row["numbers"]
     )
+
+
+def test_the_mlm_check_says_which_head_path_seq_bn_inv_was_scored_on(tmp_path):
+    """Seq_bn_inv's PPPL depends on the LM head path (`head_path`); F1's MLM check names the one its runs used,
+    read from the PPPL results (`head_paths`)."""
+    import json
+
+    from lrl_utils.records.results import RESULT_FILE
+    from lrl_utils.report.findings import head_paths
+
+    for i, (adapter, path) in enumerate(
+        [("seq_bn_inv", "paper_compat"), ("seq_bn", None), ("seq_bn_inv", "paper_compat")]
+    ):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        result = {"stage": "pppl", "spec": {"adapter": adapter}, "metrics": {"pppl": 9.0, "head_path": path}}
+        (folder / RESULT_FILE).write_text(json.dumps(result), encoding="utf-8")
+    (tmp_path / "other").mkdir()  # a folder without a result: skipped
+    paths = head_paths([str(p) for p in sorted(tmp_path.iterdir())])
+    assert paths == {"paper_compat"}
+    numbers = (
+        findings(make_records(), SIZES, LLM, paths=paths).set_index("check").loc["seq_bn_best_mlm", "numbers"]
+    )
+    assert "original's head path (`paper_compat`" in numbers
+    numbers = (
+        findings(make_records(), SIZES, LLM, paths={"inverse"}).set_index("check").loc["seq_bn_best_mlm"]
+    )
+    assert "corrected head path (`inverse`" in numbers["numbers"]
+    assert (
+        "head path"
+        not in findings(make_records(), SIZES, LLM).set_index("check").loc["seq_bn_best_mlm", "numbers"]
+    )

@@ -86,7 +86,27 @@ def f0_checks(learned: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def f1_checks(records: pd.DataFrame) -> list[dict]:
+HEAD_PATHS = {
+    "paper_compat": "Seq_bn_inv on the original's head path (`paper_compat`: trained without its inverse, scored "
+    "with it)",
+    "inverse": "Seq_bn_inv on the corrected head path (`inverse`: trained and scored with it)",
+}
+
+
+def head_paths(run_folders: Iterable[str]) -> set[str]:
+    """The LM head paths (`head_path`) the Seq_bn_inv PPPL runs among `run_folders` were scored on."""
+    from lrl_utils.records.results import read_result
+
+    paths = set()
+    for folder in run_folders:
+        result = read_result(folder)
+        if result and result.get("stage") == "pppl" and result["spec"].get("adapter") == "seq_bn_inv":
+            paths.add(str(result["metrics"].get("head_path")))
+    return paths
+
+
+def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict]:
+    """F1's checks; `paths` (`head_paths`) says in the MLM check which head path Seq_bn_inv was scored on."""
     rows, name = [], "F1 small adaptation data helps"
     pppl = _pppl(records)
     base = pppl[(pppl["source"] == "none")].set_index(["model", "language"])["value"]
@@ -114,6 +134,8 @@ def f1_checks(records: pd.DataFrame) -> list[dict]:
     per_adapter = seen_glot.groupby("adapter")["value"].apply(lambda v: float(np.exp(np.log(v).mean())))
     best = per_adapter.idxmin() if len(per_adapter) else None
     listing = ", ".join(f"{a} {v:.2f}" for a, v in per_adapter.sort_values().items())
+    if listing and paths and "seq_bn_inv" in per_adapter.index:
+        listing += "; " + "; ".join(HEAD_PATHS.get(p, f"Seq_bn_inv on head path {p}") for p in sorted(paths))
     rows.append(
         _row(
             name,
@@ -296,11 +318,16 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
 
 
 def findings(
-    records: pd.DataFrame, sizes: pd.DataFrame, llm: pd.DataFrame, learned: pd.DataFrame | None = None
+    records: pd.DataFrame,
+    sizes: pd.DataFrame,
+    llm: pd.DataFrame,
+    learned: pd.DataFrame | None = None,
+    paths: set[str] | None = None,
 ) -> pd.DataFrame:
-    """All checks, one row each (`COLUMNS`); `learned` (the learning checks' rows) adds F0 first."""
+    """All checks, one row each (`COLUMNS`); `learned` (the learning checks' rows) adds F0 first, `paths`
+    (`head_paths`) the head path of Seq_bn_inv's PPPL to F1's MLM check."""
     rows = [] if learned is None else f0_checks(learned)
-    rows += f1_checks(records) + f2_checks(records, llm) + f3_checks(records, sizes)
+    rows += f1_checks(records, paths) + f2_checks(records, llm) + f3_checks(records, sizes)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -351,7 +378,8 @@ def write_findings(
 
     records = load_records(run_folders)
     learned = all_checks(records, list(run_folders))
-    checks = findings(records, data_sizes(run_folders), llm_scores(run_folders), learned)
+    sizes, llm = data_sizes(run_folders), llm_scores(run_folders)
+    checks = findings(records, sizes, llm, learned, head_paths(run_folders))
     text = markdown(checks, title, paper_verdicts())
     for folder in out_dirs:
         atomic_write_text(Path(folder) / "findings.md", text + "\n")
