@@ -356,3 +356,53 @@ def test_profile_web_names_reach_the_world() -> None:
     from lrl_utils.demo.config import world_config
 
     assert world_config(DataSettings(mode="demo", world_web_names=0.5)) == WorldConfig(web_names=0.5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The unseen relative's documents in its parent's web corpus (profile `data.world_mislabeled_relative`)
+
+
+def test_mislabeled_relative_documents_sit_in_the_parent_corpus(tmp_path: Path) -> None:
+    assert (
+        "mislabeled_relative" not in WorldConfig().record()
+    )  # off: the older worlds keep their names and bytes
+    leaky = dataclasses.replace(SMALL, mislabeled_relative=0.1)
+    assert leaky.hash() != SMALL.hash() and leaky.record()["mislabeled_relative"] == 0.1
+    root = ensure_world(tmp_path, leaky)
+    assert _digests(ensure_world(tmp_path / "again", leaky)) == _digests(root)  # deterministic
+    plain = ensure_world(tmp_path / "plain", SMALL)
+    n = round(0.1 * SMALL.docs_per_language)
+    parent, own = glotcc_documents(root, "qab-Latn"), glotcc_documents(plain, "qab-Latn")
+    assert len(parent) == SMALL.docs_per_language + n
+    assert [d for d in parent if d in own] == own  # the parent's own documents, in their order
+    inventory = concepts(SMALL)
+    words = {  # words only one of the two writes
+        code: {w for ws in build_lexicon(DEMO_LANGUAGES[code], inventory, SMALL.seed).values() for w in ws}
+        for code in ("qab", "qag")
+    }
+    only_qag, only_qab = words["qag"] - words["qab"], words["qab"] - words["qag"]
+    others = [d for d in parent if d not in own]
+    assert len(others) == n
+    for doc in others:  # the relative's text: its words, none of the parent's own
+        tokens = set(re.findall(r"\w+", doc.lower()))
+        assert tokens & only_qag and not tokens & only_qab, doc
+    positions = [i for i, d in enumerate(parent) if d not in own]
+    assert positions[0] > 0 and positions[-1] < len(parent) - 1  # spread among the parent's documents
+    assert min(b - a for a, b in zip(positions, positions[1:], strict=False)) > 1
+    table = pq.read_table(root / "glotcc/v1.0/qab-Latn/qab-Latn_0.parquet").to_pydict()
+    assert set(table["identification-language"]) == {"qab_Latn"}  # labelled as the parent, as LID does
+    assert len(set(table["warc-target-uri"])) == len(parent)
+    manifest = json.loads((root / "world.json").read_text())
+    assert manifest["files"]["glotcc/v1.0/qab-Latn/qab-Latn_0.parquet"] == len(parent)
+    for code in ("qag", "qad"):  # every other corpus as in the world without them
+        assert glotcc_documents(root, f"{code}-Latn") == glotcc_documents(plain, f"{code}-Latn")
+    flores = set((root / "flores200_dataset/devtest/qag_Latn.devtest").read_text().splitlines())
+    assert not flores & {s for d in others for s in re.split(r"(?<=[.?!]) ", d)}  # FLORES stays unseen
+
+
+def test_profile_mislabeled_relative_reaches_the_world() -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.config import world_config
+
+    data = DataSettings(mode="demo", world_mislabeled_relative=0.033)
+    assert world_config(data) == WorldConfig(mislabeled_relative=0.033)

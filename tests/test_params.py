@@ -328,6 +328,7 @@ def test_full_profile_is_valid(project):
         ("data.max_val_bytes", -1, "must be >= 1, got -1"),
         ("data.world_seed", -3, "must be >= 0 and <= 4294967295, got -3"),
         ("data.world_web_names", 1.5, "must be >= 0 and <= 1, got 1.5"),
+        ("data.world_mislabeled_relative", 0.6, "must be >= 0 and <= 0.5, got 0.6"),
         ("seeds[0]", -2, "must be >= 0 and <= 4294967295, got -2"),
         ("jobs", 0, "must be >= 1, got 0"),
         ("report.f1_tolerance", -0.1, "must be >= 0, got -0.1"),

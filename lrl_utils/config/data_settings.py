@@ -46,6 +46,14 @@ class DataSettings:
         minimum=0,
         maximum=1,
     )
+    world_mislabeled_relative: float = _added(
+        "demo world: documents of an unseen close relative in its parent's GlotCC corpus, as a share of the "
+        "parent's documents (0 = none, the older worlds): language identification confuses close relatives, so "
+        "the relative's pieces are under-trained, not untrained (docs/architecture.md)",
+        default=0.0,
+        minimum=0,
+        maximum=0.5,
+    )
     conceptnet: str = _help(
         "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
         default="hub",

@@ -40,6 +40,13 @@ class WorldConfig:
     # text is full of the names WikiANN tags. Without them a tiny model never sees a capitalised word inside a
     # sentence, its tokenizer spells names letter by letter, and NER cannot be learned (docs/architecture.md)
     web_names: float = field(default=0.0, metadata={"hashed_unless_default": True})
+    # Mislabeled web text (profile `data.world_mislabeled_relative`; 0.0 = none, the older worlds): documents of
+    # an unseen close relative (`qag`) added to its parent's (`qab`) GlotCC corpus, as this share of the
+    # parent's documents. Language identification confuses close relatives, so a web corpus labelled with a
+    # language holds some of its relatives' text: the relative stays out of every language list (share 0), but
+    # the pieces of it that reach pre-training are under-trained rather than never trained, as the paper's
+    # unseen languages' pieces were trained through other languages' text (docs/architecture.md)
+    mislabeled_relative: float = field(default=0.0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
         """The fields as world.json records and `hash()` hashes them."""
@@ -61,4 +68,5 @@ def world_config(data) -> WorldConfig:
         rare_per_topic=data.world_rare_words,
         flores_topic_words=data.world_flores_topic_words,
         web_names=data.world_web_names,
+        mislabeled_relative=data.world_mislabeled_relative,
     )

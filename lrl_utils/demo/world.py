@@ -14,7 +14,9 @@ the tokenizers get those letters as initial alphabet, as mBERT's vocabulary cove
 
 Sentences are drawn per topic (most content words from that topic), so topic classification and masked-LM
 prediction are both learnable. With `WorldConfig.web_names`, a share of the web sentences name entities of the
-language's name inventory (`tasks.name_inventory`), which the NER data tag. The world is written in the layouts
+language's name inventory (`tasks.name_inventory`), which the NER data tag. With
+`WorldConfig.mislabeled_relative`, the seen parent's web corpus also holds documents of its unseen relative
+(`_mislabeled`), as language identification confuses close relatives. The world is written in the layouts
 of the real releases, so the loaders in `data/` read it unchanged (the languages themselves: `language.py`):
 
     world.json                                    config, languages, counts per file
@@ -94,17 +96,19 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         f.writelines(line + "\n" for line in lines)
 
 
-def _write_glotcc(
-    root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, config: WorldConfig, inventory: dict | None
-) -> set:
-    """One parquet file of single-topic documents; returns the sentence structures it uses. With an
+def _glotcc_documents(
+    rng: Random,
+    n: int,
+    lang: DemoLanguage,
+    lexicon: dict,
+    slots: Slots,
+    config: WorldConfig,
+    inventory: dict | None,
+) -> tuple[list[str], list[int], set]:
+    """`n` single-topic documents of `lang`, their sentence counts and the sentence structures they use. With an
     `inventory` (`tasks.name_inventory`), a share `config.web_names` of the sentences name entities of it."""
-    import pyarrow as pa  # imported here: `import demo_world` stays light (the grid only needs WorldConfig)
-    import pyarrow.parquet as pq
-
-    rng = Random(f"{config.seed}/{lang.code}/glotcc")
     docs, n_sentences, drawn = [], [], set()
-    for _ in range(config.docs_per_language):
+    for _ in range(n):
         topic = rng.choice(SIB_LABELS)
         sentences = []
         for _ in range(rng.randint(*config.sentences_per_doc)):
@@ -120,6 +124,51 @@ def _write_glotcc(
             sentences.append(realise(structure, lang, lexicon, rng))
         docs.append(" ".join(sentences))
         n_sentences.append(len(sentences))
+    return docs, n_sentences, drawn
+
+
+def _mislabeled(
+    parent: DemoLanguage, lexicons: dict, slots: Slots, config: WorldConfig, inventories: dict
+) -> tuple[list[str], list[int], set]:
+    """Documents of `parent`'s unseen close relatives that its web corpus holds under its label
+    (`config.mislabeled_relative` of its documents; none when 0)."""
+    docs, n_sentences, drawn = [], [], set()
+    n = round(config.mislabeled_relative * config.docs_per_language)
+    for lang in DEMO_LANGUAGES.values():
+        if n and lang.relative_of == parent.code and not lang.seen:
+            rng = Random(f"{config.seed}/{lang.code}/mislabeled")
+            more = _glotcc_documents(
+                rng, n, lang, lexicons[lang.code], slots, config, inventories.get(lang.code)
+            )
+            docs += more[0]
+            n_sentences += more[1]
+            drawn |= more[2]
+    return docs, n_sentences, drawn
+
+
+def _write_glotcc(
+    root: Path,
+    lang: DemoLanguage,
+    lexicons: dict,
+    slots: Slots,
+    config: WorldConfig,
+    inventories: dict,
+) -> tuple[set, int]:
+    """One parquet file of single-topic documents, with its close relatives' mislabeled documents spread evenly
+    among them (`_mislabeled`); returns the sentence structures used and the number of documents."""
+    import pyarrow as pa  # imported here: `import demo_world` stays light (the grid only needs WorldConfig)
+    import pyarrow.parquet as pq
+
+    rng = Random(f"{config.seed}/{lang.code}/glotcc")
+    docs, n_sentences, drawn = _glotcc_documents(
+        rng, config.docs_per_language, lang, lexicons[lang.code], slots, config, inventories.get(lang.code)
+    )
+    other, other_sentences, other_drawn = _mislabeled(lang, lexicons, slots, config, inventories)
+    drawn |= other_drawn
+    for i, (doc, k) in enumerate(zip(other, other_sentences, strict=True)):  # evenly: after every n/m-th own
+        at = (i + 1) * len(docs) // (len(other) + 1) + i
+        docs.insert(at, doc)
+        n_sentences.insert(at, k)
     columns = {  # `content` plus a few of GlotCC-v1's metadata columns
         "content": docs,
         "warc-target-uri": [f"https://{lang.code}.example/article/{i:05d}.html" for i in range(len(docs))],
@@ -130,7 +179,7 @@ def _write_glotcc(
     path = root / f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns), path)
-    return drawn
+    return drawn, len(docs)
 
 
 def _flores_structures(slots: Slots, config: WorldConfig, drawn: set) -> list[Sentence]:
@@ -183,8 +232,9 @@ def write_world(root: Path, config: WorldConfig) -> dict:
     drawn: set[Sentence] = set()  # sentence structures used in documents, kept out of FLORES
     counts: dict[str, int] = {}
     for lang in written:
-        drawn |= _write_glotcc(root, lang, all_lexicons[lang.code], slots, config, inventories.get(lang.code))
-        counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = config.docs_per_language
+        used, n_docs = _write_glotcc(root, lang, all_lexicons, slots, config, inventories)
+        drawn |= used
+        counts[f"glotcc/v1.0/{lang.glotcc_code}/{lang.glotcc_code}_0.parquet"] = n_docs
     structures = _flores_structures(slots, config, drawn)
     for lang in written:
         for relative, lines in _flores_and_sib(lang, all_lexicons[lang.code], structures, config).items():
