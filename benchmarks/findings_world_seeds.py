@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/findings_world_seeds.py                    # world seeds 0 1 2, ~10 min each on 2 cores
     .venv/bin/python benchmarks/findings_world_seeds.py --seeds 1 --jobs 2 --out /tmp/f.json
+    .venv/bin/python benchmarks/findings_world_seeds.py --set base_model.train.seed=43 --out /tmp/f.json
 
 Each world seed gets a project of its own under `benchmarks/.cache/world_seeds/seed-<s>/` (git-ignored): a copy of
-`params/` whose `profiles/<profile>.yaml` has `data.world_seed: <s>` (nothing else changes), the repository's
+`params/` whose `profiles/<profile>.yaml` has `data.world_seed: <s>` (nothing else changes, except the settings
+given with `--set KEY=VALUE`: a dotted profile key and a YAML value, recorded in the results), the repository's
 `notebooks/` linked in, and its own `data/`, `runs/` and `figures/` (the runner finds them through `LRL_ROOT`),
 so the repository's demo results are untouched. The whole profile runs there (`python -m
 lrl_utils.orchestration.runner --profile <profile>`; finished runs are kept, so an interrupted benchmark goes on
@@ -43,9 +45,30 @@ def _provenance() -> dict:
     return module.provenance()
 
 
-def project_copy(root: Path, profile: str, data: dict) -> Path:
+def override(settings: dict, key: str, value) -> None:
+    """Set the dotted profile `key` (`base_model.train.seed`) in `settings` to `value`, creating the mappings on
+    the way. The runner validates the profile, so a wrong key or value fails there, naming it."""
+    *path, last = key.split(".")
+    node = settings
+    for i, part in enumerate(path):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SystemExit(f"--set {key}: `{'.'.join(path[: i + 1])}` is not a mapping in the profile")
+    node[last] = value
+
+
+def parse_set(text: str) -> tuple[str, object]:
+    """`KEY=VALUE` of `--set`: the value read as YAML (`43` an int, `[qab, qag]` a list)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def project_copy(root: Path, profile: str, data: dict, overrides: dict | None = None) -> Path:
     """A project folder at `root` for running `profile` apart from the repository: params/ copied with the
-    profile's `data:` updated by `data`, the repository's notebooks/ linked in (runs/, figures/ its own)."""
+    profile's `data:` updated by `data` and the dotted keys of `overrides` set, the repository's notebooks/
+    linked in (runs/, figures/ its own)."""
     params = root / "params"
     if params.exists():
         shutil.rmtree(params)  # always the repository's current params
@@ -53,6 +76,8 @@ def project_copy(root: Path, profile: str, data: dict) -> Path:
     path = params / "profiles" / f"{profile}.yaml"
     settings = yaml.safe_load(path.read_text(encoding="utf-8"))
     settings.setdefault("data", {}).update(data)
+    for key, value in (overrides or {}).items():
+        override(settings, key, value)
     path.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), encoding="utf-8")
     notebooks = root / "notebooks"
     if not notebooks.exists():
@@ -97,9 +122,10 @@ def run_project(root: Path, profile: str, jobs: int) -> dict:
     return {"exit_code": code, "wall_seconds": wall, "checks": rows}
 
 
-def run_world(seed: int, profile: str, jobs: int) -> dict:
-    """Run the profile on one world seed, in `CACHE/seed-<seed>` with the profile's `data.world_seed` set."""
-    root = project_copy(CACHE / f"seed-{seed}", profile, {"world_seed": seed})
+def run_world(seed: int, profile: str, jobs: int, overrides: dict | None = None) -> dict:
+    """Run the profile on one world seed, in `CACHE/seed-<seed>` with the profile's `data.world_seed` set (and
+    `overrides`)."""
+    root = project_copy(CACHE / f"seed-{seed}", profile, {"world_seed": seed}, overrides)
     return {"seed": seed, **run_project(root, profile, jobs)}
 
 
@@ -129,14 +155,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="demo", help="the profile to run on every world (default demo)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (the runner's --jobs)")
     parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_set,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a profile setting for every world (dotted key, YAML value), e.g. base_model.train.seed=43; repeatable",
+    )
+    parser.add_argument(
         "--out", help="results file; default benchmarks/results/findings_world_seeds-<date>.json"
     )
     args = parser.parse_args(argv)
+    overrides = dict(args.overrides)
+    if "data.world_seed" in overrides:
+        parser.error("--set data.world_seed: the world seeds are --seeds")
     provenance = _provenance()
     worlds = []
     for seed in args.seeds:
         print(f"world seed {seed}: running profile {args.profile} ...", flush=True)
-        worlds.append(run_world(seed, args.profile, args.jobs))
+        worlds.append(run_world(seed, args.profile, args.jobs, overrides))
         print(
             f"world seed {seed}: {worlds[-1]['wall_seconds']} s, runner exit code {worlds[-1]['exit_code']}"
         )
@@ -149,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "profile": args.profile,
         "seeds": args.seeds,
+        "overrides": overrides,
         "provenance": provenance,
         "worlds": worlds,
         "pass_counts": table.to_dict(orient="records"),

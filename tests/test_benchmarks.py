@@ -1,4 +1,5 @@
-"""Smoke tests of the benchmarks: conceptnet_convert.py on a tiny generated dump, semantic_world.py's pieces."""
+"""Smoke tests of the benchmarks: conceptnet_convert.py on a tiny generated dump, semantic_world.py's and
+findings_world_seeds.py's pieces."""
 
 from __future__ import annotations
 
@@ -146,3 +147,38 @@ def test_semantic_world_benchmark_reads_worlds_and_runs(tmp_path: Path) -> None:
         "seeds": 2,
         "pppl": 57.4,
     }
+
+
+def test_findings_world_seeds_project_takes_the_world_seed_and_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/findings_world_seeds.py: a world's project copies params/ with `data.world_seed` and the
+    `--set` settings, and the profile still loads (validated) from there."""
+    import yaml
+
+    from lrl_utils.config.profiles import load_profile
+
+    bench = _load("findings_world_seeds")
+    assert bench.parse_set("base_model.train.seed=43") == ("base_model.train.seed", 43)
+    assert bench.parse_set("languages=[qab, qag]") == ("languages", ["qab", "qag"])
+    with pytest.raises(Exception, match="expected KEY=VALUE"):
+        bench.parse_set("base_model.train.seed")
+    overrides = dict(
+        bench.parse_set(a) for a in ("base_model.train.seed=43", "data.world_mislabeled_relative=0.033")
+    )
+    root = bench.project_copy(tmp_path / "seed-2", "demo", {"world_seed": 2}, overrides)
+    assert (root / "notebooks").resolve() == (REPO / "notebooks").resolve()
+    settings = yaml.safe_load((root / "params/profiles/demo.yaml").read_text(encoding="utf-8"))
+    assert settings["data"]["world_seed"] == 2 and settings["data"]["world_mislabeled_relative"] == 0.033
+    assert settings["base_model"]["train"]["seed"] == 43
+    assert settings["base_model"]["train"]["max_steps"] == 600  # the rest as in the repository's profile
+    monkeypatch.setenv("LRL_ROOT", str(root))
+    profile, _ = load_profile("demo")
+    assert profile.data.world_seed == 2 and profile.base_model.train.seed == 43
+    nested: dict = {"a": {"b": 1}}
+    bench.override(nested, "a.c.d", 2)
+    assert nested == {"a": {"b": 1, "c": {"d": 2}}}
+    with pytest.raises(SystemExit, match="`a.b` is not a mapping"):
+        bench.override(nested, "a.b.c", 3)
+    with pytest.raises(SystemExit):  # the world seeds are --seeds
+        bench.main(["--set", "data.world_seed=3"])
