@@ -134,15 +134,15 @@ def _mislabeled(
     (`config.mislabeled_relative` of its documents; none when 0)."""
     docs, n_sentences, drawn = [], [], set()
     n = round(config.mislabeled_relative * config.docs_per_language)
-    for lang in DEMO_LANGUAGES.values():
-        if n and lang.relative_of == parent.code and not lang.seen:
-            rng = Random(f"{config.seed}/{lang.code}/mislabeled")
-            more = _glotcc_documents(
-                rng, n, lang, lexicons[lang.code], slots, config, inventories.get(lang.code)
-            )
-            docs += more[0]
-            n_sentences += more[1]
-            drawn |= more[2]
+    relatives = [
+        lang for lang in DEMO_LANGUAGES.values() if lang.relative_of == parent.code and not lang.seen
+    ]
+    for lang in relatives if n else ():
+        rng = Random(f"{config.seed}/{lang.code}/mislabeled")
+        more, k, used = _glotcc_documents(
+            rng, n, lang, lexicons[lang.code], slots, config, inventories.get(lang.code)
+        )
+        docs, n_sentences, drawn = docs + more, n_sentences + k, drawn | used
     return docs, n_sentences, drawn
 
 
