@@ -101,7 +101,8 @@ def test_a_correlation_over_too_few_languages_is_not_tested_and_not_counted():
 def test_the_f1_checks_pass_on_the_papers_own_numbers():
     """The checks state what the paper found: applied to its Tables 10-22 (one seed), every F1 check passes,
     and findings.md shows that next to the grid's result."""
-    from lrl_utils.report.findings import f1_checks, paper_verdicts
+    from lrl_utils.report.findings import f1_checks
+    from lrl_utils.report.on_paper import paper_verdicts
     from lrl_utils.report.reference import paper_records
 
     records = paper_records()
@@ -118,6 +119,36 @@ def test_the_f1_checks_pass_on_the_papers_own_numbers():
         "| glotcc_raises_unseen_f1 |" in text and "| FAIL | PASS |" in text
     )  # the grid fails, the paper passes
     assert "| tc_beats_llm |" in text and "| PASS | – |" in text  # F2: not checked on the paper's numbers
+
+
+def test_a_grid_is_compared_with_the_papers_model_of_its_architecture():
+    """Like with like: tiny XLM-R stands for the paper's XLM-R, on whose numbers alone two F1 checks fail (its
+    Seq_bn_inv raises seen-language PPPL, its unseen interval reaches below 0); findings.md then shows that
+    column and the paper's pooled one, and each finding's tally on both. A grid of both architectures gets one."""
+    from lrl_utils.report.on_paper import paper_columns, paper_counterparts, paper_verdicts
+
+    assert paper_counterparts(["tiny-xlmr", "tiny-llama"]) == ("xlmr",)
+    assert paper_counterparts(["tiny-mbert", "xlmr"]) == ("mbert", "xlmr")
+    assert paper_counterparts(["tiny-llama"]) == ()
+    xlmr, mbert = paper_verdicts(["xlmr"]), paper_verdicts(["mbert"])
+    assert not xlmr["glotcc_lowers_pppl"] and not xlmr["glotcc_raises_unseen_f1"]
+    assert xlmr["seq_bn_best_mlm"] and xlmr["seq_bn_inv_best_downstream"] and all(mbert.values())
+    assert paper_verdicts() == paper_verdicts(["mbert", "xlmr"]) and all(paper_verdicts().values())
+
+    columns = paper_columns(["tiny-xlmr"])
+    assert list(columns) == ["on the paper's XLM-R", "on the paper's mBERT + XLM-R"]
+    assert list(paper_columns(["tiny-mbert", "tiny-xlmr"])) == ["on the paper's mBERT + XLM-R"]
+    assert list(paper_columns(["tiny-llama"])) == ["on the paper's mBERT + XLM-R"]
+    text = markdown(findings(make_records(), SIZES, LLM), paper=columns)
+    assert (
+        "| check | claim | numbers | result | on the paper's XLM-R | on the paper's mBERT + XLM-R |" in text
+    )
+    f1 = next(line for line in text.splitlines() if line.startswith("## F1"))
+    assert f1.endswith("checks; the paper's XLM-R: 4 of 6; the paper's mBERT + XLM-R: 6 of 6)"), f1
+    row = next(line for line in text.splitlines() if line.startswith("| glotcc_lowers_pppl |"))
+    assert row.endswith("| FAIL | PASS |"), row
+    f2 = next(line for line in text.splitlines() if line.startswith("## F2"))
+    assert "paper" not in f2  # no F2 checks on the paper's numbers: no tally
 
 
 def test_f0_lists_the_required_learning_checks_first():

@@ -331,17 +331,23 @@ def findings(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def paper_verdicts() -> dict[str, bool]:
-    """F1's checks on the paper's own per-language numbers (`reference.paper_records`): check → passed. They
-    all pass: the checks say what the paper found (F2 and F3 need the LLM scores and data sizes per run)."""
-    from lrl_utils.report.reference import paper_records
-
-    return {r["check"]: bool(r["passed"]) for r in f1_checks(paper_records())}
+def _tally(verdicts: dict[str, bool], checks: Iterable[str]) -> str | None:
+    """`4 of 6`: how many of `checks` pass in `verdicts` (None when it has none of them)."""
+    known = [verdicts[c] for c in checks if c in verdicts]
+    return f"{sum(known)} of {len(known)}" if known else None
 
 
-def markdown(checks: pd.DataFrame, title: str = "Findings", paper: dict[str, bool] | None = None) -> str:
-    """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers, and
-    with `paper` (`paper_verdicts`) the check's result on the paper's own numbers."""
+def markdown(
+    checks: pd.DataFrame,
+    title: str = "Findings",
+    paper: dict[str, bool] | dict[str, dict[str, bool]] | None = None,
+) -> str:
+    """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers and,
+    with `paper`, the check's result on the paper's own numbers: `on_paper.paper_columns` (label → verdicts), or
+    one `on_paper.paper_verdicts` (the column "on the paper's numbers")."""
+    if paper and not isinstance(next(iter(paper.values())), dict):
+        paper = {"on the paper's numbers": paper}
+    columns: dict[str, dict[str, bool]] = paper or {}
     lines = [
         f"# {title}",
         "",
@@ -352,15 +358,21 @@ def markdown(checks: pd.DataFrame, title: str = "Findings", paper: dict[str, boo
         tested = group[group["passed"].notna()]
         verdict = "PASS" if len(tested) and tested["passed"].astype(bool).all() else "FAIL"
         passed = int(tested["passed"].astype(bool).sum())
-        lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks)", ""]
-        extra = " on the paper's numbers |" if paper else ""
-        lines += [
-            f"| check | claim | numbers | result |{extra}",
-            "|---|---|---|---|" + ("---|" if paper else ""),
+        tallies = [
+            f"{label.removeprefix('on ')}: {tally}"
+            for label, verdicts in columns.items()
+            if (tally := _tally(verdicts, group["check"])) is not None
         ]
+        on_paper_tally = "; " + "; ".join(tallies) if tallies else ""
+        lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks{on_paper_tally})", ""]
+        extra = "".join(f" {label} |" for label in columns)
+        lines += [f"| check | claim | numbers | result |{extra}", "|---|---|---|---|" + "---|" * len(columns)]
         for r in group.itertuples(index=False):
             result = "not tested" if pd.isna(r.passed) else "PASS" if r.passed else "FAIL"
-            on_paper = ({True: " PASS |", False: " FAIL |"}.get(paper.get(r.check), " – |")) if paper else ""
+            on_paper = "".join(
+                {True: " PASS |", False: " FAIL |"}.get(verdicts.get(r.check), " – |")
+                for verdicts in columns.values()
+            )
             lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {result} |{on_paper}")
         if finding.startswith("F2"):
             lines += ["", LLM_NOTE]
@@ -375,12 +387,14 @@ def write_findings(
     from lrl_utils.records.results import atomic_write_text, load_records
     from lrl_utils.report.checks import all_checks
     from lrl_utils.report.correlations import data_sizes
+    from lrl_utils.report.on_paper import paper_columns
 
     records = load_records(run_folders)
     learned = all_checks(records, list(run_folders))
     sizes, llm = data_sizes(run_folders), llm_scores(run_folders)
     checks = findings(records, sizes, llm, learned, head_paths(run_folders))
-    text = markdown(checks, title, paper_verdicts())
+    grid_models = sorted(records["model"].unique()) if len(records) else []
+    text = markdown(checks, title, paper_columns(grid_models))
     for folder in out_dirs:
         atomic_write_text(Path(folder) / "findings.md", text + "\n")
         atomic_write_text(Path(folder) / "findings.csv", checks.to_csv(index=False))
