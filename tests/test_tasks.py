@@ -182,7 +182,8 @@ def test_stacked_task_adapter_learns_and_keeps_language_adapter_frozen(world, mo
 
     # The restored state is the best epoch's: its validation loss is the minimum of the history.
     val_texts, val_labels = tasks._split(world["data"], "validation")
-    val_loss, _ = tasks._evaluate(model, built[0]["tokenizer"], val_texts, val_labels, config)
+    encoded = tasks.Encodings(built[0]["tokenizer"], val_texts, config.max_length)
+    val_loss, _ = tasks._evaluate(model, encoded, val_labels, config)
     assert val_loss == pytest.approx(min(result["val_loss"]), rel=1e-5)
 
 
@@ -203,8 +204,8 @@ def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
     snapshots: list[dict] = []
     original = tasks._evaluate
 
-    def fake_evaluate(model, tokenizer, texts, labels, config):
-        loss, preds = original(model, tokenizer, texts, labels, config)
+    def fake_evaluate(model, encoded, labels, config):
+        loss, preds = original(model, encoded, labels, config)
         snapshots.append(task_loop.trainable_state(model))
         if len(snapshots) <= 4:  # validation after each epoch; the 5th call is the test set
             return next(scripted), preds
@@ -235,6 +236,30 @@ def test_seeded_runs_are_reproducible(world):
     )
     assert first["val_loss"] == second["val_loss"]
     assert first["predictions"] == second["predictions"]
+
+
+@pytest.mark.parametrize("architecture", ["bert", "xlm-roberta"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_encodings_give_the_tensors_of_tokenising_each_batch(architecture, side):
+    """Texts tokenised once and padded per batch give exactly what tokenising the batch with padding does
+    (ids, attention mask, token types; truncation at max_length; either padding side)."""
+    from lrl_utils.training.base_models import train_tokenizer
+
+    rng = random.Random(0)
+    texts = [make_text(rng.randrange(len(LABELS)), rng) * rng.randint(1, 6) for _ in range(40)] + ["", "x"]
+    tokenizer = train_tokenizer(architecture, texts, vocab_size=300)
+    tokenizer.padding_side = side
+    encoded = tasks.Encodings(tokenizer, texts, max_length=24)
+    assert len(encoded) == len(texts)
+    for _ in range(20):
+        idx = rng.sample(range(len(texts)), rng.randint(1, 9))
+        expected = tokenizer(
+            [texts[i] for i in idx], truncation=True, max_length=24, padding=True, return_tensors="pt"
+        )
+        got = encoded.batch(idx)
+        assert set(got) == set(expected)
+        for key, tensor in expected.items():
+            assert got[key].dtype == tensor.dtype and torch.equal(got[key], tensor), key
 
 
 def test_default_config_is_the_papers():

@@ -119,13 +119,41 @@ def build_task_model(
     return model, tokenizer
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Tokenise one batch, padded to its longest member (dynamic padding)."""
-    return tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+class Encodings:
+    """A split's texts tokenised once (truncated to ``max_length``), handed out as batches padded to their longest
+    member: the same tensors as tokenising each batch with ``padding=True``, without tokenising every text again
+    in every epoch."""
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], max_length: int):
+        self.texts = list(texts)
+        encoded = tokenizer(self.texts, truncation=True, max_length=max_length) if self.texts else {}
+        self.columns = {k: list(v) for k, v in encoded.items()}
+        self.pad_values = {
+            "input_ids": tokenizer.pad_token_id,
+            "token_type_ids": tokenizer.pad_token_type_id,
+            "attention_mask": 0,
+        }
+        self.padding_side = tokenizer.padding_side
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The rows ``indices``, padded to the longest of them as the tokenizer pads."""
+        width = max(len(self.columns["input_ids"][i]) for i in indices)
+        out = {}
+        for key, rows in self.columns.items():
+            pad = self.pad_values.get(key, 0)
+            if self.padding_side == "left":
+                padded = [[pad] * (width - len(rows[i])) + rows[i] for i in indices]
+            else:
+                padded = [rows[i] + [pad] * (width - len(rows[i])) for i in indices]
+            out[key] = torch.tensor(padded, dtype=torch.long)
+        return out
 
 
 def _evaluate(
-    model: nn.Module, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], config: TaskTrainConfig
+    model: nn.Module, encoded: Encodings, labels: Sequence[int], config: TaskTrainConfig
 ) -> tuple[float, list[int]]:
     """Mean cross-entropy per example and the predicted label ids (batches on the model's device, autocast as
     ``config.precision`` resolves there; the loss in float32)."""
@@ -134,15 +162,15 @@ def _evaluate(
     precision = resolve_precision(config.precision, device)
     total_loss, preds = 0.0, []
     with torch.inference_mode():
-        for start in range(0, len(texts), config.batch_size):
-            chunk = texts[start : start + config.batch_size]
-            batch = to_device(_encode(tokenizer, chunk, config.max_length), device)
+        for start in range(0, len(encoded), config.batch_size):
+            rows = range(start, min(start + config.batch_size, len(encoded)))
+            batch = to_device(encoded.batch(rows), device)
             gold = torch.tensor(labels[start : start + config.batch_size], device=device)
             with autocast(precision, device):
                 logits = model(**batch).logits
             total_loss += nn.functional.cross_entropy(logits.float(), gold, reduction="sum").item()
             preds.extend(logits.argmax(dim=-1).tolist())
-    return total_loss / max(len(texts), 1), preds
+    return total_loss / max(len(encoded), 1), preds
 
 
 def _split(data: DatasetDict, name: str) -> tuple[list[str], list[int]]:
@@ -194,9 +222,12 @@ def train_text_classifier(
     train_texts, train_labels = _split(data, "train")
     val_texts, val_labels = _split(data, "validation")
     test_texts, test_labels = _split(data, "test")
+    train, val, test = (
+        Encodings(tokenizer, t, config.max_length) for t in (train_texts, val_texts, test_texts)
+    )
 
     def batch_loss(idx: Sequence[int]) -> tuple[torch.Tensor, float, int]:
-        batch = to_device(_encode(tokenizer, [train_texts[i] for i in idx], config.max_length), device)
+        batch = to_device(train.batch(idx), device)
         with autocast(precision, device):
             logits = model(**batch).logits
         gold = torch.tensor([train_labels[i] for i in idx], device=device)
@@ -204,13 +235,13 @@ def train_text_classifier(
         return loss, loss.item() * len(idx), len(idx)
 
     def validate() -> tuple[float, float]:
-        val_loss, val_preds = _evaluate(model, tokenizer, val_texts, val_labels, config)
+        val_loss, val_preds = _evaluate(model, val, val_labels, config)
         return val_loss, float(f1_score(val_labels, val_preds, average="macro", zero_division=0))
 
     trained = task_loop.train_epochs(
         model, config, len(train_texts), batch_loss, validate, "val_macro_f1", progress=progress
     )
-    _, test_preds = _evaluate(model, tokenizer, test_texts, test_labels, config)
+    _, test_preds = _evaluate(model, test, test_labels, config)
     return {
         **recompute_metrics(test_labels, test_preds),
         "best_epoch": trained["best_epoch"],
