@@ -11,7 +11,8 @@ given with `--set KEY=VALUE`: a dotted profile key and a YAML value, recorded in
 so the repository's demo results are untouched. The whole profile runs there (`python -m
 lrl_utils.orchestration.runner --profile <profile>`; finished runs are kept, so an interrupted benchmark goes on
 where it stopped), and the report's `figures/findings.csv` is read: per check PASS / FAIL / not tested, per
-finding PASS when all its tested checks pass (as `figures/findings.md` says).
+finding PASS when all its tested checks pass (as `figures/findings.md` says), and per check its verdicts in the
+report's extra columns (`also`: each model of a grid of several alone, the paper's models).
 
 Written to `benchmarks/results/findings_world_seeds-<date>.json` (`--out`) with the machine, date and commit
 (`conceptnet_convert.provenance`), the wall time of each world, and a table printed in Markdown: how many of the
@@ -109,17 +110,30 @@ def run_project(root: Path, profile: str, jobs: int) -> dict:
     csv = root / "figures" / "findings.csv"
     if not csv.is_file():
         return {"exit_code": code, "wall_seconds": wall, "checks": [], "error": f"no {csv}"}
+    return {"exit_code": code, "wall_seconds": wall, "checks": read_checks(csv)}
+
+
+def read_checks(csv: Path) -> list[dict]:
+    """A world's `figures/findings.csv` as rows: finding, check, result (PASS / FAIL / not tested), numbers, and
+    `also`: the verdicts of the report's extra columns (each model alone, the paper's models) where it has any."""
     checks = pd.read_csv(csv)
-    rows = [
-        {
-            "finding": r.finding,
-            "check": r.check,
-            "result": "not tested" if pd.isna(r.passed) else "PASS" if str(r.passed) == "True" else "FAIL",
-            "numbers": r.numbers,
+    extra = [c for c in checks.columns if c not in ("finding", "check", "claim", "numbers", "passed")]
+    rows = []
+    for _, r in checks.iterrows():
+        row = {
+            "finding": r["finding"],
+            "check": r["check"],
+            "result": _result(r["passed"]),
+            "numbers": r["numbers"],
         }
-        for r in checks.itertuples(index=False)
-    ]
-    return {"exit_code": code, "wall_seconds": wall, "checks": rows}
+        also = {c: _result(r[c]) for c in extra if not pd.isna(r[c])}
+        rows.append(row | ({"also": also} if also else {}))
+    return rows
+
+
+def _result(passed) -> str:
+    """A `findings.csv` verdict cell (True, False, empty) as PASS, FAIL, not tested."""
+    return "not tested" if pd.isna(passed) else "PASS" if str(passed) == "True" else "FAIL"
 
 
 def run_world(seed: int, profile: str, jobs: int, overrides: dict | None = None) -> dict:

@@ -182,3 +182,32 @@ def test_findings_world_seeds_project_takes_the_world_seed_and_overrides(
         bench.override(nested, "a.b.c", 3)
     with pytest.raises(SystemExit):  # the world seeds are --seeds
         bench.main(["--set", "data.world_seed=3"])
+
+
+def test_findings_world_seeds_reads_the_reports_extra_columns(tmp_path: Path) -> None:
+    """A world's findings.csv with the report's extra columns (a model alone, the paper's): each check's own
+    verdict, and the extra verdicts under `also` where the report gave any."""
+    import pandas as pd
+    from test_findings import LLM, SIZES, make_records  # tests/ is on the path (pytest's rootdir import mode)
+
+    from lrl_utils.report.findings import findings
+    from lrl_utils.report.per_model import columns
+
+    bench = _load("findings_world_seeds")
+    records = pd.concat(
+        [make_records().assign(model="tiny-mbert"), make_records(gain_unseen=-0.1).assign(model="tiny-xlmr")]
+    )
+    checks = findings(records, SIZES, LLM)
+    extra = columns(records)
+    checks.assign(**{k: checks["check"].map(v) for k, v in extra.items()}).to_csv(
+        tmp_path / "f.csv", index=False
+    )
+    rows = {r["check"]: r for r in bench.read_checks(tmp_path / "f.csv")}
+    unseen = rows["glotcc_raises_unseen_f1"]
+    pooled = bool(checks.set_index("check").loc["glotcc_raises_unseen_f1", "passed"])
+    assert (
+        unseen["result"] == ("PASS" if pooled else "FAIL") and unseen["also"]["on tiny XLM-R alone"] == "FAIL"
+    )
+    assert unseen["also"]["on tiny mBERT alone"] == "PASS" and set(unseen["also"]) == set(extra)
+    assert "also" not in rows["tc_beats_llm"]
+    assert rows["share_vs_base_sa_f1"]["result"] in {"PASS", "FAIL", "not tested"}

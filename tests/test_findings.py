@@ -102,7 +102,7 @@ def test_the_f1_checks_pass_on_the_papers_own_numbers():
     """The checks state what the paper found: applied to its Tables 10-22 (one seed), every F1 check passes,
     and findings.md shows that next to the grid's result."""
     from lrl_utils.report.findings import f1_checks
-    from lrl_utils.report.on_paper import paper_verdicts
+    from lrl_utils.report.per_model import paper_verdicts
     from lrl_utils.report.reference import paper_records
 
     records = paper_records()
@@ -124,8 +124,9 @@ def test_the_f1_checks_pass_on_the_papers_own_numbers():
 def test_a_grid_is_compared_with_the_papers_model_of_its_architecture():
     """Like with like: tiny XLM-R stands for the paper's XLM-R, on whose numbers alone two F1 checks fail (its
     Seq_bn_inv raises seen-language PPPL, its unseen interval reaches below 0); findings.md then shows that
-    column and the paper's pooled one, and each finding's tally on both. A grid of both architectures gets one."""
-    from lrl_utils.report.on_paper import paper_columns, paper_counterparts, paper_verdicts
+    column and the paper's pooled one, and each finding's tally on both. A grid of both architectures gets each of
+    the paper's models and the pooled one."""
+    from lrl_utils.report.per_model import paper_columns, paper_counterparts, paper_verdicts
 
     assert paper_counterparts(["tiny-xlmr", "tiny-llama"]) == ("xlmr",)
     assert paper_counterparts(["tiny-mbert", "xlmr"]) == ("mbert", "xlmr")
@@ -137,7 +138,11 @@ def test_a_grid_is_compared_with_the_papers_model_of_its_architecture():
 
     columns = paper_columns(["tiny-xlmr"])
     assert list(columns) == ["on the paper's XLM-R", "on the paper's mBERT + XLM-R"]
-    assert list(paper_columns(["tiny-mbert", "tiny-xlmr"])) == ["on the paper's mBERT + XLM-R"]
+    assert list(paper_columns(["tiny-mbert", "tiny-xlmr"])) == [
+        "on the paper's mBERT",
+        "on the paper's XLM-R",
+        "on the paper's mBERT + XLM-R",
+    ]
     assert list(paper_columns(["tiny-llama"])) == ["on the paper's mBERT + XLM-R"]
     text = markdown(findings(make_records(), SIZES, LLM), paper=columns)
     assert (
@@ -149,6 +154,38 @@ def test_a_grid_is_compared_with_the_papers_model_of_its_architecture():
     assert row.endswith("| FAIL | PASS |"), row
     f2 = next(line for line in text.splitlines() if line.startswith("## F2"))
     assert "paper" not in f2  # no F2 checks on the paper's numbers: no tally
+
+
+def test_a_grid_of_several_models_shows_each_model_alone():
+    """Two architectures pooled can pass a check one of them fails: findings.md shows each model's F1 checks
+    alone, before the paper's columns; a grid of one model gets no such column."""
+    from lrl_utils.report.findings import f1_checks
+    from lrl_utils.report.per_model import columns, grid_columns
+
+    good = make_records().assign(model="tiny-mbert")
+    bad = make_records(gain_unseen=-0.1).assign(model="tiny-xlmr")
+    both = pd.concat([good, bad], ignore_index=True)
+    alone = grid_columns(both)
+    assert list(alone) == ["on tiny mBERT alone", "on tiny XLM-R alone"]
+    assert alone["on tiny mBERT alone"] == {r["check"]: r["passed"] for r in f1_checks(good)}
+    assert alone["on tiny XLM-R alone"] == {r["check"]: r["passed"] for r in f1_checks(bad)}
+    assert alone["on tiny mBERT alone"]["glotcc_raises_unseen_f1"]
+    assert not alone["on tiny XLM-R alone"]["glotcc_raises_unseen_f1"]
+    assert grid_columns(good) == {} and list(columns(bad)) == [
+        "on the paper's XLM-R",
+        "on the paper's mBERT + XLM-R",
+    ]
+    labels = list(columns(both))
+    assert labels == [
+        "on tiny mBERT alone",
+        "on tiny XLM-R alone",
+        "on the paper's mBERT",
+        "on the paper's XLM-R",
+        "on the paper's mBERT + XLM-R",
+    ]
+    text = markdown(findings(both, SIZES, LLM), paper=columns(both))
+    f1 = next(line for line in text.splitlines() if line.startswith("## F1"))
+    assert "; tiny mBERT alone: 6 of 6; tiny XLM-R alone: " in f1, f1
 
 
 def test_f0_lists_the_required_learning_checks_first():

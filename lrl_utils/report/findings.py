@@ -343,8 +343,8 @@ def markdown(
     paper: dict[str, bool] | dict[str, dict[str, bool]] | None = None,
 ) -> str:
     """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers and,
-    with `paper`, the check's result on the paper's own numbers: `on_paper.paper_columns` (label → verdicts), or
-    one `on_paper.paper_verdicts` (the column "on the paper's numbers")."""
+    with `paper`, the check's result on the paper's own numbers: `per_model.columns` (label → verdicts), or
+    one `per_model.paper_verdicts` (the column "on the paper's numbers")."""
     if paper and not isinstance(next(iter(paper.values())), dict):
         paper = {"on the paper's numbers": paper}
     columns: dict[str, dict[str, bool]] = paper or {}
@@ -363,17 +363,17 @@ def markdown(
             for label, verdicts in columns.items()
             if (tally := _tally(verdicts, group["check"])) is not None
         ]
-        on_paper_tally = "; " + "; ".join(tallies) if tallies else ""
-        lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks{on_paper_tally})", ""]
+        tally_text = "; " + "; ".join(tallies) if tallies else ""
+        lines += [f"## {finding}: {verdict} ({passed} of {len(tested)} checks{tally_text})", ""]
         extra = "".join(f" {label} |" for label in columns)
         lines += [f"| check | claim | numbers | result |{extra}", "|---|---|---|---|" + "---|" * len(columns)]
         for r in group.itertuples(index=False):
             result = "not tested" if pd.isna(r.passed) else "PASS" if r.passed else "FAIL"
-            on_paper = "".join(
+            cells = "".join(
                 {True: " PASS |", False: " FAIL |"}.get(verdicts.get(r.check), " – |")
                 for verdicts in columns.values()
             )
-            lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {result} |{on_paper}")
+            lines.append(f"| {r.check} | {r.claim} | {r.numbers} | {result} |{cells}")
         if finding.startswith("F2"):
             lines += ["", LLM_NOTE]
         lines.append("")
@@ -383,19 +383,22 @@ def markdown(
 def write_findings(
     run_folders: list[str], out_dirs: Iterable[str | Path], title: str = "Findings"
 ) -> pd.DataFrame:
-    """Load the runs, compute the checks and write `findings.md` (and `findings.csv`) into every `out_dirs`."""
+    """Load the runs, compute the checks and write `findings.md` (and `findings.csv`, with a column per extra
+    column of `findings.md`: each model alone, the paper's models) into every `out_dirs`."""
     from lrl_utils.records.results import atomic_write_text, load_records
     from lrl_utils.report.checks import all_checks
     from lrl_utils.report.correlations import data_sizes
-    from lrl_utils.report.on_paper import paper_columns
+    from lrl_utils.report.per_model import columns
 
     records = load_records(run_folders)
     learned = all_checks(records, list(run_folders))
     sizes, llm = data_sizes(run_folders), llm_scores(run_folders)
-    checks = findings(records, sizes, llm, learned, head_paths(run_folders))
-    grid_models = sorted(records["model"].unique()) if len(records) else []
-    text = markdown(checks, title, paper_columns(grid_models))
+    paths = head_paths(run_folders)
+    checks = findings(records, sizes, llm, learned, paths)
+    extra = columns(records, paths)
+    text = markdown(checks, title, extra)
+    table = checks.assign(**{label: checks["check"].map(verdicts) for label, verdicts in extra.items()})
     for folder in out_dirs:
         atomic_write_text(Path(folder) / "findings.md", text + "\n")
-        atomic_write_text(Path(folder) / "findings.csv", checks.to_csv(index=False))
+        atomic_write_text(Path(folder) / "findings.csv", table.to_csv(index=False))
     return checks
