@@ -513,6 +513,26 @@ def test_duplicate_yaml_keys_are_errors(project):
         load_registry()
 
 
+@pytest.mark.parametrize("loader", ["SafeLoader", "CSafeLoader"])
+def test_libyaml_and_pure_python_read_params_alike(monkeypatch, loader):
+    """The params files, a duplicate key and a YAML error read the same with libyaml's parser (used where PyYAML
+    has it) as with the pure-Python one."""
+    from lrl_utils.config import paths, yaml_loader
+
+    if not hasattr(yaml, loader):
+        pytest.skip(f"PyYAML built without {loader}")
+    files = sorted(paths.params_dir().rglob("*.yaml"))
+    expected = {f: yaml.load(f.read_text(encoding="utf-8"), Loader=yaml.SafeLoader) for f in files}
+    monkeypatch.setattr(yaml_loader, "_LOADER", getattr(yaml, loader))
+    assert {f: yaml_loader.load(f.read_text(encoding="utf-8")) for f in files} == expected
+    with pytest.raises(yaml_loader.DuplicateKey) as err:
+        yaml_loader.load(DUPLICATES)
+    assert (err.value.path, err.value.line, err.value.first_line) == ("adapt.glotcc.max_steps", 7, 5)
+    with pytest.raises(yaml.YAMLError) as err:
+        yaml_loader.load("a: [1, 2\nb: 3\n")
+    assert err.value.problem_mark.line + 1 == 2 and "expected ',' or ']'" in err.value.problem
+
+
 def test_yaml_merge_keys_may_be_overridden(project):
     text = yaml.safe_dump(tiny_profile())
     text = text.replace("finetune:\n  tc:\n", "finetune:\n  tc: &tc\n", 1) + "other: {<<: *tc, epochs: 2}\n"
