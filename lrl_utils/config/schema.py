@@ -170,7 +170,7 @@ def from_dict(cls: type, data: dict, file: str, where: str = "") -> Any:
     """Build dataclass `cls` from `data`, rejecting unknown keys, missing keys and wrong types."""
     if not isinstance(data, dict):
         raise ParamError(f"{file}: `{where or '<top>'}`: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     prefix = f"{where}." if where else ""
     for key in data:
