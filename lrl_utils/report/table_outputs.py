@@ -10,7 +10,7 @@ import pandas as pd
 
 from lrl_utils.records.results import atomic_write_text
 from lrl_utils.report import checks as learning_checks
-from lrl_utils.report import comparison, correlations, findings, reference
+from lrl_utils.report import comparison, correlations, findings, findings_files, reference
 from lrl_utils.report import tables as reporting
 from lrl_utils.report.outputs import ReportRun
 
@@ -129,7 +129,7 @@ def findings_md(report: ReportRun) -> Shown:
     """The paper's three findings as PASS/FAIL checks with their numbers (`findings.md` and `findings.csv`, in the
     run folder and, for the runner's report, in `figures/`; `findings_passed` of `findings_checks` in the metrics)."""
     folders = [report.ctx.out_dir, *report.copies]
-    checks = findings.write_findings(report.spec.inputs, folders)
+    checks = findings_files.write_findings(report.spec.inputs, folders)
     report.written += [folder / f"findings.{ext}" for folder in folders for ext in ("md", "csv")]
     tested = checks["passed"].dropna().astype(bool)  # None: not tested (too few languages by design)
     report.metrics |= {"findings_checks": len(tested), "findings_passed": int(tested.sum())}
