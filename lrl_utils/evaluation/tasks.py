@@ -44,7 +44,7 @@ from adapters.heads import ClassificationHead
 from datasets import DatasetDict
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from lrl_utils.config.train_settings import TaskTrainConfig
 from lrl_utils.evaluation import task_loop
@@ -121,35 +121,23 @@ def build_task_model(
 
 class Encodings:
     """A split's texts tokenised once (truncated to ``max_length``), handed out as batches padded to their longest
-    member: the same tensors as tokenising each batch with ``padding=True``, without tokenising every text again
-    in every epoch."""
+    member by ``DataCollatorWithPadding``: the same tensors as tokenising each batch with ``padding=True``,
+    without tokenising every text again in every epoch."""
 
     def __init__(self, tokenizer: Any, texts: Sequence[str], max_length: int):
         self.texts = list(texts)
         encoded = tokenizer(self.texts, truncation=True, max_length=max_length) if self.texts else {}
-        self.columns = {k: list(v) for k, v in encoded.items()}
-        self.pad_values = {
-            "input_ids": tokenizer.pad_token_id,
-            "token_type_ids": tokenizer.pad_token_type_id,
-            "attention_mask": 0,
-        }
-        self.padding_side = tokenizer.padding_side
+        self.rows = [
+            dict(zip(encoded, values, strict=True)) for values in zip(*encoded.values(), strict=True)
+        ]
+        self.collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         """The rows ``indices``, padded to the longest of them as the tokenizer pads."""
-        width = max(len(self.columns["input_ids"][i]) for i in indices)
-        out = {}
-        for key, rows in self.columns.items():
-            pad = self.pad_values.get(key, 0)
-            if self.padding_side == "left":
-                padded = [[pad] * (width - len(rows[i])) + rows[i] for i in indices]
-            else:
-                padded = [rows[i] + [pad] * (width - len(rows[i])) for i in indices]
-            out[key] = torch.tensor(padded, dtype=torch.long)
-        return out
+        return dict(self.collate([self.rows[i] for i in indices]))
 
 
 def _evaluate(
