@@ -113,7 +113,9 @@ def test_the_f1_checks_pass_on_the_papers_own_numbers():
     }
     assert "tc: base 0.304" in rows["glotcc_raises_unseen_f1"]["numbers"]  # XLM-R + mBERT unseen TC, Table 1
     verdicts = paper_verdicts()
-    text = markdown(findings(make_records(gain_unseen=-0.1), SIZES, LLM), paper=verdicts)
+    text = markdown(
+        findings(make_records(gain_unseen=-0.1), SIZES, LLM), columns={"on the paper's numbers": verdicts}
+    )
     assert "| on the paper's numbers |" in text
     assert (
         "| glotcc_raises_unseen_f1 |" in text and "| FAIL | PASS |" in text
@@ -144,7 +146,7 @@ def test_a_grid_is_compared_with_the_papers_model_of_its_architecture():
         "on the paper's mBERT + XLM-R",
     ]
     assert list(paper_columns(["tiny-llama"])) == ["on the paper's mBERT + XLM-R"]
-    text = markdown(findings(make_records(), SIZES, LLM), paper=columns)
+    text = markdown(findings(make_records(), SIZES, LLM), columns=columns)
     assert (
         "| check | claim | numbers | result | on the paper's XLM-R | on the paper's mBERT + XLM-R |" in text
     )
@@ -183,7 +185,7 @@ def test_a_grid_of_several_models_shows_each_model_alone():
         "on the paper's XLM-R",
         "on the paper's mBERT + XLM-R",
     ]
-    text = markdown(findings(both, SIZES, LLM), paper=columns(both))
+    text = markdown(findings(both, SIZES, LLM), columns=columns(both))
     f1 = next(line for line in text.splitlines() if line.startswith("## F1"))
     assert "; tiny mBERT alone: 6 of 6; tiny XLM-R alone: " in f1, f1
 

@@ -1,4 +1,5 @@
-"""YAML reading for params: PyYAML's safe loader (libyaml's parser where available), plus an error for a key given twice in one mapping.
+"""YAML reading for params: PyYAML's safe loader (libyaml's parser where available), plus an error for a key
+given twice in one mapping.
 
 PyYAML keeps the last of two equal keys without a word, so a profile with `max_steps` twice in one section
 would silently run with the second. `load` composes the document, walks every mapping (nested ones and those

@@ -338,16 +338,12 @@ def _tally(verdicts: dict[str, bool], checks: Iterable[str]) -> str | None:
 
 
 def markdown(
-    checks: pd.DataFrame,
-    title: str = "Findings",
-    paper: dict[str, bool] | dict[str, dict[str, bool]] | None = None,
+    checks: pd.DataFrame, title: str = "Findings", columns: dict[str, dict[str, bool]] | None = None
 ) -> str:
     """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers and,
-    with `paper`, the check's result on the paper's own numbers: `per_model.columns` (label → verdicts), or
-    one `per_model.paper_verdicts` (the column "on the paper's numbers")."""
-    if paper and not isinstance(next(iter(paper.values())), dict):
-        paper = {"on the paper's numbers": paper}
-    columns: dict[str, dict[str, bool]] = paper or {}
+    with `columns` (label → check → passed: `per_model.columns`, e.g. the check's result on the paper's own
+    numbers), one more column each, with its tally in the finding's heading."""
+    columns = columns or {}
     lines = [
         f"# {title}",
         "",
