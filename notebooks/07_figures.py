@@ -17,7 +17,8 @@
 #    pseudo-perplexity on a log axis, F1 for TC, SA and NER; unseen languages marked (†, hatched);
 # 2. correlation scatter plots (Figs. 2-6): PPPL and task F1 against pre-training data size (Wikipedia for
 #    mBERT, CC100 for XLM-R; for a tiny demo model, what its pre-training read) before and after adaptation,
-#    and PPPL against F1, with Pearson and Spearman coefficients (`lrl_utils.report.correlations`);
+#    and PPPL against F1, with Pearson and Spearman coefficients (`lrl_utils.report.correlations`); drawn only
+#    where at least 4 seen languages have the numbers (fewer make a dot, not a correlation);
 # 3. the language adapters' training and validation loss curves, read from their TensorBoard logs.
 #
 # Each figure is written as PNG and PDF with a sidecar listing the runs it was built from.

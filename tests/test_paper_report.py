@@ -312,3 +312,74 @@ def test_adapter_losses_compared_with_table_8() -> None:
     assert cn["status"] == ("within tolerance" if abs(cn["difference"]) <= 0.1 else "outside tolerance")
     assert out.loc[("mbert", "tha", "Glot LoRA"), "status"] == "outside tolerance"
     assert (out["status"] == "not run").sum() == 358
+
+
+def test_axis_labels_say_the_common_ending_once() -> None:
+    assert correlations.axis_label(["Base TC F1", "Glot Seq_bn_inv TC F1"]) == "TC F1: Base / Glot Seq_bn_inv"
+    assert correlations.axis_label(["CC100 GB", "CC100 + GlotCC GB"]) == (
+        "the language's data in GB: CC100 / CC100 + GlotCC"
+    )
+    assert correlations.axis_label(["Base PPPL", "Base PPPL"]) == "Base PPPL"
+    assert correlations.axis_label(["x", "y"]) == "x / y"  # nothing in common: both, as they are
+    points = pd.DataFrame({"language": list("abcd"), "x": [1.0, 2, 4, 8], "y": [0.2, 0.3, 0.5, 0.6]})
+    before = points.copy()
+    before.attrs = {"x_label": "Wikipedia GB", "y_label": "Base TC F1"}
+    after = points.assign(x=points["x"] * 3)
+    after.attrs = {"x_label": "Wikipedia + GlotCC GB", "y_label": "Glot Seq_bn_inv TC F1"}
+    ax = figures.plot_correlation({"before": before, "after": after}).axes[0]
+    assert ax.get_ylabel() == "TC F1: Base / Glot Seq_bn_inv"
+    assert " ".join(ax.get_xlabel().split()) == "the language's data in GB: Wikipedia / Wikipedia + GlotCC"
+
+
+def test_a_correlation_figure_needs_four_seen_languages(tmp_path, monkeypatch) -> None:
+    """Four seen languages with TC make the TC figures; one with SA makes none, says why, and an earlier
+    report's SA figure leaves `figures/`."""
+    from types import SimpleNamespace
+
+    from lrl_utils.report import figure_outputs
+
+    rows = []
+    for i, language in enumerate(SEEN[:4]):
+        for config, gain in (("Base", 0.0), ("Glot Seq_bn", 0.05), ("Glot Seq_bn_inv", 0.1)):
+            rows.append(_record(language, config, "finetune", "test_macro_f1", 0.5 + 0.05 * i + gain, seed=1))
+            rows.append(_record(language, config, "pppl", "pppl", 40.0 - 5 * i - 10 * gain))
+    sa = _record(SEEN[0], "Base", "finetune", "test_macro_f1", 0.8, seed=1, run="sa-run")
+    rows.append(sa | {"task": "sa"})
+    records = pd.DataFrame(rows)
+    sizes = pd.DataFrame(
+        [
+            {
+                "model": "mbert",
+                "language": lang,
+                "proxy": "Wikipedia",
+                "pretrain_gb": 0.1 * 2**i,
+                "glotcc_gb": 1.0,
+            }
+            for i, lang in enumerate(SEEN[:4])
+        ]
+    ).assign(conceptnet_gb=np.nan)
+    monkeypatch.setattr(correlations, "data_sizes", lambda inputs: sizes)
+    out = tmp_path / "figures"
+    out.mkdir()
+    (out / "fig_cor_sa_vs_size_mbert.png").write_bytes(b"stale")
+    (out / "fig_cor_sa_vs_size_mbert.runs.json").write_text("{}")
+    drawn: list[str] = []
+    report = SimpleNamespace(
+        records=records,
+        spec=SimpleNamespace(inputs=[]),
+        models=["mbert"],
+        figure=lambda fig, name, runs: drawn.append(name),
+        copies=[out],
+    )
+    report.discard = lambda name: figure_outputs.ReportRun.discard(report, name)
+    shown = figure_outputs.correlation_figures(report)
+    assert sorted(drawn) == [
+        "fig_cor_pppl_vs_size_mbert",
+        "fig_cor_pppl_vs_tc_mbert",
+        "fig_cor_tc_vs_size_mbert",
+    ]
+    notes = [text for _, text in shown if isinstance(text, str)]
+    assert any(
+        "SA F1 against the language's data" in n and "no figure, 1 seen language(s) (tha)" in n for n in notes
+    )
+    assert not list(out.glob("fig_cor_sa_vs_size_mbert.*"))

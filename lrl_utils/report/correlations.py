@@ -29,6 +29,8 @@ from lrl_utils.report.tables import config_label
 #: The pre-training size proxy of each architecture (SPEC §7.3): Wikipedia for mBERT, CC100 for XLM-R.
 PRETRAINING_PROXY = {"bert": ("wiki_gb", "Wikipedia"), "xlm-roberta": ("cc100_gb", "CC100")}
 TASK_METRICS = {"tc": "test_macro_f1", "sa": "test_macro_f1", "ner": "test_f1"}
+#: a correlation over fewer languages says nothing: no figure is drawn and no check is tested below it
+MIN_POINTS = 4
 #: analysis → phase → (x: what, y: (stage, task, metric, config)); x is a size column or ("metric", ...).
 SIZE_COLUMNS = {"none": "pretrain_gb", "glotcc": "glotcc_gb", "conceptnet": "conceptnet_gb"}
 CORRELATION_COLUMNS = [
@@ -87,7 +89,7 @@ def data_sizes(run_folders: Iterable[str], registry=None) -> pd.DataFrame:
         ref = str(spec.get("model_ref", ""))
         if ref.startswith("base_model/"):
             sizes = tiny_cache.setdefault(ref, _tiny_pretraining_gb(ref))
-            row["pretrain_gb"], row["proxy"] = sizes.get(language, 0.0), "pre-training (base_model run)"
+            row["pretrain_gb"], row["proxy"] = sizes.get(language, 0.0), "pre-training"
         elif lang is not None and column and getattr(lang, column, None) is not None:
             row["pretrain_gb"], row["proxy"] = float(getattr(lang, column)), proxy
         adapt_folder = spec.get("adapter_run")
@@ -151,14 +153,29 @@ def analyses(tasks: Iterable[str]) -> dict[str, dict[str, tuple]]:
 
 def _label(kind: str, what: tuple, proxy: str) -> str:
     if kind == "size":
-        names = {
-            "none": f"{proxy or 'pre-training'} GB",
-            "glotcc": "GlotCC GB",
-            "conceptnet": "ConceptNet GB",
-        }
-        return " + ".join(names[p] for p in what)
+        names = {"none": proxy or "pre-training", "glotcc": "GlotCC", "conceptnet": "ConceptNet"}
+        return " + ".join(names[p] for p in what) + " GB"
     stage, task, config = what
     return f"{config} {'PPPL' if stage == 'pppl' else task.upper() + ' F1'}"
+
+
+def axis_label(labels: Iterable[str]) -> str:
+    """One axis label for the phases' labels, their common ending said once: ["Base TC F1", "Glot Seq_bn_inv TC
+    F1"] -> "TC F1: Base / Glot Seq_bn_inv"; ["CC100 GB", "CC100 + GlotCC GB"] -> "the language's data in GB:
+    CC100 / CC100 + GlotCC"."""
+    labels = list(dict.fromkeys(labels))
+    if len(labels) < 2:
+        return labels[0] if labels else ""
+    words = [label.split() for label in labels]
+    common = 0
+    while all(len(w) > common + 1 for w in words) and len({tuple(w[-common - 1 :]) for w in words}) == 1:
+        common += 1
+    if not common:
+        return " / ".join(labels)
+    ending = " ".join(words[0][-common:])
+    heads = " / ".join(" ".join(w[:-common]) for w in words)
+    unit = "the language's data in GB" if ending == "GB" else ending
+    return f"{unit}: {heads}"
 
 
 def correlation_points(

@@ -53,6 +53,20 @@ def correlation_figures(report: ReportRun) -> Shown:
             points = {phase: p for phase, p in points.items() if not p.empty}
             if not points:
                 continue
+            name = f"fig_cor_{analysis}_{model}"
+            most = max(len(p) for p in points.values())
+            if most < correlations.MIN_POINTS:
+                # one or two seen languages make a dot, not a correlation (the demo runs SA and NER on one)
+                languages = sorted({lang for p in points.values() for lang in p["language"]})
+                report.discard(name)
+                shown.append(
+                    (
+                        "",
+                        f"{correlation_title(analysis, model)}: no figure, {most} seen language(s) "
+                        f"({', '.join(languages)}); a correlation needs at least {correlations.MIN_POINTS}",
+                    )
+                )
+                continue
             fig = figures.plot_correlation(
                 points,
                 title=correlation_title(analysis, model),
@@ -61,7 +75,7 @@ def correlation_figures(report: ReportRun) -> Shown:
             )
             languages = {lang for p in points.values() for lang in p["language"]}
             mine = records[(records["model"] == model) & records["language"].isin(languages)]
-            report.figure(fig, f"fig_cor_{analysis}_{model}", sorted(mine["run"].unique()))
+            report.figure(fig, name, sorted(mine["run"].unique()))
             shown.append(("", fig))
     return shown
 

@@ -146,7 +146,7 @@ def plot_correlation(
     """Scatter of one analysis (``phases``: phase → :func:`correlations.correlation_points` frame), one colour
     per phase, each language written next to its point, and a least-squares line in log-log (or the chosen)
     space; the legend gives each phase's Pearson and Spearman coefficients with p-values."""
-    from lrl_utils.report.correlations import correlate
+    from lrl_utils.report.correlations import axis_label, correlate
 
     fig = Figure(figsize=(COLUMN_WIDTH + 0.6, 3.0), layout="constrained")
     ax = fig.add_subplot()
@@ -177,8 +177,8 @@ def plot_correlation(
     if log_y:
         ax.set_yscale("log")
     # wrapped to the axes (3.7 in wide, 3 in high at 6.5 pt) so that no label runs off the figure
-    ax.set_xlabel(textwrap.fill(" / ".join(dict.fromkeys(x_labels)), 60), fontsize=6.5)
-    ax.set_ylabel(textwrap.fill(" / ".join(dict.fromkeys(y_labels)), 45), fontsize=6.5)
+    ax.set_xlabel(textwrap.fill(axis_label(x_labels), 60), fontsize=6.5)
+    ax.set_ylabel(textwrap.fill(axis_label(y_labels), 45), fontsize=6.5)
     ax.tick_params(which="both", labelsize=6)
     ax.grid(linewidth=0.3, alpha=0.6)
     if ax.collections:

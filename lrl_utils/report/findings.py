@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lrl_utils.report.correlations import MIN_POINTS
 from lrl_utils.report.paired import (  # noqa: F401  (paired_interval: part of this module's interface)
     BASE,
     TASK_METRIC,
@@ -39,7 +40,6 @@ from lrl_utils.report.paired import (  # noqa: F401  (paired_interval: part of t
 
 GLOT_BEST_MLM = "seq_bn"  # the paper: Glot Seq_bn gives the lowest PPPL
 GLOT_BEST_TASK = "seq_bn_inv"  # the paper: Glot Seq_bn_inv gives the best downstream totals
-MIN_POINTS = 4  # a rank correlation over fewer languages says nothing
 COLUMNS = ["finding", "check", "claim", "numbers", "passed"]
 LLM_NOTE = (
     "The demo's LLM is a tiny Llama pre-trained on the same seen-language text as the small models and prompted "

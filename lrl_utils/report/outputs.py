@@ -122,3 +122,11 @@ class ReportRun:
     def figure(self, fig: Figure, name: str, runs: list[str]) -> None:
         """A figure (PNG + PDF) in the run folder and in `figures/`."""
         self.written += figures.save_figure(fig, self.ctx.out_dir / name, runs, also_to=self.copies)
+
+    def discard(self, name: str) -> None:
+        """Remove an earlier report's copies of figure `name` from `figures/` when this report does not draw it,
+        so that `figures/` shows only what the current results support."""
+        for folder in self.copies:
+            for path in folder.glob(f"{name}.*"):
+                if path.suffix in (".png", ".pdf", ".json"):
+                    path.unlink(missing_ok=True)
