@@ -275,3 +275,59 @@ def test_the_mlm_check_says_which_head_path_seq_bn_inv_was_scored_on(tmp_path):
         "head path"
         not in findings(make_records(), SIZES, LLM).set_index("check").loc["seq_bn_best_mlm", "numbers"]
     )
+
+
+def test_the_readme_quotes_a_findings_file_of_the_current_checks():
+    """README's "What the demo shows" holds `figures/findings.md` between the quote markers, put there by
+    `readme_quote`: its findings are the ones the code now writes, each F1 and F2 check is there, and every check
+    it names is one the code writes (a renamed or dropped check, or a hand-edited block without the table
+    layout, fails here)."""
+    import re
+    from pathlib import Path
+
+    from lrl_utils.report import readme_quote
+    from lrl_utils.report.checks import CLAIMS, learning_checks
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme_quote.current_block(readme)
+    records = make_records()
+    sa = records[records["task"] == "sa"]
+    records = pd.concat([records, sa.assign(task="ner", metric="test_f1")], ignore_index=True)
+    llm = pd.concat([LLM, LLM[LLM["task"] == "sa"].assign(task="ner")], ignore_index=True)
+    checks = findings(records, SIZES, llm, learning_checks(records))
+    written = readme_quote.quoted(markdown(checks))
+    headings = re.compile(r"^#### (F\d [^:]+): (?:PASS|FAIL)", re.MULTILINE)
+    assert headings.findall(block) == headings.findall(written) and len(headings.findall(block)) == 4
+    quoted_checks = set(re.findall(r"^\| (\w+) \| .* \| (?:PASS|FAIL|not tested) \|", block, re.MULTILINE))
+    known = set(checks["check"]) | set(CLAIMS)
+    assert quoted_checks <= known, quoted_checks - known
+    f1_f2 = checks.loc[checks["finding"].str.match(r"F[12] "), "check"]
+    assert set(f1_f2) <= quoted_checks
+    assert "\n| check | claim | numbers | result |" in block
+
+
+def test_readme_quote_replaces_the_block_checks_it_and_names_what_is_wrong(tmp_path, capsys):
+    from lrl_utils.report import readme_quote
+
+    findings_md = tmp_path / "findings.md"
+    findings_md.write_text(markdown(findings(make_records(), SIZES, LLM)) + "\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{readme_quote.BEGIN}\nold\n{readme_quote.END}\n\nafter\n")
+    args = ["--findings", str(findings_md), "--readme", str(readme)]
+    assert readme_quote.main([*args, "--check"]) == 1
+    assert readme_quote.main(args) == 0
+    text = readme.read_text()
+    assert "old" not in text and "#### F1 small adaptation data helps: PASS" in text
+    assert text.startswith("# x\n\nbefore\n\n") and text.endswith(f"{readme_quote.END}\n\nafter\n")
+    assert "# Findings" not in text  # the title is the README's section's, not the file's
+    assert readme_quote.main([*args, "--check"]) == 0
+    assert readme_quote.main(args) == 0 and readme.read_text() == text  # idempotent
+
+    readme.write_text("# no markers\n")
+    capsys.readouterr()
+    assert readme_quote.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(readme) in err and "BEGIN figures/findings.md" in err
+    findings_md.write_text("not a findings file\n")
+    assert readme_quote.main(args) == 2
+    assert "not a findings.md" in capsys.readouterr().err

@@ -299,7 +299,12 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
             rho, p, n = _spearman(s, v)
             ok &= bool(not math.isnan(rho) and sign * rho > 0)
             most = max(most, n)
-            parts.append(f"{model}: ρ {rho:+.2f} (p {p:.2g}, {n} languages)")
+            if n < MIN_POINTS:
+                parts.append(f"{model}: {n} languages ({', '.join(v.index[s.notna() & v.notna()])})")
+            elif math.isnan(rho):
+                parts.append(f"{model}: no coefficient ({n} languages, one axis constant)")
+            else:
+                parts.append(f"{model}: ρ {rho:+.2f} (p {p:.2g}, {n} languages)")
         direction = "falls" if sign < 0 else "rises"
         # a task run on fewer languages than a correlation needs (the profile's `task_languages`) is not tested
         untested = bool(parts) and most < MIN_POINTS
