@@ -347,3 +347,28 @@ def test_topic_classification_on_real_sib200_samples(shared, tmp_path):
     pred = [row["pred"] for row in result["predictions"]]
     assert len(gold) == len(data["test"]) and set(gold) <= set(range(7))
     assert result["test_macro_f1"] == f1_score(gold, pred, average="macro", zero_division=0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "mean_norm"])
+def test_pooled_heads_read_the_mean_of_the_unpadded_token_states(world, pooling):
+    """`mean`: the classification head reads the mean over the attention mask; `mean_norm`: that mean
+    layer-normalised, so that scaling every token state (as a language adapter may) leaves its logits unchanged."""
+    model, _ = tasks.build_task_model(world["base_dir"], LABELS, None, pooling=pooling)
+    head = model.heads[tasks.TASK_NAME]
+    model.eval()
+    torch.manual_seed(0)
+    states = torch.randn(2, 5, 64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+
+    def logits(x, m=mask):
+        with torch.no_grad():
+            return head((x,), attention_mask=m, return_dict=False)[0]
+
+    padded = states.clone()
+    padded[0, 3:] = 100.0  # what padding positions hold must not matter
+    assert torch.allclose(logits(states), logits(padded), atol=1e-5)
+    scaled = logits(states * 3.0)
+    if pooling == "mean_norm":
+        assert torch.allclose(logits(states), scaled, atol=1e-4)
+    else:
+        assert not torch.allclose(logits(states), scaled, atol=1e-3)

@@ -82,6 +82,28 @@ class MeanPoolClassificationHead(ClassificationHead):
         return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
 
 
+class NormalisedMeanPoolClassificationHead(MeanPoolClassificationHead):
+    """The mean of the token states, layer-normalised (no learned scale or shift) before the classification head:
+    what the head reads then has one scale, as a post-LN model's first-token state has, whatever the language
+    adapter did to the states' scale (`pooling: mean_norm`)."""
+
+    def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):
+        if cls_output is None:
+            states = outputs[0]
+            mask = (
+                torch.ones(states.shape[:2], device=states.device)
+                if attention_mask is None
+                else attention_mask
+            )
+            mask = mask.to(states.dtype).unsqueeze(-1)
+            mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            cls_output = nn.functional.layer_norm(mean, mean.shape[-1:])
+        return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
+
+
+POOLED_HEADS = {"mean": MeanPoolClassificationHead, "mean_norm": NormalisedMeanPoolClassificationHead}
+
+
 def build_task_model(
     base_path: str,
     label_names: Sequence[str],
@@ -104,13 +126,12 @@ def build_task_model(
     id2label = dict(enumerate(label_names))
     if pooling == "cls":
         model.add_classification_head(task_name, num_labels=len(label_names), id2label=id2label)
-    elif pooling == "mean":
-        model.register_custom_head("mean_pool_classification", MeanPoolClassificationHead)
-        model.add_custom_head(
-            "mean_pool_classification", task_name, num_labels=len(label_names), id2label=id2label
-        )
+    elif pooling in POOLED_HEADS:
+        head = f"{pooling}_pool_classification"
+        model.register_custom_head(head, POOLED_HEADS[pooling])
+        model.add_custom_head(head, task_name, num_labels=len(label_names), id2label=id2label)
     else:
-        raise ValueError(f"`pooling` must be `cls` or `mean`, got {pooling!r}")
+        raise ValueError(f"`pooling` must be `cls`, `mean` or `mean_norm`, got {pooling!r}")
     model.train_adapter(task_name)
     if lang_adapter_dir is not None:
         model.active_adapters = Stack(LANG_ADAPTER_NAME, task_name)  # after train_adapter (A4)
