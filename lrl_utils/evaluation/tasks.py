@@ -69,16 +69,17 @@ class MeanPoolClassificationHead(ClassificationHead):
     next-sentence prediction); the demo can use this head instead (`pooling: mean`). The paper uses `cls`.
     """
 
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The mean of the token states over the attention mask (padding never counts)."""
+        mask = (
+            torch.ones(states.shape[:2], device=states.device) if attention_mask is None else attention_mask
+        )
+        mask = mask.to(states.dtype).unsqueeze(-1)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
     def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):
         if cls_output is None:
-            states = outputs[0]
-            mask = (
-                torch.ones(states.shape[:2], device=states.device)
-                if attention_mask is None
-                else attention_mask
-            )
-            mask = mask.to(states.dtype).unsqueeze(-1)
-            cls_output = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            cls_output = self.pool(outputs[0], attention_mask)
         return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
 
 
@@ -87,18 +88,9 @@ class NormalisedMeanPoolClassificationHead(MeanPoolClassificationHead):
     what the head reads then has one scale, as a post-LN model's first-token state has, whatever the language
     adapter did to the states' scale (`pooling: mean_norm`)."""
 
-    def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):
-        if cls_output is None:
-            states = outputs[0]
-            mask = (
-                torch.ones(states.shape[:2], device=states.device)
-                if attention_mask is None
-                else attention_mask
-            )
-            mask = mask.to(states.dtype).unsqueeze(-1)
-            mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            cls_output = nn.functional.layer_norm(mean, mean.shape[-1:])
-        return super().forward(outputs, cls_output, attention_mask, return_dict, **kwargs)
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        mean = super().pool(states, attention_mask)
+        return nn.functional.layer_norm(mean, mean.shape[-1:])
 
 
 POOLED_HEADS = {"mean": MeanPoolClassificationHead, "mean_norm": NormalisedMeanPoolClassificationHead}
