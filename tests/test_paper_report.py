@@ -383,3 +383,15 @@ def test_a_correlation_figure_needs_four_seen_languages(tmp_path, monkeypatch) -
         "SA F1 against the language's data" in n and "no figure, 1 seen language(s) (tha)" in n for n in notes
     )
     assert not list(out.glob("fig_cor_sa_vs_size_mbert.*"))
+
+
+def test_a_correlation_title_names_the_phases_it_draws() -> None:
+    from lrl_utils.report.figure_outputs import correlation_title
+
+    assert correlation_title("tc_vs_size", "m", ["before", "after", "after_cn"]) == (
+        "m: TC F1 against the language's data (GB), before and after adaptation (means over seeds)"
+    )
+    assert correlation_title("pppl_vs_tc", "m", ["before"]) == (
+        "m: TC F1 against PPPL, before adaptation (means over seeds)"
+    )
+    assert correlation_title("pppl_vs_size", "m", ["after"]).endswith(", after adaptation (means over seeds)")

@@ -6,6 +6,8 @@ sidecars) and returns what the notebook shows: (caption, figure or text) pairs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from lrl_utils.report import comparison, correlations, figures, tables
@@ -26,15 +28,18 @@ def metric_figures(report: ReportRun) -> Shown:
     return shown
 
 
-def correlation_title(analysis: str, model: str) -> str:
-    """What a correlation figure shows, in words (its y against its x): `tc_vs_size` -> "tiny-xlmr: TC F1 against
-    the language's data (GB), before and after adaptation (means over seeds)"; `pppl_vs_tc` -> "... TC F1 against
-    PPPL ..."."""
+def correlation_title(analysis: str, model: str, phases: Iterable[str] = ("before", "after")) -> str:
+    """What a correlation figure shows, in words (its y against its x, and the phases drawn): `tc_vs_size` ->
+    "tiny-xlmr: TC F1 against the language's data (GB), before and after adaptation (means over seeds)";
+    `pppl_vs_tc` with the base model's points only -> "...: TC F1 against PPPL, before adaptation ..."."""
     first, _, second = analysis.partition("_vs_")
     y, x = (first, second) if second == "size" else (second, first)  # pppl_vs_tc: TC F1 (y) against PPPL (x)
     name = {"pppl": "PPPL", "size": "the language's data (GB)"}
     what = f"{name.get(y, y.upper() + ' F1')} against {name.get(x, x.upper() + ' F1')}"
-    return f"{model}: {what}, before and after adaptation (means over seeds)"
+    drawn = set(phases)
+    after = any(p.startswith("after") for p in drawn)
+    when = "before and after" if "before" in drawn and after else "after" if after else "before"
+    return f"{model}: {what}, {when} adaptation (means over seeds)"
 
 
 def correlation_figures(report: ReportRun) -> Shown:
@@ -69,7 +74,7 @@ def correlation_figures(report: ReportRun) -> Shown:
                 continue
             fig = figures.plot_correlation(
                 points,
-                title=correlation_title(analysis, model),
+                title=correlation_title(analysis, model, points),
                 log_x=True,  # data size, or PPPL
                 log_y=analysis == "pppl_vs_size",
             )

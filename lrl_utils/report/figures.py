@@ -180,6 +180,7 @@ def plot_correlation(
     ax.set_xlabel(textwrap.fill(axis_label(x_labels), 60), fontsize=6.5)
     ax.set_ylabel(textwrap.fill(axis_label(y_labels), 45), fontsize=6.5)
     ax.tick_params(which="both", labelsize=6)
+    ax.margins(x=0.08)  # room for the language names next to the outermost points
     ax.grid(linewidth=0.3, alpha=0.6)
     if ax.collections:
         fig.legend(loc="outside lower center", fontsize=5.5, frameon=False)
