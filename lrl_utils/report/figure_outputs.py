@@ -59,10 +59,10 @@ def correlation_figures(report: ReportRun) -> Shown:
             if not points:
                 continue
             name = f"fig_cor_{analysis}_{model}"
+            languages = sorted({lang for p in points.values() for lang in p["language"]})
             most = max(len(p) for p in points.values())
             if most < correlations.MIN_POINTS:
                 # one or two seen languages make a dot, not a correlation (the demo runs SA and NER on one)
-                languages = sorted({lang for p in points.values() for lang in p["language"]})
                 report.discard(name)
                 shown.append(
                     (
@@ -78,7 +78,6 @@ def correlation_figures(report: ReportRun) -> Shown:
                 log_x=True,  # data size, or PPPL
                 log_y=analysis == "pppl_vs_size",
             )
-            languages = {lang for p in points.values() for lang in p["language"]}
             mine = records[(records["model"] == model) & records["language"].isin(languages)]
             report.figure(fig, name, sorted(mine["run"].unique()))
             shown.append(("", fig))

@@ -33,20 +33,24 @@ def quoted(findings_text: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", body, flags=re.MULTILINE)
 
 
+def _span(readme_text: str, readme_name: str) -> tuple[int, int]:
+    """Where the quoted block lies: from the end of the `BEGIN` marker to the start of the `END` marker."""
+    begin, end = readme_text.find(BEGIN), readme_text.find(END)
+    if begin < 0 or end < begin or readme_text.count(BEGIN) != 1 or readme_text.count(END) != 1:
+        raise QuoteError(f"{readme_name}: needs exactly one `{BEGIN}` line followed by one `{END}` line")
+    return begin + len(BEGIN), end
+
+
 def replace_block(readme_text: str, block: str, readme_name: str = "README.md") -> str:
     """`readme_text` with the block between the markers replaced by `block`."""
-    begin, end = readme_text.find(BEGIN), readme_text.find(END)
-    if begin < 0 or end < 0 or end < begin or readme_text.count(BEGIN) != 1 or readme_text.count(END) != 1:
-        raise QuoteError(f"{readme_name}: needs exactly one `{BEGIN}` line followed by one `{END}` line")
-    return readme_text[: begin + len(BEGIN)] + "\n\n" + block + "\n\n" + readme_text[end:]
+    start, end = _span(readme_text, readme_name)
+    return readme_text[:start] + "\n\n" + block + "\n\n" + readme_text[end:]
 
 
-def current_block(readme_text: str) -> str:
+def current_block(readme_text: str, readme_name: str = "README.md") -> str:
     """What the README quotes now (between the markers), stripped."""
-    begin, end = readme_text.find(BEGIN), readme_text.find(END)
-    if begin < 0 or end < begin:
-        raise QuoteError(f"the README has no `{BEGIN}` ... `{END}` block")
-    return readme_text[begin + len(BEGIN) : end].strip("\n")
+    start, end = _span(readme_text, readme_name)
+    return readme_text[start:end].strip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
