@@ -406,3 +406,47 @@ def test_profile_mislabeled_relative_reaches_the_world() -> None:
 
     data = DataSettings(mode="demo", world_mislabeled_relative=0.033)
     assert world_config(data) == WorldConfig(mislabeled_relative=0.033)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluative web documents (profile `data.world_web_polarity`)
+
+
+def test_evaluative_documents_keep_to_one_side(tmp_path: Path) -> None:
+    from lrl_utils.demo.tasks import NEGATIVE, POSITIVE
+
+    assert "web_polarity" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
+    sided = dataclasses.replace(SMALL, docs_per_language=200, web_polarity=0.5)
+    assert sided.hash() != SMALL.hash() and sided.record()["web_polarity"] == 0.5
+    root = ensure_world(tmp_path, sided)
+    assert _digests(ensure_world(tmp_path / "again", sided)) == _digests(root)  # deterministic
+    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=200))
+    inventory = concepts(sided)
+    for code in ("qab", "qae", "qag"):
+        lexicon = build_lexicon(DEMO_LANGUAGES[code], inventory, sided.seed)
+        good, bad = ({w for key in keys for w in lexicon[key]} for keys in (POSITIVE, NEGATIVE))
+
+        def sides(docs: list[str], good=good, bad=bad) -> list[tuple[int, int]]:
+            tokens = [re.findall(r"\w+", d.lower()) for d in docs]
+            return [(sum(w in good for w in t), sum(w in bad for w in t)) for t in tokens]
+
+        counts, before = (
+            sides(glotcc_documents(root, f"{code}-Latn")),
+            sides(glotcc_documents(plain, f"{code}-Latn")),
+        )
+        one_sided = [(p, n) for p, n in counts if (p >= 3) != (n >= 3) and min(p, n) == 0]
+        assert 0.3 * len(counts) < len(one_sided) < 0.7 * len(counts)  # about half the documents take a side
+        assert sum(p > 0 for p, n in one_sided) > 0.3 * len(one_sided) < sum(n > 0 for p, n in one_sided)
+        mixed = lambda c: sum(p > 0 and n > 0 for p, n in c)  # noqa: E731
+        assert mixed(counts) < mixed(before)  # the rest mix good and bad by topic, as before
+        assert sum(p + n for p, n in counts) > 2 * sum(p + n for p, n in before)
+    flores = set((root / "flores200_dataset/devtest/qab_Latn.devtest").read_text().splitlines())
+    web = {s for d in glotcc_documents(root, "qab-Latn") for s in re.split(r"(?<=[.?!]) ", d)}
+    assert not flores & web  # FLORES stays unseen
+
+
+def test_profile_web_polarity_reaches_the_world() -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.config import world_config
+
+    assert world_config(DataSettings(mode="demo", world_web_polarity=0.5)) == WorldConfig(web_polarity=0.5)

@@ -54,6 +54,13 @@ class DataSettings:
         minimum=0,
         maximum=0.5,
     )
+    world_web_polarity: float = _added(
+        "demo world: share of GlotCC documents that take a side, positive or negative, in their evaluative "
+        "adjectives (0 = none, the older worlds), as reviews and opinion pieces do (docs/architecture.md)",
+        default=0.0,
+        minimum=0,
+        maximum=1,
+    )
     conceptnet: str = _help(
         "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
         default="hub",

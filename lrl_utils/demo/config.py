@@ -47,6 +47,12 @@ class WorldConfig:
     # the pieces of it that reach pre-training are under-trained rather than never trained, as the paper's
     # unseen languages' pieces were trained through other languages' text (docs/architecture.md)
     mislabeled_relative: float = field(default=0.0, metadata={"hashed_unless_default": True})
+    # Evaluative web text (profile `data.world_web_polarity`; 0.0 = none, the older worlds): the share of GlotCC
+    # documents that take a side, half of them positive, half negative. Each of their sentences gives 1-2 noun
+    # phrases an evaluative adjective of the document's polarity (the sentiment data's adjectives), as reviews and
+    # opinion pieces keep to one side. Without them the evaluative adjectives occur by topic alone (`healthy` with
+    # `sick`), and masked LM learns them as topic words, not as good or bad (docs/architecture.md)
+    web_polarity: float = field(default=0.0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
         """The fields as world.json records and `hash()` hashes them."""
@@ -69,4 +75,5 @@ def world_config(data) -> WorldConfig:
         flores_topic_words=data.world_flores_topic_words,
         web_names=data.world_web_names,
         mislabeled_relative=data.world_mislabeled_relative,
+        web_polarity=data.world_web_polarity,
     )

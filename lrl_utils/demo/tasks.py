@@ -142,14 +142,20 @@ def ner_sentences(
     return out
 
 
-def _polar(s: Sentence, rng: Random, adjectives: tuple[str, ...]) -> Sentence:
-    """`s` with the adjective of 1-2 of its noun phrases set to adjectives of one polarity."""
+def polar(s: Sentence, rng: Random, adjectives: tuple[str, ...], one_sided: bool = False) -> Sentence:
+    """`s` with the adjective of 1-2 of its noun phrases set to adjectives of one polarity; `one_sided`: every
+    evaluative adjective of the other polarity becomes one of `adjectives` too."""
     phrases = [(i, slot) for i, c in enumerate(s.clauses) for slot in ENTITY_SLOTS]
     phrases = [(i, slot) for i, slot in phrases if isinstance(getattr(s.clauses[i], slot), NounPhrase)]
     clauses = list(s.clauses)
     for i, slot in rng.sample(phrases, min(len(phrases), rng.choice((1, 2)))):
         phrase = getattr(clauses[i], slot)
         clauses[i] = clauses[i]._replace(**{slot: phrase._replace(adj=rng.choice(adjectives))})
+    other = set(POSITIVE + NEGATIVE) - set(adjectives) if one_sided else ()
+    for i, slot in phrases:
+        phrase = getattr(clauses[i], slot)
+        if phrase.adj in other:
+            clauses[i] = clauses[i]._replace(**{slot: phrase._replace(adj=rng.choice(adjectives))})
     return s._replace(clauses=tuple(clauses))
 
 
@@ -160,7 +166,7 @@ def sentiment_rows(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random,
     rows = []
     for i in range(n):
         label = 1 - i % 2
-        s = _polar(draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, POSITIVE if label else NEGATIVE)
+        s = polar(draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, POSITIVE if label else NEGATIVE)
         rows.append((realise(s, lang, lexicon, rng), label))
     return rows
 

@@ -57,7 +57,7 @@ from lrl_utils.demo.language import (
     draw_sentence,
     realise,
 )
-from lrl_utils.demo.tasks import name_inventory, with_entities, write_task_data
+from lrl_utils.demo.tasks import NEGATIVE, POSITIVE, name_inventory, polar, with_entities, write_task_data
 
 STATEMENT_SHARE = 0.25  # chance that an English document sentence is a definitional statement
 
@@ -106,16 +106,22 @@ def _glotcc_documents(
     inventory: dict | None,
 ) -> tuple[list[str], list[int], set]:
     """`n` single-topic documents of `lang`, their sentence counts and the sentence structures they use. With an
-    `inventory` (`tasks.name_inventory`), a share `config.web_names` of the sentences name entities of it."""
+    `inventory` (`tasks.name_inventory`), a share `config.web_names` of the sentences name entities of it; a
+    share `config.web_polarity` of the documents keeps its evaluative adjectives to one side (`tasks.polar`)."""
     docs, n_sentences, drawn = [], [], set()
     for _ in range(n):
         topic = rng.choice(SIB_LABELS)
+        side = None
+        if config.web_polarity and rng.random() < config.web_polarity:  # no draw at 0: older worlds' bytes
+            side = rng.choice((POSITIVE, NEGATIVE))
         sentences = []
         for _ in range(rng.randint(*config.sentences_per_doc)):
             if lang is ENGLISH and rng.random() < STATEMENT_SHARE:
                 sentences.append(english_statement(rng, slots, topic))
                 continue
             structure = draw_sentence(rng, slots, topic)
+            if side:
+                structure = polar(structure, rng, side, one_sided=True)
             drawn.add(structure)
             if inventory and rng.random() < config.web_names:
                 named, extended, _ = with_entities(structure, rng, lang, lexicon, inventory)
