@@ -416,11 +416,11 @@ def test_evaluative_documents_keep_to_one_side(tmp_path: Path) -> None:
     from lrl_utils.demo.tasks import NEGATIVE, POSITIVE
 
     assert "web_polarity" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
-    sided = dataclasses.replace(SMALL, docs_per_language=200, web_polarity=0.5)
+    sided = dataclasses.replace(SMALL, docs_per_language=100, web_polarity=0.5)
     assert sided.hash() != SMALL.hash() and sided.record()["web_polarity"] == 0.5
     root = ensure_world(tmp_path, sided)
     assert _digests(ensure_world(tmp_path / "again", sided)) == _digests(root)  # deterministic
-    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=200))
+    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=100))
     inventory = concepts(sided)
     for code in ("qab", "qae", "qag"):
         lexicon = build_lexicon(DEMO_LANGUAGES[code], inventory, sided.seed)
