@@ -21,6 +21,7 @@ from typing import Any
 
 from lrl_utils.config import paths
 from lrl_utils.config.schema import ParamError
+from lrl_utils.records import machine
 
 RESULT_FILE = "result.json"
 PACKAGES = (
@@ -84,6 +85,7 @@ def provenance() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": machine.cpu_model(),
         "cpu_count": os.cpu_count(),
         "packages": package_versions(),
         "git": git_info(),
@@ -96,6 +98,7 @@ def provenance() -> dict[str, Any]:
             torch = sys.modules["torch"]
             info["torch_threads"] = torch.get_num_threads()
             info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+            info.update(machine.machine_info())  # the CPU kernels and their fingerprint (records/machine.py)
     except Exception:  # provenance must never fail a run
         pass
     return info

@@ -343,11 +343,15 @@ def _tally(verdicts: dict[str, bool], checks: Iterable[str]) -> str | None:
 
 
 def markdown(
-    checks: pd.DataFrame, title: str = "Findings", columns: dict[str, dict[str, bool]] | None = None
+    checks: pd.DataFrame,
+    title: str = "Findings",
+    columns: dict[str, dict[str, bool]] | None = None,
+    machine: str = "",
 ) -> str:
     """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers and,
     with `columns` (label → check → passed: `per_model.columns`, e.g. the check's result on the paper's own
-    numbers), one more column each, with its tally in the finding's heading."""
+    numbers), one more column each, with its tally in the finding's heading. `machine` (`machines.machine_line`)
+    says under the introduction which machines computed the runs."""
     columns = columns or {}
     lines = [
         f"# {title}",
@@ -355,6 +359,8 @@ def markdown(
         "Each finding of the paper (SPEC §8.4.0) as checks on this grid's results, after F0: did every run learn.",
         "",
     ]
+    if machine:
+        lines += [machine, ""]
     for finding, group in checks.groupby("finding", sort=False):
         tested = group[group["passed"].notna()]
         verdict = "PASS" if len(tested) and tested["passed"].astype(bool).all() else "FAIL"
