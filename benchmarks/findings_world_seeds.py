@@ -15,8 +15,10 @@ finding PASS when all its tested checks pass (as `figures/findings.md` says), an
 report's extra columns (`also`: each model of a grid of several alone, the paper's models).
 
 Written to `benchmarks/results/findings_world_seeds-<date>.json` (`--out`) with the machine, date and commit
-(`conceptnet_convert.provenance`), the wall time of each world, and a table printed in Markdown: how many of the
-world seeds pass each check and each finding. Not run by CI or the tests (it takes half an hour).
+(`conceptnet_convert.provenance`, with the CPU kernels and arithmetic fingerprint of `records/machine.py`), the
+wall time of each world and the line of its `findings.md` that names the machines of its runs, and a table
+printed in Markdown: how many of the world seeds pass each check and each finding. Not run by CI or the tests
+(it takes half an hour).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from lrl_utils.records.machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "world_seeds"
@@ -110,7 +114,9 @@ def run_project(root: Path, profile: str, jobs: int) -> dict:
     csv = root / "figures" / "findings.csv"
     if not csv.is_file():
         return {"exit_code": code, "wall_seconds": wall, "checks": [], "error": f"no {csv}"}
-    return {"exit_code": code, "wall_seconds": wall, "checks": read_checks(csv)}
+    md = csv.with_suffix(".md").read_text(encoding="utf-8") if csv.with_suffix(".md").is_file() else ""
+    machines = next((line for line in md.splitlines() if line.startswith("Computed on")), None)
+    return {"exit_code": code, "wall_seconds": wall, "checks": read_checks(csv), "machines": machines}
 
 
 def read_checks(csv: Path) -> list[dict]:
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if "data.world_seed" in overrides:
         parser.error("--set data.world_seed: the world seeds are --seeds")
     provenance = _provenance()
+    provenance["machine"].update(machine_info())  # the arithmetic the worlds run with (records/machine.py)
     worlds = []
     for seed in args.seeds:
         print(f"world seed {seed}: running profile {args.profile} ...", flush=True)
