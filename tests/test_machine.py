@@ -101,3 +101,14 @@ def test_runs_that_did_not_record_their_machine_or_ran_on_a_gpu_say_so(tmp_path,
         "NVIDIA H100 80GB HBM3 (GPU)": 1,
     }
     assert machine_line([]) == ""
+
+
+def test_findings_md_puts_the_machine_line_under_its_introduction():
+    import pandas as pd
+
+    from lrl_utils.report.findings import COLUMNS, markdown
+
+    checks = pd.DataFrame([["F2 x", "c", "claim", "1 vs 0", True]], columns=COLUMNS)
+    text = markdown(checks, machine="Computed on one machine: AMD EPYC (3 runs).").splitlines()
+    assert text[4] == "Computed on one machine: AMD EPYC (3 runs)." and text[6].startswith("## F2 x: PASS")
+    assert not any(line.startswith("Computed on") for line in markdown(checks).splitlines())
