@@ -349,7 +349,7 @@ def test_topic_classification_on_real_sib200_samples(shared, tmp_path):
     assert result["test_macro_f1"] == f1_score(gold, pred, average="macro", zero_division=0)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "mean_norm"])
+@pytest.mark.parametrize("pooling", ["mean", "mean_norm", "mean_std"])
 def test_pooled_heads_read_the_mean_of_the_unpadded_token_states(world, pooling):
     """`mean`: the classification head reads the mean over the attention mask; `mean_norm`: that mean
     layer-normalised, so that scaling every token state (as a language adapter may) leaves its logits unchanged."""
@@ -372,3 +372,52 @@ def test_pooled_heads_read_the_mean_of_the_unpadded_token_states(world, pooling)
         assert torch.allclose(logits(states), scaled, atol=1e-4)
     else:
         assert not torch.allclose(logits(states), scaled, atol=1e-3)
+
+
+def test_the_standardised_head_standardises_each_feature_over_the_batch_and_keeps_running_statistics(world):
+    """`mean_std`: while training, the head reads each pooled feature standardised over the batch (so scaling
+    every token state, as a language adapter may, changes nothing); evaluating, it standardises with the running
+    statistics it kept, so one sentence's prediction does not depend on the others in its batch."""
+    model, _ = tasks.build_task_model(world["base_dir"], LABELS, None, pooling="mean_std")
+    head = model.heads[tasks.TASK_NAME]
+    torch.manual_seed(0)
+    states = torch.randn(8, 5, 64) * 0.5 + torch.randn(64) * 3.0  # a large common part, small differences
+    mask = torch.ones(8, 5, dtype=torch.long)
+    head.train()
+    pooled = head.pool(states, mask)
+    assert torch.allclose(pooled.mean(0), torch.zeros(64), atol=1e-4)
+    assert torch.allclose(pooled.var(0, unbiased=False), torch.ones(64), atol=0.01)
+    assert not torch.allclose(head.pooled_mean, torch.zeros(64))  # the running mean moved towards the batch's
+    assert torch.allclose(head.pool(states * 3.0, mask), pooled, atol=1e-2)
+    assert "pooled_mean" not in dict(head.named_parameters())  # statistics, not weights
+    head.eval()
+    with torch.no_grad():
+        alone = head.pool(states[:1], mask[:1])
+        together = head.pool(states, mask)
+    assert torch.allclose(alone, together[:1], atol=1e-6)
+
+
+def test_the_epoch_loop_keeps_the_best_epochs_buffers_with_its_weights():
+    """A standardising head's running statistics change every batch; the best epoch's weights are restored with
+    the statistics they were trained with."""
+    from types import SimpleNamespace
+
+    from lrl_utils.evaluation import task_loop
+
+    model = torch.nn.Linear(2, 1)
+    model.register_buffer("seen", torch.zeros(1))
+    model.register_buffer("ids", torch.arange(3))  # integer buffers are not training state
+    config = SimpleNamespace(
+        epochs=3, batch_size=2, learning_rate=0.1, warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, seed=1
+    )
+
+    def batch_loss(indices):
+        model.seen += 1
+        loss = model(torch.ones(len(indices), 2)).pow(2).mean()
+        return loss, float(loss) * len(indices), len(indices)
+
+    val = iter([(1.0, 0.0), (0.5, 0.0), (0.9, 0.0)])  # the second epoch is best
+    result = task_loop.train_epochs(model, config, 4, batch_loss, lambda: next(val), "score", progress=False)
+    assert result["best_epoch"] == 2
+    assert model.seen.item() == 4  # two batches an epoch, restored to the end of epoch 2 (not 6)
+    assert torch.equal(model.ids, torch.arange(3))

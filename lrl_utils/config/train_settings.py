@@ -73,8 +73,9 @@ class TaskTrainConfig(Checked):
     warmup_ratio: float = _help("share of steps with linear warm-up", minimum=0, below=1, default=0.05)
     weight_decay: float = _help("AdamW weight decay (not on biases and LayerNorm)", minimum=0, default=0.01)
     max_length: int = _help("truncation length in tokens (paper TC: 256)", minimum=MIN_LENGTH, default=256)
-    pooling: Literal["cls", "mean", "mean_norm"] = _help(
-        "head input: first token (the paper), mean of token states, or that mean layer-normalised",
+    pooling: Literal["cls", "mean", "mean_norm", "mean_std"] = _help(
+        "head input: first token (the paper), mean of token states, that mean layer-normalised, or each of its "
+        "features standardised over the sentences (a batch norm without scale or shift)",
         default="cls",
     )
     label_alignment: Literal["first", "paper_compat"] = _help(

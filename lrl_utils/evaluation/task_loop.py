@@ -42,16 +42,21 @@ def set_seed(seed: int) -> None:
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of the trainable parameters (task adapter + head): what an epoch's checkpoint has to keep."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    """Copies of what training changes: the trainable parameters (task adapter + head) and the floating-point
+    buffers (a standardising head's running statistics; integer buffers such as position ids never change)."""
+    state = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    state.update(
+        {name: b.detach().clone() for name, b in model.named_buffers() if torch.is_floating_point(b)}
+    )
+    return state
 
 
 def restore_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Write a :func:`trainable_state` snapshot back into the model's parameters."""
-    params = dict(model.named_parameters())
+    """Write a :func:`trainable_state` snapshot back into the model's parameters and buffers."""
+    tensors = {**dict(model.named_buffers()), **dict(model.named_parameters())}
     with torch.no_grad():
         for name, value in state.items():
-            params[name].copy_(value)
+            tensors[name].copy_(value)
 
 
 def optimizer_for(model: nn.Module, config: Any) -> torch.optim.AdamW:
