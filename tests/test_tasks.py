@@ -408,7 +408,13 @@ def test_the_epoch_loop_keeps_the_best_epochs_buffers_with_its_weights():
     model.register_buffer("seen", torch.zeros(1))
     model.register_buffer("ids", torch.arange(3))  # integer buffers are not training state
     config = SimpleNamespace(
-        epochs=3, batch_size=2, learning_rate=0.1, warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, seed=1
+        epochs=3,
+        batch_size=2,
+        learning_rate=0.1,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=1,
     )
 
     def batch_loss(indices):
