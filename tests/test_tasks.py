@@ -400,22 +400,13 @@ def test_the_standardised_head_standardises_each_feature_over_the_batch_and_keep
 def test_the_epoch_loop_keeps_the_best_epochs_buffers_with_its_weights():
     """A standardising head's running statistics change every batch; the best epoch's weights are restored with
     the statistics they were trained with."""
-    from types import SimpleNamespace
-
+    from lrl_utils.config.train_settings import TaskTrainConfig
     from lrl_utils.evaluation import task_loop
 
     model = torch.nn.Linear(2, 1)
     model.register_buffer("seen", torch.zeros(1))
     model.register_buffer("ids", torch.arange(3))  # integer buffers are not training state
-    config = SimpleNamespace(
-        epochs=3,
-        batch_size=2,
-        learning_rate=0.1,
-        warmup_ratio=0.0,
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        seed=1,
-    )
+    config = TaskTrainConfig(epochs=3, batch_size=2, learning_rate=0.1, warmup_ratio=0.0, seed=1)
 
     def batch_loss(indices):
         model.seen += 1
