@@ -390,6 +390,7 @@ def test_the_standardised_head_standardises_each_feature_over_the_batch_and_keep
     assert not torch.allclose(head.pooled_mean, torch.zeros(64))  # the running mean moved towards the batch's
     assert torch.allclose(head.pool(states * 3.0, mask), pooled, atol=1e-2)
     assert "pooled_mean" not in dict(head.named_parameters())  # statistics, not weights
+    assert head.pool(states.bfloat16(), mask).dtype == torch.float32  # bf16 autocast: statistics in float32
     head.eval()
     with torch.no_grad():
         alone = head.pool(states[:1], mask[:1])

@@ -113,7 +113,7 @@ class StandardisedMeanPoolClassificationHead(MeanPoolClassificationHead):
         self.register_buffer("pooled_var", torch.ones(width))
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        mean = super().pool(states, attention_mask)
+        mean = super().pool(states, attention_mask).float()  # statistics in float32 (bf16 autocast on a GPU)
         training = self.training and mean.shape[0] > 1  # one sentence has no variance to standardise by
         return nn.functional.batch_norm(
             mean, self.pooled_mean, self.pooled_var, training=training, momentum=0.1
