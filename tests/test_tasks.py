@@ -412,7 +412,7 @@ def test_the_epoch_loop_keeps_the_best_epochs_buffers_with_its_weights():
     def batch_loss(indices):
         model.seen += 1
         loss = model(torch.ones(len(indices), 2)).pow(2).mean()
-        return loss, float(loss) * len(indices), len(indices)
+        return loss, float(loss.detach()) * len(indices), len(indices)
 
     val = iter([(1.0, 0.0), (0.5, 0.0), (0.9, 0.0)])  # the second epoch is best
     result = task_loop.train_epochs(model, config, 4, batch_loss, lambda: next(val), "score", progress=False)
