@@ -294,14 +294,8 @@ def _git(*args: str) -> str | None:
 def provenance() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        cpu = next(
-            line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
+    from lrl_utils.records.machine import cpu_model
+
     try:
         torch = version("torch")
     except PackageNotFoundError:
@@ -310,7 +304,7 @@ def provenance() -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu_count": os.cpu_count(),
-            "cpu_model": cpu,
+            "cpu_model": cpu_model(),
             "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "platform": platform.platform(),

@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from lrl_utils.records.machine import machine_info
+from lrl_utils.records.machine import torch_arithmetic
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "world_seeds"
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if "data.world_seed" in overrides:
         parser.error("--set data.world_seed: the world seeds are --seeds")
     provenance = _provenance()
-    provenance["machine"].update(machine_info())  # the arithmetic the worlds run with (records/machine.py)
+    provenance["machine"].update(torch_arithmetic())  # the arithmetic the worlds run with
     worlds = []
     for seed in args.seeds:
         print(f"world seed {seed}: running profile {args.profile} ...", flush=True)

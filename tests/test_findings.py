@@ -304,9 +304,8 @@ def test_the_readme_quotes_a_findings_file_of_the_current_checks():
     f1_f2 = checks.loc[checks["finding"].str.match(r"F[12] "), "check"]
     assert set(f1_f2) <= quoted_checks
     assert "\n| check | claim | numbers | result |" in block
-    assert (
-        "\nComputed on " in block
-    )  # which machines computed it (report/machines.py): CPUs round differently
+    # which machines computed it (report/machines.py): CPUs round differently
+    assert "\nComputed on " in block
 
 
 def test_readme_quote_replaces_the_block_checks_it_and_names_what_is_wrong(tmp_path, capsys):

@@ -74,18 +74,20 @@ def fingerprint() -> str:
     return _fingerprint(torch.get_num_threads())
 
 
-def machine_info(with_fingerprint: bool = True) -> dict[str, Any]:
-    """The CPU model, the torch CPU kernels in use and (when torch can be imported here) the fingerprint.
+def torch_arithmetic() -> dict[str, Any]:
+    """The torch CPU kernels in use, the BLAS and the arithmetic fingerprint (imports torch)."""
+    import torch
 
-    `with_fingerprint=False` leaves out what needs torch (the reports never import it)."""
-    info: dict[str, Any] = {"cpu": cpu_model()}
-    if with_fingerprint:
-        import torch
+    return {
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": "mkl" if torch.backends.mkl.is_available() else "other",
+        "arithmetic": fingerprint(),
+    }
 
-        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        info["blas"] = "mkl" if torch.backends.mkl.is_available() else "other"
-        info["arithmetic"] = fingerprint()
-    return info
+
+def machine_info() -> dict[str, Any]:
+    """The CPU model with `torch_arithmetic`."""
+    return {"cpu": cpu_model(), **torch_arithmetic()}
 
 
 def describe(info: dict[str, Any]) -> str:

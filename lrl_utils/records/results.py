@@ -98,7 +98,7 @@ def provenance() -> dict[str, Any]:
             torch = sys.modules["torch"]
             info["torch_threads"] = torch.get_num_threads()
             info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-            info.update(machine.machine_info())  # the CPU kernels and their fingerprint (records/machine.py)
+            info.update(machine.torch_arithmetic())  # CPU kernels and fingerprint (records/machine.py)
     except Exception:  # provenance must never fail a run
         pass
     return info
