@@ -103,6 +103,32 @@ def test_invalid_yaml_reports_line(project):
         load_profile("broken")
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"description: R\xe9al\nlanguages: [qab]\n", r"broken.yaml:1: not valid UTF-8 \(byte 0xe9\)"),
+        (b"description: x\nlanguages: [q\x00ab]\n", r"broken.yaml:2: invalid YAML \(character U\+0000"),
+    ],
+)
+def test_unreadable_yaml_is_one_line_naming_file_and_line(project, content, message):
+    (project.root / "params/profiles/broken.yaml").write_bytes(content)
+    with pytest.raises(ParamError, match=message) as err:
+        load_profile("broken")
+    assert "\n" not in str(err.value) and str(err.value).startswith("params/profiles/broken.yaml:")
+    (project.root / "params/languages.yaml").write_bytes(content)  # a registry file too
+    with pytest.raises(ParamError, match=r"^params/languages.yaml:\d+: "):
+        load_registry()
+
+
+def test_yaml_with_a_bom_reads_and_a_folder_is_an_error(project):
+    path = project.root / "params/profiles/bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(tiny_profile()).encode())
+    assert list(load_profile("bom")[0].languages) == tiny_profile()["languages"]
+    (project.root / "params/profiles/folder.yaml").mkdir()
+    with pytest.raises(ParamError, match=r"^params/profiles/folder.yaml: cannot read"):
+        load_profile("folder")
+
+
 def test_cli_reports_one_line_and_exit_2(project, capsys):
     project.add_profile("bad", tiny_profile(languages=["xx"]))
     assert main(["--profile", "bad", "--dry-run"]) == 2

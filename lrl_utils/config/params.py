@@ -235,17 +235,31 @@ class Registry:
 
 def read_yaml(path: Path) -> Any:
     """A params YAML file's content; invalid YAML or a key given twice in one mapping is a one-line ParamError."""
+    file = paths.relative(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml_loader.load(fh)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ParamError(f"{path}: file not found") from None
+        raise ParamError(f"{file}: file not found") from None
+    except OSError as err:  # a folder, no permission
+        raise ParamError(f"{file}: cannot read ({err.strerror or err})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM is allowed
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ParamError(f"{file}:{line}: not valid UTF-8 (byte {raw[err.start]:#04x})") from None
+    try:
+        return yaml_loader.load(text)
     except yaml_loader.DuplicateKey as err:
-        raise ParamError(f"{paths.relative(path)}:{err.line}: {err}") from None
+        raise ParamError(f"{file}:{err.line}: {err}") from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (a NUL, a control character)
+        line = text[: err.position].count("\n") + 1
+        code = err.character if isinstance(err.character, int) else ord(err.character)
+        raise ParamError(f"{file}:{line}: invalid YAML (character U+{code:04X} is not allowed)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise ParamError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line
+        raise ParamError(f"{file}{line}: invalid YAML ({problem})") from None
 
 
 def _registry_file(name: str, key: str, cls: type) -> dict:
