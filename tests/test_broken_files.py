@@ -319,3 +319,24 @@ def test_fast_and_line_by_line_agree_on_any_mix_of_column_counts(
     assert blocks["blocks_read_line_by_line"] < len(
         list(conceptnet_dump._read_blocks(path))
     )  # some read fast
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Empty splits: an error naming the file before anything trains
+
+
+def test_sib200_split_with_a_header_only(tmp_path: Path) -> None:
+    for stem in ("train", "dev", "test"):
+        rows = "" if stem == "dev" else "1\ttravel\tA trip.\n"
+        (tmp_path / f"{stem}.tsv").write_text("index_id\tcategory\ttext\n" + rows, encoding="utf-8")
+    message = one_line_error(lambda: load_sib200(tmp_path, "swh_Latn"))
+    assert message == f"{tmp_path / 'dev.tsv'}: no rows after the header (the validation split of swh_Latn)"
+
+
+def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) -> None:
+    for stem, text in (("train", "Hati moja."), ("val", ""), ("test", "")):
+        lines = [json.dumps({"text": text})] if text else []
+        (tmp_path / f"{stem}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    assert len(load_text_splits(tmp_path)["validation"]) == 0  # reading alone does not ask for it
+    message = one_line_error(lambda: load_text_splits(tmp_path, required=("train", "validation")))
+    assert message.startswith(f"{tmp_path / 'val.jsonl'}: the validation split has no text (train 1)")

@@ -139,6 +139,33 @@ def test_dry_run_checks_every_local_file_and_names_the_key_and_file(project, cap
     )  # one line each, as the profile wrote it
 
 
+def test_dry_run_refuses_one_language_folder_for_every_language_and_empty_splits(project, capsys):
+    x = make_data(project.root)
+    data = {**LOCAL, "sib200": "../x/sib200/swh", "flores": "../x/flores200/swh"}  # Swahili's files only
+    project.add_profile("loc", local_profile(data=data))
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    for key, file in (("sib200", "../x/sib200/swh/train.tsv"), ("flores", "../x/flores200/swh/devtest.tsv")):
+        assert any(
+            line.startswith(f"error: data.{key}: {file} is found for both mlt_Latn and swh_Latn")
+            for line in lines
+        ), lines
+    assert len(lines) == 2
+    project.add_profile("loc", local_profile())
+    write(x / "sib200" / "mlt" / "test.tsv", "index_id\tcategory\ttext\n")  # a header and no rows
+    write(
+        x / "wikiann" / "swh" / "train.conll", "\n\nMombasa\tB-LOC\n"
+    )  # blank lines first: the reader skips them
+    write(
+        x / "sentiment" / "mlt" / "train.tsv", "text\tlabel\n"
+    )  # (an empty split of SA: its loader says so)
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: data.sib200: ../x/sib200/mlt/test.tsv: no rows after the header (the test split of mlt_Latn)"
+    ]
+
+
 def test_every_data_key_a_message_or_doc_names_exists():
     """Hints name the real keys (`data.flores`, never `data.flores200`)."""
     import dataclasses

@@ -32,17 +32,31 @@ from lrl_utils.data.task_files import (
 )
 
 
-def _first_line(file: Path) -> str:
-    """The first line of a text file (gzip or plain), without its line end and a UTF-8 BOM."""
+def _first_lines(file: Path, n: int = 1, skip_blank: bool = False) -> list[tuple[int, str]]:
+    """Up to `n` first lines of a text file (gzip or plain) as (line number, text), without line ends and a
+    UTF-8 BOM; `skip_blank`: blank lines do not count (as the CoNLL and JSON-lines readers skip them)."""
+    out: list[tuple[int, str]] = []
     try:
         with (gzip.open if _gzipped(file) else open)(file, "rb") as f:
-            raw = f.readline(1 << 20)
+            for number, raw in enumerate(iter(lambda: f.readline(1 << 20), b""), start=1):
+                try:
+                    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    raise DataSourceError(f"{file}:{number}: not valid UTF-8 text") from None
+                if skip_blank and not text.strip():
+                    continue
+                out.append((number, text))
+                if len(out) == n:
+                    break
     except (OSError, EOFError) as exc:
         raise DataSourceError(f"{file}: unreadable ({exc})") from None
-    try:
-        return raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise DataSourceError(f"{file}:1: not valid UTF-8 text") from None
+    return out
+
+
+def _first_line(file: Path, skip_blank: bool = False) -> str:
+    """The first line of a text file (""  when it has none; `_first_lines`)."""
+    first = _first_lines(file, 1, skip_blank)
+    return first[0][1] if first else ""
 
 
 def _gzipped(file: Path) -> bool:
@@ -60,7 +74,7 @@ def _header(file: Path, columns: tuple[str, ...]) -> None:
 
 def _columns(file: Path) -> list[str]:
     """The column names of a sentiment file: its header (.tsv, .csv) or the keys of its first JSON object."""
-    line = _first_line(file)
+    line = _first_line(file, skip_blank=file.suffix == ".jsonl")  # the JSON-lines reader skips blank lines
     if file.suffix == ".jsonl":
         try:
             obj = json.loads(line)
@@ -76,31 +90,37 @@ def _columns(file: Path) -> list[str]:
 # One check per dataset kind: locate the files, then look at their first line
 
 
-def check_flores(path: Path, flores_code: str) -> None:
+def check_flores(path: Path, flores_code: str) -> list[Path]:
     file = locate_flores(path, flores_code)
     if file.suffix == ".tsv":
         _header(file, ("id", "sentence"))
     else:
         _first_line(file)
+    return [file]
 
 
-def check_sib200(path: Path, flores_code: str) -> None:
-    for file in locate_sib200(path, flores_code).values():
+def check_sib200(path: Path, flores_code: str) -> list[Path]:
+    files = locate_sib200(path, flores_code)
+    for split, file in files.items():
         _header(file, ("index_id", "category", "text"))
+        if not any(text.strip() for _, text in _first_lines(file, 2)[1:]):
+            raise DataSourceError(f"{file}: no rows after the header (the {split} split of {flores_code})")
+    return list(files.values())
 
 
-def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> None:
+def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> list[Path]:
     files = locate_wikiann(path, iso2, iso3)
     for file in files.values():
-        line = _first_line(file)
+        line = _first_line(file, skip_blank=True)  # the reader skips blank lines (sentence breaks)
         if len(line.split("\t")) != 2:
             raise DataSourceError(
                 f"{file}:1: {len(line.split(chr(9)))} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
             )
     check_missing_splits(list(files), where_read(files), "ner", missing_splits)
+    return list(files.values())
 
 
-def check_sentiment(path: Path, dataset: str, iso3: str, missing_splits: str) -> None:
+def check_sentiment(path: Path, dataset: str, iso3: str, missing_splits: str) -> list[Path]:
     files = locate_sentiment(path, dataset, iso3)
     name = sentiment_name(dataset)[1]
     for file in files.values():
@@ -113,10 +133,12 @@ def check_sentiment(path: Path, dataset: str, iso3: str, missing_splits: str) ->
                 f"{file}:1: no known text and label columns among {sorted(columns)[:8]} (see SENTIMENT_FORMATS)"
             )
     check_missing_splits(list(files), where_read(files), "sa", missing_splits)
+    return list(files.values())
 
 
-def check_glotcc(path: Path, glotcc_code: str) -> None:
-    for file in glotcc_files(path, glotcc_code):
+def check_glotcc(path: Path, glotcc_code: str) -> list[Path]:
+    files = glotcc_files(path, glotcc_code)
+    for file in files:
         if file.suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -132,9 +154,10 @@ def check_glotcc(path: Path, glotcc_code: str) -> None:
                 raise DataSourceError(f"{file}:1: expected a JSON object with key content or text")
         else:
             _first_line(file)
+    return list(files)
 
 
-def check_conceptnet(path: Path) -> None:
+def check_conceptnet(path: Path) -> list[Path]:
     if not path.is_file():
         raise DataSourceError(f"{path}: not a file (the ConceptNet assertions dump, .csv or .csv.gz)")
     columns = len(_first_line(path).split("\t"))
@@ -142,13 +165,14 @@ def check_conceptnet(path: Path) -> None:
         raise DataSourceError(
             f"{path}:1: {columns} tab-separated columns, expected 5 (edge, relation, start, end, JSON)"
         )
+    return []  # one dump holds every language
 
 
 # ----------------------------------------------------------------------------------------------------------
 # The grid
 
 
-def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., None]]]:
+def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., list[Path]]]]:
     """(data key, location as in the spec, arguments, check) of each dataset a run reads."""
     if getattr(spec, "world", None):
         return
@@ -170,8 +194,12 @@ def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., None]]]:
 
 
 def check_data(specs: list[Spec]) -> list[str]:
-    """One line per problem with the local data the runs `specs` read (none: every file is where it should be)."""
+    """One line per problem with the local data the runs `specs` read (none: every file is where it should be).
+
+    A file found for two languages is a problem too: a folder holding one language's files (`train.tsv`,
+    `devtest.tsv`, ...) would serve it to every language of the grid."""
     problems, seen = [], set()
+    owner: dict[tuple[str, Path], str] = {}  # (data key, file) -> the language it was found for
     for spec in specs:
         for key, location, args, check in _reads(spec):
             if (
@@ -183,9 +211,20 @@ def check_data(specs: list[Spec]) -> list[str]:
             seen.add((key, location, args))
             resolved = paths.resolve(location)
             try:
-                check(resolved, *args)
+                files = check(resolved, *args)
             except DataSourceError as err:
                 message = str(err).replace(str(resolved), location)
                 prefix = "" if message.startswith(location) else f"{location}: "
                 problems.append(f"data.{key}: {prefix}{message}")
+                continue
+            language = str(args[0]) if args else ""
+            for file in files:
+                first = owner.setdefault((key, file.resolve()), language)
+                if first != language:
+                    shown = str(file).replace(str(resolved), location)
+                    problems.append(
+                        f"data.{key}: {shown} is found for both {first} and {language}: give a folder with each "
+                        "language's files under its code (or one file per language), not one language's files"
+                    )
+                    break
     return problems

@@ -207,10 +207,14 @@ def load_sib200(
                 (int(r["index_id"]), r["category"], r["text"], f"{where} {n}")
                 for n, r in enumerate(hub[split])
             ]
+            if not records:
+                raise DataSourceError(f"Davlan/sib200 ({flores_code}): the {split} split has no rows")
             splits[split] = _sib_dataset(records)
         return ds.DatasetDict(splits)
     splits = {}
     for split, file in locate_sib200(location, flores_code).items():
         rows = read_tsv(file, ("index_id", "category", "text"), quoting)
+        if not rows:
+            raise DataSourceError(f"{file}: no rows after the header (the {split} split of {flores_code})")
         splits[split] = _sib_dataset([(_int(file, n, i), c, t, f"{file}:{n}") for n, (i, c, t) in rows])
     return ds.DatasetDict(splits)

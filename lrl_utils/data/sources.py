@@ -245,12 +245,22 @@ def _jsonl_texts(file: Path, key: str) -> Iterator[str]:
             yield obj[key]
 
 
-def load_text_splits(split_dir: Location) -> datasets.DatasetDict:
-    """`write_splits` output as a DatasetDict: train, validation (from val.jsonl), test; column `text`."""
+def load_text_splits(split_dir: Location, required: tuple[str, ...] = ()) -> datasets.DatasetDict:
+    """`write_splits` output as a DatasetDict: train, validation (from val.jsonl), test; column `text`.
+
+    A split named in `required` without a text is a one-line DataSourceError naming its file (a corpus of a few
+    documents can leave the held-out split empty), raised before anything trains."""
     ds = _datasets()
     features = ds.Features({"text": ds.Value("string")})
     splits = {}
     for split, stem in (("train", "train"), ("validation", "val"), ("test", "test")):
-        texts = list(_jsonl_texts(Path(split_dir) / f"{stem}.jsonl", "text"))
+        file = Path(split_dir) / f"{stem}.jsonl"
+        texts = list(_jsonl_texts(file, "text"))
+        if split in required and not any(t.strip() for t in texts):
+            counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+            raise DataSourceError(
+                f"{file}: the {split} split has no text ({counts or 'read first'}): the corpus has too few "
+                "documents to train on and hold some out; give it more documents"
+            )
         splits[split] = ds.Dataset.from_dict({"text": texts}, features=features)
     return ds.DatasetDict(splits)

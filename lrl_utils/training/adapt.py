@@ -43,6 +43,7 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
     spec = ctx.spec
     objective = spec.train.objective  # mlm | clm (decoders)
     name = None if spec.adapter == FULL_FINETUNING else objective  # as in the paper: "mlm" / "clm"
+    splits = load_text_splits(ctx.input(spec.corpus), required=("train", "validation"))  # before any compute
     model, tokenizer = load_lm_model(ctx.model_path(), objective)
     counts = add_language_adapter(
         model,
@@ -53,7 +54,6 @@ def run(ctx: RunContext, progress: bool = True, launch: dict[str, Any] | None = 
         seed=spec.train.seed,  # the adapter's initial weights (and MoSA's masks and module draws)
         config=spec.adapter_config,  # params/adapters.yaml's `config`: what the adapter is built from
     )
-    splits = load_text_splits(ctx.input(spec.corpus))
     history = train_lm(
         model,
         tokenizer,

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lrl_utils.data.sources import load_text_splits
+from lrl_utils.data.sources import DataSourceError, load_text_splits
 from lrl_utils.records.context import RunContext
 from lrl_utils.training import base_models
 
@@ -23,6 +23,11 @@ def pretraining_text(ctx: RunContext) -> tuple[list[str], list[str], dict[str, d
         train_texts += list(splits["train"]["text"])[:n_train]
         val_texts += list(splits["validation"]["text"])[:n_val]
         counts[folder.split("--")[0].split("/")[-1]] = {"share": share, "train documents": n_train}
+    if not train_texts or not val_texts:
+        raise DataSourceError(
+            f"{', '.join(spec.corpora)}: {len(train_texts)} train and {len(val_texts)} validation documents at "
+            "these shares: pre-training needs both; give the corpora more documents or larger shares"
+        )
     return train_texts, val_texts, counts
 
 
