@@ -265,3 +265,12 @@ def test_conceptnet_splits_writes_one_language_and_reports_like_glotcc(tmp_path:
     with pytest.raises(DataSourceError, match="no ConceptNet sentence for language code 'zz'"):
         conceptnet_splits(dump, "zz", tmp_path / "zz", max_bad_fraction=0.1)
     assert not (tmp_path / "zz").exists() or not any((tmp_path / "zz").iterdir())
+    few = tmp_path / "few.csv"  # a language with a few sentences: too few to hold any out
+    few.write_text("".join(lines[:1] + [_line("/r/Synonym", "/c/qab/x", "/c/en/y")]), encoding="utf-8")
+    with pytest.raises(DataSourceError) as err:
+        conceptnet_splits(few, "qab", tmp_path / "qab")
+    assert str(err.value) == (
+        f"{few}: only 1 ConceptNet sentence for language code 'qab', too few to split 80/10/10 into train, "
+        "validation and test"
+    )
+    assert not (tmp_path / "qab").exists() or not any((tmp_path / "qab").iterdir())

@@ -89,7 +89,14 @@ def conceptnet_splits(
             f"{dump_path}: no ConceptNet sentence for language code {code!r}: "
             f"{stats['edges_in_language']} edges start in it, dropped: {stats['dropped']}"
         )
-    splits = split_80_10_10(sentences[code], seed=seed)
+    try:
+        splits = split_80_10_10(sentences[code], seed=seed)
+    except ValueError:
+        n = len(sentences[code])
+        raise DataSourceError(
+            f"{dump_path}: only {n} ConceptNet sentence{'s' * (n != 1)} for language code {code!r}, too few to "
+            "split 80/10/10 into train, validation and test"
+        ) from None
     write_splits(out_dir, splits)
     sizes = {
         k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
