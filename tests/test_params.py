@@ -97,6 +97,33 @@ def test_registry_errors_name_the_file(project):
         load_registry()
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "form"),
+    [
+        ("flores", "swh", "xxx_Scrp"),
+        ("glotcc", "swh_Latn", "xxx-Scrp"),
+        ("iso2", "s/w", "ISO 639-1"),
+        ("iso2", "", "ISO"),
+    ],
+)
+def test_language_codes_of_the_wrong_form_name_the_key(project, key, value, form):
+    path = project.root / "params/languages.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["languages"]["swh"][key] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(
+        ParamError, match=rf"^params/languages.yaml: `languages.swh.{key}`: expected .*{form}"
+    ):
+        load_registry()
+
+
+@pytest.mark.parametrize(("key", "values"), [("languages", ["qab", "qag", "qab"]), ("seeds", [1, 2, 1])])
+def test_a_value_listed_twice_names_the_key(project, key, values):
+    project.add_profile("twice", tiny_profile(**{key: values}))
+    with pytest.raises(ParamError, match=rf"^params/profiles/twice.yaml: `{key}\[2\]`: .* is listed twice$"):
+        load_profile("twice")
+
+
 def test_invalid_yaml_reports_line(project):
     project.edit_yaml("params/profiles/broken.yaml", "description: x\nlanguages: [qac\n")
     with pytest.raises(ParamError, match=r"params/profiles/broken.yaml:\d+: invalid YAML"):

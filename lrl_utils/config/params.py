@@ -12,6 +12,7 @@ library's config classes (`adapter_params`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +50,7 @@ def _size(text: str, column: str | None = None) -> Any:
 
 
 @dataclass(frozen=True)
-class Language:
+class Language(Checked):
     name: str = _help("English name used in tables")
     iso2: str = _help("ConceptNet / WikiANN code (ISO 639-1 where it exists)")
     glotcc: str = _help("GlotCC-V1 config, `xxx-Scrp`")
@@ -86,6 +87,21 @@ class Language:
     ner_train: int | None = _size("WikiANN train sentences (Rahimi et al. 2019 split)")
     ner_validation: int | None = _size("WikiANN validation sentences")
     ner_test: int | None = _size("WikiANN test sentences")
+
+    def check(self) -> None:
+        """The codes' forms, checked when the registry loads: a wrong one would fail only when a run reads the
+        hub, or make a local loader look in the wrong folder."""
+        forms = {
+            "flores": (r"[a-z]{3}_[A-Z][a-z]{3}", "`xxx_Scrp` (ISO 639-3, underscore, ISO 15924 script)"),
+            "glotcc": (r"[a-z]{3}-[A-Z][a-z]{3}", "`xxx-Scrp` (ISO 639-3, hyphen, ISO 15924 script)"),
+            "iso2": (  # WikiANN also has configs such as `zh-yue` and `be-x-old`
+                r"[a-z]{2,8}(-[a-z0-9]+)*",
+                "a lower-case ISO 639-1 code (ISO 639-3 where there is none), as ConceptNet and WikiANN name it",
+            ),
+        }
+        for key, (pattern, form) in forms.items():
+            if not re.fullmatch(pattern, getattr(self, key)):
+                raise Invalid(key, f"expected {form}, got {getattr(self, key)!r}")
 
 
 @dataclass(frozen=True)

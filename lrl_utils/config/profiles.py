@@ -184,6 +184,11 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     file = paths.relative(path)
     prof = from_dict(Profile, read_yaml(path) or {}, file)
     reg = registry or load_registry()
+    for key in ("languages", "models", "adapters", "sources", "tasks", "seeds"):  # a repeat would run once
+        values = list(getattr(prof, key))
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise ParamError(f"{file}: `{key}[{i}]`: {value!r} is listed twice")
     for i, code in enumerate(prof.languages):
         check_name(code, reg.languages, file, f"languages[{i}]", "language")
     for i, model in enumerate(prof.models):
