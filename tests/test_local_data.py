@@ -166,6 +166,19 @@ def test_dry_run_refuses_one_language_folder_for_every_language_and_empty_splits
     ]
 
 
+def test_a_run_checks_the_local_data_first_and_runs_nothing_when_it_is_wrong(project, capsys):
+    project.add_profile("loc", local_profile())
+    x = make_data(project.root)
+    (x / "sib200" / "mlt" / "dev.tsv").write_text("index_id\tcategory\ttext\n", encoding="utf-8")
+    assert main(["--profile", "loc", "--only", "finetune"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: data.sib200: ../x/sib200/mlt/dev.tsv: no rows after the header (the validation split of mlt_Latn)",
+        "nothing run: 1 problem(s) with the local data above",
+    ]
+    assert not project.runs.exists()  # before any compute: not even the runs folder
+
+
 def test_every_data_key_a_message_or_doc_names_exists():
     """Hints name the real keys (`data.flores`, never `data.flores200`)."""
     import dataclasses

@@ -356,9 +356,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(status_lines(specs)))
         return 0
-    if args.dry_run:
-        from lrl_utils.data.check import check_data
+    from lrl_utils.data.check import check_data
 
+    if args.dry_run:
         done = {s.folder() for s in specs if is_done(s)}
         print("\n".join(dry_run_lines(specs, done)))
         if args.executor == "slurm":  # what the grid costs before it is submitted
@@ -369,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2 if problems else 0
+    todo = specs if args.force else [s for s in specs if not is_done(s)]
+    problems = check_data(todo)  # the local files the runs to do read, before any compute (a first line each)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"nothing run: {len(problems)} problem(s) with the local data above", file=sys.stderr)
+        return 2
     ensure_kernel()
     if grid.world:  # generate the demo world once, before any notebook reads it
         from lrl_utils.orchestration.notebook import ensure_world
