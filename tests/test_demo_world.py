@@ -450,3 +450,55 @@ def test_profile_web_polarity_reaches_the_world() -> None:
     from lrl_utils.demo.config import world_config
 
     assert world_config(DataSettings(mode="demo", world_web_polarity=0.5)) == WorldConfig(web_polarity=0.5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Code-switched web text (profile `data.world_web_code_switch`)
+
+
+def test_code_switched_documents_borrow_english_topic_words(tmp_path: Path) -> None:
+    assert "web_code_switch" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
+    mixed = dataclasses.replace(SMALL, docs_per_language=60, web_code_switch=0.3)
+    assert mixed.hash() != SMALL.hash() and mixed.record()["web_code_switch"] == 0.3
+    root = ensure_world(tmp_path, mixed)
+    assert _digests(ensure_world(tmp_path / "again", mixed)) == _digests(root)  # deterministic
+    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=60))
+    inventory = concepts(mixed)
+    topical = {c.key for c in inventory if c.topic is not None}
+    english = build_lexicon(ENGLISH, inventory, mixed.seed)
+    borrowed = {w for key in topical for w in english[key]}
+    other_english = {w for key, words in english.items() if key not in topical for w in words}
+    for code in ("qab", "qag"):
+        docs, before = glotcc_documents(root, f"{code}-Latn"), glotcc_documents(plain, f"{code}-Latn")
+        assert len(docs) == len(before)
+        tokens = [re.findall(r"\w+", d.lower()) for d in docs]
+        lang = DEMO_LANGUAGES[code]
+        endings = [e for e in (lang.plural, lang.singular_verb, lang.plural_verb) if e]
+
+        def stems(
+            t: list[str], endings=endings
+        ) -> set[str]:  # English topic words, with the language's endings
+            return {
+                w
+                for w in t
+                if w in borrowed or any(w.endswith(e) and w[: -len(e)] in borrowed for e in endings)
+            }
+
+        share = sum(len(stems(t)) > 0 for t in tokens) / len(tokens)
+        assert share > 0.5  # most documents borrow some English topic words ...
+        assert not any(
+            stems(re.findall(r"\w+", d.lower())) for d in before
+        )  # ... which the plain world lacks
+        assert not any(w in other_english - borrowed for t in tokens for w in t)  # function words stay
+    flores = (root / "flores200_dataset/devtest/qag_Latn.devtest").read_text()
+    assert (
+        flores == (plain / "flores200_dataset/devtest/qag_Latn.devtest").read_text()
+    )  # translations stay whole
+
+
+def test_profile_web_code_switch_reaches_the_world() -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.config import world_config
+
+    data = DataSettings(mode="demo", world_web_code_switch=0.3)
+    assert world_config(data) == WorldConfig(web_code_switch=0.3)

@@ -61,6 +61,13 @@ class DataSettings:
         minimum=0,
         maximum=1,
     )
+    world_web_code_switch: float = _added(
+        "demo world: share of a GlotCC document's topic words written as the English word (0 = none, the older "
+        "worlds), as web text in smaller languages borrows English words (docs/architecture.md)",
+        default=0.0,
+        minimum=0,
+        maximum=1,
+    )
     conceptnet: str = _help(
         "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
         default="hub",

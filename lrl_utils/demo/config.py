@@ -53,6 +53,11 @@ class WorldConfig:
     # opinion pieces keep to one side. Without them the evaluative adjectives occur by topic alone (`healthy` with
     # `sick`), and masked LM learns them as topic words, not as good or bad (docs/architecture.md)
     web_polarity: float = field(default=0.0, metadata={"hashed_unless_default": True})
+    # Code-switching (profile `data.world_web_code_switch`; 0.0 = none, the older worlds): the share of a web
+    # document's topic words that a language's GlotCC sentences write as the English word (inflected as its own),
+    # as web text in smaller languages borrows English words. FLORES and SIB-200, professional translations, keep
+    # every word in the language (docs/architecture.md)
+    web_code_switch: float = field(default=0.0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
         """The fields as world.json records and `hash()` hashes them."""
@@ -76,4 +81,5 @@ def world_config(data) -> WorldConfig:
         web_names=data.world_web_names,
         mislabeled_relative=data.world_mislabeled_relative,
         web_polarity=data.world_web_polarity,
+        web_code_switch=data.world_web_code_switch,
     )

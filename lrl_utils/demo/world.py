@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections import ChainMap
 from pathlib import Path
 from random import Random
 
@@ -51,6 +52,7 @@ from lrl_utils.demo.language import (
     Sentence,
     Slots,
     WorldConfig,
+    _content_keys,
     _slots,
     build_lexicon,
     concepts,
@@ -104,11 +106,15 @@ def _glotcc_documents(
     slots: Slots,
     config: WorldConfig,
     inventory: dict | None,
+    english: dict | None = None,
 ) -> tuple[list[str], list[int], set]:
     """`n` single-topic documents of `lang`, their sentence counts and the sentence structures they use. With an
     `inventory` (`tasks.name_inventory`), a share `config.web_names` of the sentences name entities of it; a
-    share `config.web_polarity` of the documents keeps its evaluative adjectives to one side (`tasks.polar`)."""
+    share `config.web_polarity` of the documents keeps its evaluative adjectives to one side (`tasks.polar`);
+    with the `english` lexicon, a share `config.web_code_switch` of the topic words is written in English
+    (`_code_switched`)."""
     docs, n_sentences, drawn = [], [], set()
+    switch = Random(f"{config.seed}/{lang.code}/code-switch")  # its own draws: the documents stay the same
     for _ in range(n):
         topic = rng.choice(SIB_LABELS)
         side = None
@@ -123,14 +129,24 @@ def _glotcc_documents(
             if side:
                 structure = polar(structure, rng, side, one_sided=True)
             drawn.add(structure)
+            words = lexicon
+            if english is not None and config.web_code_switch and lang is not ENGLISH:
+                words = _code_switched(structure, lexicon, english, config.web_code_switch, switch)
             if inventory and rng.random() < config.web_names:
-                named, extended, _ = with_entities(structure, rng, lang, lexicon, inventory)
+                named, extended, _ = with_entities(structure, rng, lang, words, inventory)
                 sentences.append(realise(named, lang, extended, rng))
                 continue
-            sentences.append(realise(structure, lang, lexicon, rng))
+            sentences.append(realise(structure, lang, words, rng))
         docs.append(" ".join(sentences))
         n_sentences.append(len(sentences))
     return docs, n_sentences, drawn
+
+
+def _code_switched(s: Sentence, lexicon: dict, english: dict, share: float, rng: Random) -> ChainMap:
+    """`lexicon` with each of the topic words of `s` replaced by its English word with probability `share` (the
+    language's grammar, endings and function words stay)."""
+    keys = {k for k in _content_keys(s) if k.startswith(f"{s.topic}:")}
+    return ChainMap({k: english[k] for k in sorted(keys) if rng.random() < share}, lexicon)
 
 
 def _mislabeled(
@@ -167,7 +183,14 @@ def _write_glotcc(
 
     rng = Random(f"{config.seed}/{lang.code}/glotcc")
     docs, n_sentences, drawn = _glotcc_documents(
-        rng, config.docs_per_language, lang, lexicons[lang.code], slots, config, inventories.get(lang.code)
+        rng,
+        config.docs_per_language,
+        lang,
+        lexicons[lang.code],
+        slots,
+        config,
+        inventories.get(lang.code),
+        lexicons[ENGLISH.code],
     )
     other, other_sentences, other_drawn = _mislabeled(lang, lexicons, slots, config, inventories)
     drawn |= other_drawn
