@@ -274,3 +274,66 @@ def test_conceptnet_splits_writes_one_language_and_reports_like_glotcc(tmp_path:
         "validation and test"
     )
     assert not (tmp_path / "qab").exists() or not any((tmp_path / "qab").iterdir())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sentences already verbalised (the original's train_cn_<iso2>.csv / val_cn_<iso2>.csv), instead of a dump
+
+
+def _raw_texts(file: Path) -> list[str]:
+    import csv
+
+    with open(file, newline="", encoding="utf-8-sig") as f:
+        return [row[0] for row in list(csv.reader(f))[1:] if row]
+
+
+@pytest.mark.parametrize(("language", "code"), [("mlt", "mt"), ("bul", "bg")])
+def test_verbalised_sentences_of_real_languages_keep_their_splits(shared, tmp_path, language, code) -> None:
+    from lrl_utils.data.conceptnet import conceptnet_splits
+    from lrl_utils.data.sources import load_text_splits
+
+    folder = shared / "conceptnet"  # <language>/cn_sentences_{train,val}.csv: named by the registry key
+    stats = conceptnet_splits(folder, code, tmp_path / "out", language=language)
+    written = load_text_splits(tmp_path / "out")
+    for split, stem in (("train", "train"), ("validation", "val")):
+        assert list(written[split]["text"]) == _raw_texts(folder / language / f"cn_sentences_{stem}.csv")
+    assert len(written["test"]) == 0 and stats["splits"]["test"]["documents"] == 0  # the original had none
+    assert stats["kept"] == 600 and stats["malformed"] == 0
+    flat = tmp_path / "flat"  # the original's own names, side by side
+    flat.mkdir()
+    for stem in ("train", "val"):
+        (flat / f"{stem}_cn_{code}.csv").write_bytes(
+            (folder / language / f"cn_sentences_{stem}.csv").read_bytes()
+        )
+    conceptnet_splits(flat, code, tmp_path / "flat-out")
+    assert list(load_text_splits(tmp_path / "flat-out")["train"]["text"]) == list(written["train"]["text"])
+
+
+def test_verbalised_sentences_quoting_and_errors(tmp_path: Path) -> None:
+    from lrl_utils.data.conceptnet import conceptnet_splits
+    from lrl_utils.data.sources import load_text_splits
+
+    (tmp_path / "train_cn_mt.csv").write_text(
+        'text\n"dar, kamra is related to house."\n"""kelma"" is a word."\n\nilma is a synonym of water.\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "val_cn_mt.csv").write_text("\ufefftext\r\nbaħar is related to sea.\r\n", encoding="utf-8")
+    conceptnet_splits(tmp_path, "mt", tmp_path / "out")
+    splits = load_text_splits(tmp_path / "out")
+    assert list(splits["train"]["text"]) == [
+        "dar, kamra is related to house.",
+        '"kelma" is a word.',  # CSV quoting undone (doubled quotes, as pandas writes them)
+        "ilma is a synonym of water.",
+    ]
+    assert list(splits["validation"]["text"]) == ["baħar is related to sea."]
+    (tmp_path / "train_cn_mt.csv").write_text("text\nok sentence.\na,b\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match=r"train_cn_mt.csv:3: 2 fields, expected 1 \(text\)$"):
+        conceptnet_splits(tmp_path, "mt", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    with pytest.raises(
+        DataSourceError, match=r"no ConceptNet sentences for 'sw' \(looked for .*train_cn_sw.csv"
+    ):
+        conceptnet_splits(tmp_path, "sw", tmp_path / "none")
+    (tmp_path / "train_cn_ro.csv").write_text("text\nx is y.\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match=r"no ConceptNet validation sentences for 'ro' next to"):
+        conceptnet_splits(tmp_path, "ro", tmp_path / "ro")

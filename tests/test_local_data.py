@@ -179,6 +179,25 @@ def test_a_run_checks_the_local_data_first_and_runs_nothing_when_it_is_wrong(pro
     assert not project.runs.exists()  # before any compute: not even the runs folder
 
 
+def test_dry_run_checks_verbalised_conceptnet_sentences_per_language(project, capsys):
+    make_data(project.root)
+    x = project.root.parent / "x"
+    for stem in ("train", "val"):
+        write(x / "conceptnet" / "mlt" / f"cn_sentences_{stem}.csv", "text\nilma is a synonym of water.\n")
+        write(
+            x / "conceptnet" / f"{stem}_cn_sw.csv", "sentence\nmaji is a synonym of water.\n"
+        )  # wrong header
+    data = {**LOCAL, "conceptnet": "../x/conceptnet"}
+    project.add_profile(
+        "loc", local_profile(data=data, sources=["conceptnet"], adapt={"conceptnet": {"max_length": 64}})
+    )
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: data.conceptnet: ../x/conceptnet/train_cn_sw.csv:1: expected the header 'text' (one column)"
+    ]
+
+
 def test_every_data_key_a_message_or_doc_names_exists():
     """Hints name the real keys (`data.flores`, never `data.flores200`)."""
     import dataclasses

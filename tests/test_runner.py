@@ -55,6 +55,16 @@ def fake(project):
             (nb / file).write_text(FAKE.format(stage=stage), encoding="utf-8")
     data = {"mode": "local", "conceptnet": "x.csv", "glotcc": "g", "flores": "f", "sib200": "s"}
     project.add_profile("t", tiny_profile(data=data))
+    root = project.root  # files the runner's data check finds in place (the fake notebooks never read them)
+    for code in ("qab", "qac"):
+        (root / "g").mkdir(exist_ok=True)
+        (root / "g" / f"{code}.txt").write_text("One document.\n", encoding="utf-8")
+        (root / "f" / code).mkdir(parents=True, exist_ok=True)
+        (root / "f" / code / "devtest.tsv").write_text("id\tsentence\n1\tA sentence.\n", encoding="utf-8")
+        (root / "s" / code).mkdir(parents=True, exist_ok=True)
+        for stem in ("train", "dev", "test"):
+            row = "index_id\tcategory\ttext\n1\ttravel\tA trip.\n"
+            (root / "s" / code / f"{stem}.tsv").write_text(row, encoding="utf-8")
     return project
 
 

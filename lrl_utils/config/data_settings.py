@@ -69,7 +69,9 @@ class DataSettings:
         maximum=1,
     )
     conceptnet: str = _help(
-        "ConceptNet assertions dump (.csv or .csv.gz): a local file or `hub` (the 5.7 release URL)",
+        "ConceptNet: the assertions dump (.csv or .csv.gz) as a local file or `hub` (the 5.7 release URL), or a "
+        "folder of sentences already verbalised, as the original trained on (`train_cn_<iso2>.csv` and "
+        "`val_cn_<iso2>.csv`, or `<code>/cn_sentences_{train,val}.csv`; conceptnet_sentences)",
         default="hub",
     )
     glotcc: str = _help(

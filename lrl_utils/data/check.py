@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lrl_utils.config import paths
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
+from lrl_utils.data.conceptnet_sentences import locate_sentences
 from lrl_utils.data.flores_sib import locate_flores, locate_sib200
 from lrl_utils.data.glotcc import glotcc_files
 from lrl_utils.data.sentiment import SENTIMENT_FORMATS
@@ -157,9 +158,18 @@ def check_glotcc(path: Path, glotcc_code: str) -> list[Path]:
     return list(files)
 
 
-def check_conceptnet(path: Path) -> list[Path]:
+def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
+    if path.is_dir():  # sentences already verbalised, per language (`conceptnet_sentences`)
+        files = locate_sentences(path, code, language)
+        for file in files.values():
+            if [c.strip() for c in _first_line(file).split(",")] != ["text"]:
+                raise DataSourceError(f"{file}:1: expected the header 'text' (one column)")
+        return list(files.values())
     if not path.is_file():
-        raise DataSourceError(f"{path}: not a file (the ConceptNet assertions dump, .csv or .csv.gz)")
+        raise DataSourceError(
+            f"{path}: not a file or folder (the ConceptNet assertions dump, .csv or .csv.gz, or a folder of "
+            "verbalised sentences)"
+        )
     columns = len(_first_line(path).split("\t"))
     if columns != 5:
         raise DataSourceError(
@@ -180,7 +190,7 @@ def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., list[Pat
         if spec.source == "glotcc":
             yield "glotcc", spec.location, (spec.code,), check_glotcc
         else:
-            yield "conceptnet", spec.location, (), check_conceptnet
+            yield "conceptnet", spec.location, (spec.code, spec.language), check_conceptnet
     elif isinstance(spec, PPPLSpec):
         yield "flores", spec.devtest, (spec.flores_code,), check_flores
     elif isinstance(spec, (FinetuneSpec, LLMSpec)):
@@ -228,3 +238,16 @@ def check_data(specs: list[Spec]) -> list[str]:
                     )
                     break
     return problems
+
+
+def print_problems(specs: list[Spec], before_running: bool = False) -> int:
+    """`check_data`'s problems printed to stderr as `error: ...` lines (and, `before_running`, that nothing ran);
+    returns their number."""
+    import sys
+
+    problems = check_data(specs)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems and before_running:
+        print(f"nothing run: {len(problems)} problem(s) with the local data above", file=sys.stderr)
+    return len(problems)

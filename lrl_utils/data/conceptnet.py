@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lrl_utils.data.conceptnet_dump import _Scan
@@ -72,13 +73,20 @@ def conceptnet_splits(
     seed: int = 42,
     paper_compat: bool = False,
     max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION,
+    language: str | None = None,
 ) -> dict:
     """One language's sentences, split 80/10/10 as in the paper (`split_80_10_10`) and written to `out_dir`.
 
     Returns the language's statistics (`conceptnet_sentences`) plus `dump` (dump-wide counts), `splits`
     ({split: {"documents": sentences, "bytes": UTF-8 bytes}}) and the dump's malformed-line counts at the top
     level (as `glotcc.glotcc_splits` reports them). No sentence for the language → DataSourceError, no files.
+    A folder instead of a dump holds sentences already verbalised, split by their files
+    (`conceptnet_sentences.sentence_splits`; `language`, the registry key, may name the language's folder).
     """
+    if Path(dump_path).is_dir():
+        from lrl_utils.data.conceptnet_sentences import sentence_splits
+
+        return sentence_splits(Path(dump_path), code, Path(out_dir), language)
     dump: dict = {}
     sentences, per_language = conceptnet_sentences(
         dump_path, [code], paper_compat, max_bad_fraction=max_bad_fraction, dump_stats=dump

@@ -16,7 +16,8 @@ def split_source(ctx: RunContext) -> dict[str, Any]:
     returns the source's statistics (`splits`, `malformed`, `bad_fraction`, `bad_examples`, ...)."""
     spec = ctx.spec
     if spec.source == "conceptnet":
-        split, options = conceptnet.conceptnet_splits, {"paper_compat": spec.paper_compat}
+        split = conceptnet.conceptnet_splits
+        options = {"paper_compat": spec.paper_compat, "language": spec.language}
     else:
         split = glotcc.glotcc_splits
         options = {"max_train_bytes": spec.max_train_bytes, "max_val_bytes": spec.max_val_bytes}

@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(status_lines(specs)))
         return 0
-    from lrl_utils.data.check import check_data
+    from lrl_utils.data.check import print_problems
 
     if args.dry_run:
         done = {s.folder() for s in specs if is_done(s)}
@@ -365,17 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             from lrl_utils.orchestration.cost import estimate_lines
 
             print("\n".join(estimate_lines(grid, [s for s in specs if s.folder() not in done])))
-        problems = check_data(specs)  # every local file the runs read: there, and in its loader's layout
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2 if problems else 0
-    todo = specs if args.force else [s for s in specs if not is_done(s)]
-    problems = check_data(todo)  # the local files the runs to do read, before any compute (a first line each)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if problems:
-        print(f"nothing run: {len(problems)} problem(s) with the local data above", file=sys.stderr)
-        return 2
+        return 2 if print_problems(specs) else 0  # every local file the runs read, in its loader's layout
+    if print_problems(specs if args.force else [s for s in specs if not is_done(s)], before_running=True):
+        return 2  # the local files of the runs to do, checked before any compute
     ensure_kernel()
     if grid.world:  # generate the demo world once, before any notebook reads it
         from lrl_utils.orchestration.notebook import ensure_world
