@@ -331,9 +331,55 @@ def test_verbalised_sentences_quoting_and_errors(tmp_path: Path) -> None:
         conceptnet_splits(tmp_path, "mt", tmp_path / "bad")
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
     with pytest.raises(
-        DataSourceError, match=r"no ConceptNet sentences for 'sw' \(looked for .*train_cn_sw.csv"
+        DataSourceError,
+        match=r"no ConceptNet sentences or edges for 'sw' \(looked for .*train_cn_sw.csv.*cn_data_sw.json",
     ):
         conceptnet_splits(tmp_path, "sw", tmp_path / "none")
     (tmp_path / "train_cn_ro.csv").write_text("text\nx is y.\n", encoding="utf-8")
     with pytest.raises(DataSourceError, match=r"no ConceptNet validation sentences for 'ro' next to"):
         conceptnet_splits(tmp_path, "ro", tmp_path / "ro")
+
+
+@pytest.mark.parametrize("paper_compat", [False, True])
+def test_edge_lists_verbalise_as_the_dump_does(shared, tmp_path, paper_compat) -> None:
+    """Uyghur's API edges (`uig/edges.jsonl`): the sentences are those of a dump holding the same edges once."""
+    from lrl_utils.data.conceptnet import conceptnet_splits
+    from lrl_utils.data.conceptnet_sentences import _nodes, edge_sentences
+    from lrl_utils.data.sources import load_text_splits
+
+    file = shared / "conceptnet" / "uig" / "edges.jsonl"
+    edges = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = {e["uri"]: "\t".join((e["uri"], *_nodes(e), "{}")) for e in edges}  # each edge once, as in a dump
+    dump = tmp_path / "assertions.csv"
+    dump.write_text("".join(row + "\n" for row in rows.values()), encoding="utf-8")
+    expected, stats = conceptnet_sentences(dump, ["ug"], paper_compat)
+    got, counts = edge_sentences(file, "ug", paper_compat)
+    assert got == expected["ug"] and len(got) > 100
+    assert {k: counts[k] for k in ("edges_in_language", "kept")} == {
+        k: stats["ug"][k] for k in ("edges_in_language", "kept")
+    }
+    stats = conceptnet_splits(
+        shared / "conceptnet", "ug", tmp_path / "out", language="uig", paper_compat=paper_compat
+    )
+    written = load_text_splits(tmp_path / "out")
+    assert sorted(t for split in written.values() for t in split["text"]) == sorted(got)
+    assert stats["splits"]["train"]["documents"] == round(0.8 * len(got))  # split 80/10/10, as a dump's
+
+
+def test_edge_lists_as_one_json_document_and_their_errors(tmp_path: Path) -> None:
+    from lrl_utils.data.conceptnet import conceptnet_splits
+
+    edge = {"rel": "/r/Synonym", "start": "/c/mt/kelma", "end": "/c/en/word"}
+    concepts = {
+        f"kelma{i}": [{**edge, "start": f"/c/mt/kelma{i}", "end": f"/c/en/word{i}"}] for i in range(20)
+    }
+    concepts["kelma0"].append(concepts["kelma0"][0])  # listed twice (by both concepts): counted once
+    (tmp_path / "cn_data_mt.json").write_text(json.dumps(concepts, ensure_ascii=False), encoding="utf-8")
+    stats = conceptnet_splits(tmp_path, "mt", tmp_path / "out")
+    assert stats["kept"] == 20 and stats["per_relation"] == {"Synonym": 20}
+    (tmp_path / "other" / "mlt").mkdir(parents=True)
+    (tmp_path / "other" / "mlt" / "edges.jsonl").write_text(
+        json.dumps(edge) + "\n{broken\n", encoding="utf-8"
+    )
+    with pytest.raises(DataSourceError, match=r"other/mlt/edges.jsonl:2: invalid JSON"):
+        conceptnet_splits(tmp_path / "other", "mt", tmp_path / "x", language="mlt")

@@ -71,7 +71,8 @@ class DataSettings:
     conceptnet: str = _help(
         "ConceptNet: the assertions dump (.csv or .csv.gz) as a local file or `hub` (the 5.7 release URL), or a "
         "folder of sentences already verbalised, as the original trained on (`train_cn_<iso2>.csv` and "
-        "`val_cn_<iso2>.csv`, or `<code>/cn_sentences_{train,val}.csv`; conceptnet_sentences)",
+        "`val_cn_<iso2>.csv`, or `<code>/cn_sentences_{train,val}.csv`) or of edge lists (`cn_data_<iso2>.json`, "
+        "`<code>/edges.jsonl`; conceptnet_sentences)",
         default="hub",
     )
     glotcc: str = _help(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lrl_utils.config import paths
 from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
-from lrl_utils.data.conceptnet_sentences import locate_sentences
+from lrl_utils.data.conceptnet_sentences import locate as locate_sentences
 from lrl_utils.data.flores_sib import locate_flores, locate_sib200
 from lrl_utils.data.glotcc import glotcc_files
 from lrl_utils.data.sentiment import SENTIMENT_FORMATS
@@ -159,10 +159,14 @@ def check_glotcc(path: Path, glotcc_code: str) -> list[Path]:
 
 
 def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
-    if path.is_dir():  # sentences already verbalised, per language (`conceptnet_sentences`)
+    if path.is_dir():  # sentences already verbalised, or edge lists, per language (`conceptnet_sentences`)
         files = locate_sentences(path, code, language)
-        for file in files.values():
-            if [c.strip() for c in _first_line(file).split(",")] != ["text"]:
+        for split, file in files.items():
+            if split == "edges":
+                line = _first_line(file, skip_blank=True).lstrip()
+                if not line.startswith(("{", "[")):
+                    raise DataSourceError(f"{file}:1: expected JSON (ConceptNet edges)")
+            elif [c.strip() for c in _first_line(file).split(",")] != ["text"]:
                 raise DataSourceError(f"{file}:1: expected the header 'text' (one column)")
         return list(files.values())
     if not path.is_file():

@@ -80,13 +80,15 @@ def conceptnet_splits(
     Returns the language's statistics (`conceptnet_sentences`) plus `dump` (dump-wide counts), `splits`
     ({split: {"documents": sentences, "bytes": UTF-8 bytes}}) and the dump's malformed-line counts at the top
     level (as `glotcc.glotcc_splits` reports them). No sentence for the language → DataSourceError, no files.
-    A folder instead of a dump holds sentences already verbalised, split by their files
+    A folder instead of a dump holds sentences already verbalised (split by their files) or edge lists
     (`conceptnet_sentences.sentence_splits`; `language`, the registry key, may name the language's folder).
     """
     if Path(dump_path).is_dir():
         from lrl_utils.data.conceptnet_sentences import sentence_splits
 
-        return sentence_splits(Path(dump_path), code, Path(out_dir), language)
+        return sentence_splits(
+            Path(dump_path), code, Path(out_dir), language, seed=seed, paper_compat=paper_compat
+        )
     dump: dict = {}
     sentences, per_language = conceptnet_sentences(
         dump_path, [code], paper_compat, max_bad_fraction=max_bad_fraction, dump_stats=dump

@@ -1,25 +1,31 @@
-"""ConceptNet sentences already verbalised: the original's adapter-training files, read instead of a dump.
+"""ConceptNet without the dump: sentences already verbalised, or one language's edges as JSON.
 
 The original trained its ConceptNet adapters on `train_cn_<iso2>.csv` and `val_cn_<iso2>.csv` (SPEC §4: one
-column `text`, a sentence a row, made from the 5.7 dump with the 33 templates). `data.conceptnet` may name a
-folder of such files, per language (`locate_sentences`):
-- `train_cn_<code>.csv`, `val_cn_<code>.csv` (and `test_cn_<code>.csv` where there is one), side by side;
-- `<code>/cn_sentences_train.csv`, `<code>/cn_sentences_val.csv` (and `..._test.csv`), where the folder is named
-  by the ConceptNet code or by the language's key in `params/languages.yaml`.
-The splits are the files' own (no re-split: they are the original's), the texts exactly as the CSV holds them
-(CSV quoting undone, a BOM dropped); a missing test file gives an empty test split (the original had none; PPPL
-reads FLORES). A row of more than one field, an empty text or bytes that are not UTF-8 are errors naming the
-file and line.
+column `text`, a sentence a row, made from the 5.7 dump with the 33 templates), and the same authors kept
+per-language edge lists from the ConceptNet API (`cn_data_<iso2>.json`: concept → its edges). `data.conceptnet`
+may name a folder of either, per language (`locate`):
+- sentences: `train_cn_<code>.csv`, `val_cn_<code>.csv` (and `test_cn_<code>.csv` where there is one), side by
+  side, or `<name>/cn_sentences_train.csv`, `<name>/cn_sentences_val.csv` (and `..._test.csv`);
+- edges: `cn_data_<code>.json` (an object of edge lists, or a list) or `<name>/edges.jsonl` (an edge a line),
+where `<name>` is the ConceptNet code or the language's key in `params/languages.yaml`.
+Sentences keep the files' splits (no re-split: they are the original's), their texts exactly as the CSV holds
+them (CSV quoting undone, a BOM dropped); a missing test file gives an empty test split (the original had none;
+PPPL reads FLORES). Edges are verbalised as the dump's are (`conceptnet_templates._verbalise`: the edge's start
+node in the language, the 33 relations, the same drops), each edge once (by its `uri`, as the API lists an edge
+under both its concepts), then split 80/10/10. A malformed row or line is an error naming the file and line.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from collections import Counter
 from pathlib import Path
 
-from lrl_utils.data.sources import DataSourceError, write_splits
-from lrl_utils.data.text_files import read_text
+from lrl_utils.data.conceptnet_templates import DROP_REASONS, _verbalise
+from lrl_utils.data.sources import DataSourceError, split_80_10_10, write_splits
+from lrl_utils.data.text_files import lines, read_text
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -31,11 +37,15 @@ def _candidates(folder: Path, code: str, language: str | None) -> list[dict[str,
     return [flat, *nested]
 
 
-def locate_sentences(folder: Path, code: str, language: str | None = None) -> dict[str, Path]:
-    """The sentence files of one language in `folder`: split (train, val, test) → file; test may be absent.
+def _edge_files(folder: Path, code: str, language: str | None) -> list[Path]:
+    names = dict.fromkeys(n for n in (code, language) if n)
+    return [folder / f"cn_data_{code}.json", *(folder / name / "edges.jsonl" for name in names)]
 
-    A DataSourceError names the files looked for when there is no train file, or the val file missing next to
-    it."""
+
+def locate(folder: Path, code: str, language: str | None = None) -> dict[str, Path]:
+    """One language's files in `folder`: split (train, val, test) → sentence file (test may be absent), or
+    {"edges": file}. A DataSourceError names the files looked for when there are none, or the val file missing
+    next to a train file."""
     layouts = _candidates(folder, code, language)
     for files in layouts:
         if files["train"].is_file():
@@ -45,8 +55,12 @@ def locate_sentences(folder: Path, code: str, language: str | None = None) -> di
                     f"{files['train'].name} (looked for {files['val'].name})"
                 )
             return {s: f for s, f in files.items() if s != "test" or f.is_file()}
-    looked = ", ".join(str(files["train"]) for files in layouts)
-    raise DataSourceError(f"{folder}: no ConceptNet sentences for {code!r} (looked for {looked})")
+    edges = _edge_files(folder, code, language)
+    for file in edges:
+        if file.is_file():
+            return {"edges": file}
+    looked = ", ".join(str(p) for p in [*(files["train"] for files in layouts), *edges])
+    raise DataSourceError(f"{folder}: no ConceptNet sentences or edges for {code!r} (looked for {looked})")
 
 
 def read_sentences(file: Path) -> list[str]:
@@ -71,24 +85,113 @@ def read_sentences(file: Path) -> list[str]:
     return sentences
 
 
-def sentence_splits(folder: Path, code: str, out_dir: Path, language: str | None = None) -> dict:
-    """Copy one language's verbalised sentences into `out_dir`'s split files, as `conceptnet_splits` reports
-    (`kept`, `edges_in_language`, `dropped`, `splits`, no malformed lines: a malformed row is an error)."""
-    files = locate_sentences(folder, code, language)
-    splits = {s: read_sentences(files[s]) if s in files else [] for s in SPLIT_NAMES}
-    for split in ("train", "val"):
-        if not splits[split]:
-            raise DataSourceError(f"{files[split]}: no sentences")
+def _edges(file: Path) -> list[tuple[int, dict]]:
+    """(line, edge object) of an edge file: JSON lines, or one JSON document (a list, or an object of lists)."""
+    text = read_text(file)
+    if file.suffix == ".jsonl":
+        out = []
+        for number, line in enumerate(lines(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataSourceError(f"{file}:{number}: invalid JSON ({exc.msg})") from None
+        return out
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataSourceError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    groups = data.values() if isinstance(data, dict) else [data]
+    if not all(isinstance(g, list) for g in groups):
+        raise DataSourceError(
+            f"{file}: expected a list of edges, or an object whose values are lists of edges"
+        )
+    return [(1, edge) for group in groups for edge in group]
+
+
+def _nodes(edge: dict) -> tuple[str, str, str]:
+    """(relation, start, end) URIs of an API edge: from its `uri` (`/a/[/r/R/,/c/../,/c/../]`, the full node
+    URIs, POS included), else its `rel`, `start` and `end` fields."""
+    uri = edge.get("uri")
+    if isinstance(uri, str) and uri.startswith("/a/[") and uri.endswith("/]"):
+        parts = uri[4:-2].split("/,")
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2].removeprefix("/") if "://" in parts[2] else parts[2]
+    relation = str(edge.get("rel", ""))
+    return relation if relation.startswith("/r/") else f"/r/{relation}", str(edge["start"]), str(edge["end"])
+
+
+def edge_sentences(file: Path, code: str, paper_compat: bool = False) -> tuple[list[str], dict]:
+    """The sentences of the edges of `file` whose start node is in `code`, and the dump's per-language counts."""
+    sentences, outcomes, seen, in_language = [], Counter(), set(), 0
+    prefix = f"/c/{code}/"
+    for number, edge in _edges(file):
+        if not isinstance(edge, dict) or not {"start", "end"} <= set(edge) and "uri" not in edge:
+            raise DataSourceError(f"{file}:{number}: not a ConceptNet edge (no uri, start and end)")
+        key = edge.get("uri") or (edge.get("rel"), edge["start"], edge["end"])
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            relation, start, end = _nodes(edge)
+        except KeyError as exc:
+            raise DataSourceError(
+                f"{file}:{number}: a ConceptNet edge without {exc} or a full `uri`"
+            ) from None
+        if not start.startswith(prefix):
+            continue
+        in_language += 1
+        outcome, sentence = _verbalise(
+            relation.encode(), start[len(prefix) :].encode(), end.encode(), paper_compat
+        )
+        outcomes[outcome.decode()] += 1
+        if sentence is not None:
+            sentences.append(sentence.decode("utf-8"))
+    dropped = {r: outcomes[r] for r in DROP_REASONS if outcomes[r]}
+    per_relation = {r: n for r, n in outcomes.items() if r not in DROP_REASONS}
+    return sentences, {
+        "edges_in_language": in_language,
+        "kept": len(sentences),
+        "per_relation": per_relation,
+        "dropped": dropped,
+    }
+
+
+def sentence_splits(
+    folder: Path,
+    code: str,
+    out_dir: Path,
+    language: str | None = None,
+    *,
+    seed: int = 42,
+    paper_compat: bool = False,
+) -> dict:
+    """One language's sentences (`locate`) into `out_dir`'s split files, as `conceptnet_splits` reports them
+    (`kept`, `edges_in_language`, `dropped`, `splits`; no malformed lines: a malformed one is an error)."""
+    files = locate(folder, code, language)
+    if "edges" in files:
+        texts, stats = edge_sentences(files["edges"], code, paper_compat)
+        try:
+            splits = split_80_10_10(texts, seed=seed)
+        except ValueError:
+            raise DataSourceError(
+                f"{files['edges']}: {len(texts)} ConceptNet sentences for {code!r} ({stats['edges_in_language']} "
+                f"edges start in it, dropped: {stats['dropped']}), too few to split 80/10/10"
+            ) from None
+    else:
+        splits = {s: read_sentences(files[s]) if s in files else [] for s in SPLIT_NAMES}
+        for split in ("train", "val"):
+            if not splits[split]:
+                raise DataSourceError(f"{files[split]}: no sentences")
+        n = sum(len(v) for v in splits.values())
+        stats = {"edges_in_language": n, "kept": n, "dropped": {}}
     write_splits(out_dir, splits)
-    n = sum(len(v) for v in splits.values())
     sizes = {
         k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
     }
-    return {
-        "kept": n,
-        "edges_in_language": n,
-        "dropped": {},
-        "sentence_files": {s: str(f) for s, f in files.items()},
+    return stats | {
+        "files": {s: str(f) for s, f in files.items()},
         "splits": sizes,
         "malformed": 0,
         "bad_fraction": 0.0,
