@@ -370,9 +370,14 @@ def test_a_correlation_figure_needs_four_seen_languages(tmp_path, monkeypatch) -
         models=["mbert"],
         figure=lambda fig, name, runs: drawn.append(name),
         copies=[out],
+        discarded=[],
+        written=[],
+        ctx=SimpleNamespace(out_dir=tmp_path / "run"),
     )
     report.discard = lambda name: figure_outputs.ReportRun.discard(report, name)
     shown = figure_outputs.correlation_figures(report)
+    assert list(out.glob("fig_cor_sa_vs_size_mbert.*"))  # figures/ changes only when the report is published
+    figure_outputs.ReportRun.publish(report)
     assert sorted(drawn) == [
         "fig_cor_pppl_vs_size_mbert",
         "fig_cor_pppl_vs_tc_mbert",

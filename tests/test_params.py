@@ -667,3 +667,9 @@ def test_cli_dry_run_accepts_a_valid_command(project, capsys):
     assert "--target: 'x' is not a run of this profile" in capsys.readouterr().err
     assert main(["--dry-run", "--jobs", "3", "--only", "report"]) == 0
     assert "2 runs" in capsys.readouterr().out
+
+
+def test_a_profile_name_too_long_for_a_file_name_is_one_line(project, capsys):
+    assert main(["--profile", "a" * 300, "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: profile name 'aaaa") and "at most 100 characters" in err and "\n" not in err

@@ -25,6 +25,7 @@ from lrl_utils.config.params import (
     load_registry,
     read_yaml,
 )
+from lrl_utils.config.schema import MAX_NAME
 from lrl_utils.config.specs import SOURCES
 from lrl_utils.config.train_settings import TaskTrainConfig, TrainConfig
 
@@ -163,8 +164,9 @@ def profile_path(name: str):
     """`params/profiles/<name>.yaml`; a profile is named, not located: a name that is not plain is refused."""
     if not is_plain_name(name):
         raise ParamError(
-            f"profile name {name!r}: a profile is named, not located (letters, digits, `_`, `-` and inner dots: "
-            f"params/profiles/<name>.yaml); available: {', '.join(available_profiles())}"
+            f"profile name {name[:120]!r}: a profile is named, not located (letters, digits, `_`, `-` and inner "
+            f"dots, at most {MAX_NAME} characters: params/profiles/<name>.yaml); available: "
+            f"{', '.join(available_profiles())}"
         )
     return paths.params_dir() / "profiles" / f"{name}.yaml"
 

@@ -296,14 +296,19 @@ def check_name(name: str, known: typing.Iterable[str], file: str, where: str, wh
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
+MAX_NAME = (
+    100  # a name is part of file names (a run folder's is longer still): the file system allows 255 bytes
+)
+
+
 def is_plain_name(name: Any) -> bool:
-    return isinstance(name, str) and PLAIN_NAME.fullmatch(name) is not None
+    return isinstance(name, str) and len(name) <= MAX_NAME and PLAIN_NAME.fullmatch(name) is not None
 
 
 def check_plain_name(name: Any, file: str, where: str, what: str) -> None:
     """Raise a one-line ParamError unless `name` is a plain name (it names a run folder)."""
     if not is_plain_name(name):
         raise ParamError(
-            f"{file}: `{where}`: {what} name {name!r} must be letters, digits, `_`, `-` and single inner dots "
-            f"(it names run folders)"
+            f"{file}: `{where}`: {what} name {name!r} must be letters, digits, `_`, `-` and single inner dots, "
+            f"at most {MAX_NAME} characters (it names run folders)"
         )

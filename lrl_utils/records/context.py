@@ -6,6 +6,7 @@ with `ctx.finish(metrics)`, which writes `result.json` last.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 from lrl_utils.config import paths
 from lrl_utils.config.specs import FFT, Spec
 from lrl_utils.records.results import RESULT_FILE, atomic_write_json, make_result, now
-from lrl_utils.records.run_folders import checkpoint_dir
+from lrl_utils.records.run_folders import checkpoint_dir, input_states
 
 # The parameters each stage's notebook exposes besides `profile`, `spec_json` and `out_dir`.
 KEY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -86,10 +87,15 @@ class RunContext:
 
     def finish(self, metrics: dict[str, Any], **extra: Any) -> dict:
         """Write `result.json` (atomically, last): the run counts as done only from here on."""
-        if self.spec.stage == "report":  # lets the runner rebuild the report once a missing input exists
-            extra["missing_inputs"] = [
-                f for f in self.spec.inputs if not (self.input(f) / RESULT_FILE).exists()
-            ]
+        if self.spec.stage == "report":  # lets the runner rebuild the report when an input appears or changes
+            extra["inputs"] = input_states(list(self.spec.inputs))
+            extra["missing_inputs"] = [f for f, state in extra["inputs"].items() if state is None]
+        for (
+            key,
+            value,
+        ) in metrics.items():  # a diverged run fails here instead of recording what no table reads
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{self.spec.folder()}: metric `{key}` is {value}: the run is not recorded")
         result = make_result(self.spec, metrics, self.started, time.perf_counter() - self.t0, extra)
         atomic_write_json(self.out_dir / RESULT_FILE, result)
         print(f"{self.spec.folder()}: done in {result['timings']['seconds']:.1f} s → {self.out_dir}")

@@ -8,10 +8,12 @@ every run folder is placed (never outside the runs directory); `failure_line` sa
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -160,7 +162,36 @@ def failure_line(run_dir: str | os.PathLike, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+_REQUIRED = (("spec", dict), ("metrics", dict))  # what the readers of a result read, where it has them
+_WARNED: set[tuple[str, str]] = set()
+
+
+def result_problem(result: Any, folder_name: str) -> str | None:
+    """Why `result` (a `result.json` read from the run folder named `folder_name`) is not a finished run's
+    record, or None: where it has them, `spec` and `metrics` objects, a `stage` string, status `done` and the
+    run hash of its own folder; every numeric metric finite."""
+    if not isinstance(result, dict):
+        return f"not a JSON object ({type(result).__name__})"
+    for key, kind in _REQUIRED:
+        if key in result and not isinstance(result[key], kind):
+            return f"`{key}` is not a JSON object"
+    if not isinstance(result.get("stage", ""), str):
+        return "a `stage` that is not a string"
+    if result.get("status", "done") != "done":
+        return f"status {result['status']!r}, not done"
+    run = result.get("run")
+    if run is not None and "--" in folder_name and folder_name.rpartition("--")[2] != run:
+        return f"the record of run {run}, not of this folder (copied?)"
+    for metric, value in result.get("metrics", {}).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"metric `{metric}` is {value}"
+    return None
+
+
 def read_result(run_folder: str | os.PathLike) -> dict | None:
+    """A run's `result.json`, or None when there is none. A damaged one (not UTF-8 JSON, or failing
+    `result_problem`) counts as none too, so the run is redone and no table reads it, and the first time it
+    is met one line on stderr names it and says why."""
     path = (
         paths.runs_dir() / run_folder / RESULT_FILE
         if not Path(run_folder).is_absolute()
@@ -169,9 +200,23 @@ def read_result(run_folder: str | os.PathLike) -> dict | None:
     if path.is_dir():
         path = path / RESULT_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        result = json.loads(path.read_bytes().decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        problem = f"unreadable ({exc.strerror or exc})"
+    except UnicodeDecodeError:
+        problem = "not UTF-8"
+    except json.JSONDecodeError as exc:
+        problem = f"not JSON ({exc.msg}, line {exc.lineno})"
+    else:
+        problem = result_problem(result, path.parent.name)
+        if problem is None:
+            return result
+    if (str(path), problem) not in _WARNED:
+        _WARNED.add((str(path), problem))
+        print(f"warning: {paths.relative(path)}: damaged, read as no result: {problem}", file=sys.stderr)
+    return None
 
 
 def load_records(run_folders: Iterable[str], registry=None):
@@ -189,7 +234,13 @@ def load_records(run_folders: Iterable[str], registry=None):
         res = read_result(folder)
         if res is None or res.get("stage") not in ("pppl", "finetune"):
             continue
-        spec = res["spec"]
+        spec = res.get("spec", {})
+        if not all(isinstance(spec.get(k), str) for k in ("model", "language")):
+            print(
+                f"warning: {folder}: result.json without the spec's model and language: skipped",
+                file=sys.stderr,
+            )
+            continue
         lang = reg.languages.get(spec["language"])
         base = {
             "run": res["run"],
@@ -202,7 +253,7 @@ def load_records(run_folders: Iterable[str], registry=None):
             "task": spec.get("task", ""),
             "seed": spec.get("seed"),
         }
-        for metric, value in res["metrics"].items():
+        for metric, value in res.get("metrics", {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rows.append({**base, "metric": metric, "value": float(value)})
     columns = [

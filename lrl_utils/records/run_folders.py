@@ -8,6 +8,7 @@ training state survives a kill; `is_done` and `missing_upstream` decide whether 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -18,21 +19,34 @@ from lrl_utils.config.specs import Spec
 from lrl_utils.records.results import RESULT_FILE, read_result, run_folder_path
 
 
+def input_states(folders: list[str]) -> dict[str, str | None]:
+    """Per run folder, a short hash of its `result.json` (None: no result, or a damaged one): what a report was
+    built from, so that it is rebuilt when any input appears, is redone or goes."""
+    states = {}
+    for folder in folders:
+        if read_result(folder) is None:
+            states[folder] = None
+            continue
+        data = (paths.runs_dir() / folder / RESULT_FILE).read_bytes()
+        states[folder] = hashlib.blake2b(data, digest_size=8).hexdigest()
+    return states
+
+
 def is_done(spec: Spec) -> bool:
-    """A run is done when its result.json exists; a report also needs no newly available input."""
+    """A run is done when it has a (sound) result.json; a report also needs its inputs as it read them."""
     result = read_result(spec.folder())
     if result is None:
         return False
     if spec.stage == "report":
-        return not any(
-            (paths.runs_dir() / f / RESULT_FILE).exists() for f in result.get("missing_inputs", [])
-        )
+        if isinstance(result.get("inputs"), dict):
+            return input_states(list(spec.inputs)) == result["inputs"]
+        return not any(read_result(f) is not None for f in result.get("missing_inputs", []))  # older reports
     return True
 
 
 def missing_upstream(spec: Spec) -> list[str]:
-    """The upstream runs of `spec` that have no result yet."""
-    return [d for d in spec.deps() if not (paths.runs_dir() / d / RESULT_FILE).exists()]
+    """The upstream runs of `spec` that have no (sound) result yet."""
+    return [d for d in spec.deps() if read_result(d) is None]
 
 
 def temporary_folder(final: Path) -> Path:

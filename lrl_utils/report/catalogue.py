@@ -95,6 +95,7 @@ def run(ctx: RunContext) -> dict[str, Shown]:
     show([("", listing(kind))])
     report = ReportRun.load(ctx)
     shown = {output.name: output.make(report) for output in entries(kind)}
+    report.publish()  # into figures/, now that every producer has finished
     found = {"runs_found": int(report.records["run"].nunique()), "runs_missing": len(report.missing)}
     count = {"outputs": len(report.written)} if kind == "tables" else {"figures": len(report.written) // 6}
     ctx.finish(count | found | report.metrics, outputs=[paths.relative(p) for p in report.written])

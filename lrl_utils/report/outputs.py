@@ -1,8 +1,10 @@
 """What the report's producers share: the metrics shown per task and model (`METRICS`, one list for the tables and
 the figures) and `ReportRun`, a report run's records and the outputs it has written so far.
 
-Every table and figure is written into the report run's folder and into `figures/`, each with a `.runs.json`
-sidecar naming the runs it was built from; `written` collects those files (the run's `outputs`).
+Every table and figure is written into the report run's folder, each with a `.runs.json` sidecar naming the runs
+it was built from; `written` collects those files (the run's `outputs`). Only when every producer has finished
+does `publish` copy them into `figures/` (and remove the figures this report no longer draws), so a report that
+fails halfway leaves `figures/` as the last finished report left it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class ReportRun:
     missing: list[str]
     written: list[Path] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)  # counts the producers add to the run's metrics
+    discarded: list[str] = field(default_factory=list)  # figures `publish` removes from `figures/`
 
     @classmethod
     def load(cls, ctx: RunContext) -> ReportRun:
@@ -101,32 +104,38 @@ class ReportRun:
 
     @property
     def copies(self) -> list[Path]:
-        """Where the outputs are copied besides the run folder: the canonical `figures/` for a run of the runner;
-        nowhere for an interactive run (JupyterLab), which writes only under `runs/_interactive/`."""
+        """Where `publish` copies the outputs besides the run folder: the canonical `figures/` for a run of the
+        runner; nowhere for an interactive run (JupyterLab), which writes only under `runs/_interactive/`."""
         return [] if getattr(self.ctx, "interactive", False) else [paths.figures_dir()]
 
     def table(self, table: pd.DataFrame, name: str, caption: str, runs: list[str], lower_is_better) -> None:
-        """A results table (Markdown + LaTeX, best per row in bold) in the run folder and in `figures/`."""
-        for folder in (self.ctx.out_dir, *self.copies):
-            self.written += tables.write_table(
-                table, folder / name, lower_is_better=lower_is_better, caption=caption, runs=runs
-            )
+        """A results table (Markdown + LaTeX, best per row in bold) in the run folder."""
+        self.written += tables.write_table(
+            table, self.ctx.out_dir / name, lower_is_better=lower_is_better, caption=caption, runs=runs
+        )
 
     def frame(self, frame: pd.DataFrame, name: str, caption: str, runs: list[str], **extra: Any) -> None:
-        """A plain table (Markdown, LaTeX and CSV) in the run folder and in `figures/`."""
-        stem = self.ctx.out_dir / name
+        """A plain table (Markdown, LaTeX and CSV) in the run folder."""
         self.written += tables.write_frame(
-            frame, stem, caption=caption, runs=runs, also_to=self.copies, **extra
+            frame, self.ctx.out_dir / name, caption=caption, runs=runs, **extra
         )
 
     def figure(self, fig: Figure, name: str, runs: list[str]) -> None:
-        """A figure (PNG + PDF) in the run folder and in `figures/`."""
-        self.written += figures.save_figure(fig, self.ctx.out_dir / name, runs, also_to=self.copies)
+        """A figure (PNG + PDF) in the run folder."""
+        self.written += figures.save_figure(fig, self.ctx.out_dir / name, runs)
 
     def discard(self, name: str) -> None:
-        """Remove an earlier report's copies of figure `name` from `figures/` when this report does not draw it,
-        so that `figures/` shows only what the current results support."""
+        """Have `publish` remove an earlier report's copies of figure `name` from `figures/` when this report
+        does not draw it, so that `figures/` shows only what the current results support."""
+        self.discarded.append(name)
+
+    def publish(self) -> None:
+        """Copy every output into `figures/` (atomically, file by file) and remove the discarded figures: the
+        report's last step, once every producer has finished."""
+        made = [p for p in self.written if p.parent == Path(self.ctx.out_dir)]
+        self.written += tables.copy_outputs(made, self.copies)
         for folder in self.copies:
-            for path in folder.glob(f"{name}.*"):
-                if path.suffix in (".png", ".pdf", ".json"):
-                    path.unlink(missing_ok=True)
+            for name in self.discarded:
+                for path in folder.glob(f"{name}.*"):
+                    if path.suffix in (".png", ".pdf", ".json"):
+                        path.unlink(missing_ok=True)

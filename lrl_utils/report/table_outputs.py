@@ -127,10 +127,9 @@ def learning_checks_csv(report: ReportRun) -> Shown:
 
 def findings_md(report: ReportRun) -> Shown:
     """The paper's three findings as PASS/FAIL checks with their numbers (`findings.md` and `findings.csv`, in the
-    run folder and, for the runner's report, in `figures/`; `findings_passed` of `findings_checks` in the metrics)."""
-    folders = [report.ctx.out_dir, *report.copies]
-    checks = findings_files.write_findings(report.spec.inputs, folders)
-    report.written += [folder / f"findings.{ext}" for folder in folders for ext in ("md", "csv")]
+    run folder and, once published, for the runner's report, in `figures/`; `findings_passed` of `findings_checks` in the metrics)."""
+    checks = findings_files.write_findings(report.spec.inputs, [report.ctx.out_dir])  # `publish` copies them
+    report.written += [report.ctx.out_dir / f"findings.{ext}" for ext in ("md", "csv")]
     tested = checks["passed"].dropna().astype(bool)  # None: not tested (too few languages by design)
     report.metrics |= {"findings_checks": len(tested), "findings_passed": int(tested.sum())}
     return [("The paper's findings on this grid", findings.markdown(checks))]
