@@ -7,6 +7,7 @@ environment variable makes the run whose folder contains its value fail (or slee
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -147,6 +148,51 @@ def test_killed_run_leaves_no_result(fake):
     assert main(["--profile", "t", "--only", "preprocess"]) == 0  # cleans the stale folder and finishes
     assert not list(fake.runs.glob("preprocess/.tmp-*"))
     assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))
+
+
+def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake):
+    env = {**os.environ, "LRL_TEST_SLEEP": "preprocess/qac"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", "t", "--only", "preprocess"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 90
+    while time.time() < deadline and not list(fake.runs.glob("preprocess/.tmp-qac*/notebook.ipynb")):
+        time.sleep(0.5)
+    time.sleep(2)  # the notebook sleeps for 60 s
+    started = time.time()
+    proc.send_signal(signal.SIGINT)  # to the runner alone, as a terminal's Ctrl-C reaches it
+    try:
+        _, err = proc.communicate(timeout=40)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.time() - started < 40 and proc.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        "interrupted: the runs in flight stopped"
+    )
+    assert main(["--profile", "t", "--only", "preprocess"]) == 0  # then everything finishes
+    assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))
+
+
+def test_a_second_runner_on_the_same_runs_stops_at_once(fake, capsys):
+    from lrl_utils.records.run_folders import runs_lock
+
+    with runs_lock(fake.runs):
+        assert main(["--profile", "t", "--only", "preprocess"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: runs: another runner (pid ") and "is running on these runs" in err
+    assert not folders(fake.runs)  # it ran nothing
+    assert main(["--profile", "t", "--only", "preprocess"]) == 0  # the lock is free again
+
+
+def test_a_finished_folder_moved_aside_by_a_killed_force_rerun_comes_back(fake):
+    assert main(["--profile", "t", "--only", "preprocess"]) == 0
+    done = sorted(folders(fake.runs))
+    stage, name = done[0].split("/")
+    os.replace(fake.runs / stage / name, fake.runs / stage / f".old-{name}-999999999")  # killed mid-publish
+    assert main(["--profile", "t", "--only", "preprocess"]) == 0
+    assert sorted(folders(fake.runs)) == done and not list(fake.runs.glob("*/.old-*"))
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):

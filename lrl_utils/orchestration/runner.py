@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +30,15 @@ from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import STAGES, Spec
 from lrl_utils.orchestration import kernels
 from lrl_utils.records.results import RESULT_FILE, atomic_write_json, failure_line, now, run_folder_path
-from lrl_utils.records.run_folders import fail, is_done, publish, temporary_folder
+from lrl_utils.records.run_folders import (
+    RunsBusy,
+    clean_stale,
+    fail,
+    is_done,
+    publish,
+    runs_lock,
+    temporary_folder,
+)
 
 KERNEL = "lrl-adapt"
 # The first run waits (up to this) for the kernel server's imports, ~7 s on 2 cores, rather than import beside it
@@ -127,14 +134,6 @@ class Runner:
         env.setdefault("MPLBACKEND", "Agg")
         return env
 
-    def clean_stale(self) -> None:
-        """Remove the temporary folders of killed runs (their process is gone)."""
-        for tmp in self.root.glob("*/.tmp-*"):
-            pid = tmp.name.rsplit("-", 2)[-2]
-            if pid.isdigit() and _alive(int(pid)):
-                continue
-            shutil.rmtree(tmp, ignore_errors=True)
-
     def run_one(self, spec: Spec) -> str:
         folder = spec.folder()
         final = run_folder_path(folder, self.root)
@@ -173,7 +172,8 @@ class Runner:
         pending = {s.folder(): s for s in todo}
         running: dict[Future, Spec] = {}
         base_env, warm, log = self.env, False, self.root / "_logs" / "kernel_server.log"
-        with contextlib.ExitStack() as stack, ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        # the kernel server closes first: on Ctrl-C it stops the runs in flight, which the pool then waits for
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool, contextlib.ExitStack() as stack:
             while pending or running:
                 for folder, spec in list(pending.items()):
                     state = self._readiness(spec, pending, running)
@@ -244,14 +244,6 @@ class Runner:
         record["errors"], record["blocked"] = self.errors, self.blocked
         atomic_write_json(self.root / "last_summary.json", record)
         return lines, (1 if counts["failed"] or counts["blocked"] else 0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def closure(specs: list[Spec], targets: list[str]) -> list[Spec]:
@@ -378,13 +370,21 @@ def main(argv: list[str] | None = None) -> int:
 
         return submit(grid, specs, force=args.force)
     runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
-    runner.root.mkdir(parents=True, exist_ok=True)
-    runner.clean_stale()
-    print(
-        f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/"
-    )
     t0 = time.perf_counter()
-    runner.run(specs)
+    try:
+        with runs_lock(runner.root):  # one runner at a time on a runs folder
+            clean_stale(runner.root)
+            print(
+                f"profile {grid.name}: {len(specs)} runs, {jobs} in parallel, results in {paths.relative(runner.root)}/"
+            )
+            runner.run(specs)
+    except RunsBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the runs in flight stopped (they resume from their checkpoints when {grid.name} runs "
+              "again); finished runs are kept", file=sys.stderr)  # fmt: skip
+        return 130
     lines, code = runner.summary()
     lines.append(
         f"wall time {time.perf_counter() - t0:.1f} s; summary in {paths.relative(runner.root)}/last_summary.json"

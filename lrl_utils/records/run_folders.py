@@ -8,10 +8,12 @@ training state survives a kill; `is_done` and `missing_upstream` decide whether 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from lrl_utils.config import paths
@@ -79,3 +81,58 @@ def fail(tmp: Path, folder: str, runs_root: Path) -> Path:
     (tmp / RESULT_FILE).unlink(missing_ok=True)  # a failed run never leaves a result behind
     os.replace(tmp, failed)
     return failed
+
+
+class RunsBusy(RuntimeError):
+    """Another runner holds the runs folder."""
+
+
+@contextmanager
+def runs_lock(root: Path):
+    """Hold `<root>/.runner.lock` while a runner runs a grid: a second runner on the same runs folder stops at
+    once with a line naming the first (two would run every run twice and swap each other's folders)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".runner.lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunsBusy(
+                f"{paths.relative(root)}: another runner ({holder}) is running on these runs; wait for it, or "
+                "stop it"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale(root: Path) -> None:
+    """After killed runs: remove their temporary folders, and put back a finished folder that a `--force` rerun
+    had moved aside (`publish`) when it was killed before its new folder took its place."""
+    for tmp in root.glob("*/.tmp-*"):
+        pid = tmp.name.rsplit("-", 2)[-2]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in root.glob("*/.old-*"):
+        name, _, pid = old.name.removeprefix(".old-").rpartition("-")
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        final = old.parent / name
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, final)
