@@ -126,3 +126,20 @@ def test_accelerate_launch_two_processes_writes_the_runners_run(project, tmp_pat
     assert f"done  {spec.folder()}" in capsys.readouterr().out
     assert launch.main(["adapt", "--profile", "mini", "--run", spec.folder()]) == 0
     assert "already done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["adapt", "--profile", "a", "--profile", "b", "--run", "x"],
+            "error: --profile given more than once",
+        ),
+        (["nope", "--run", "x"], "error: argument stage: invalid choice: 'nope'"),
+        (["adapt"], "error: the following arguments are required: --run"),
+    ],
+)
+def test_a_bad_command_line_is_one_line_and_exit_2(argv, message, capsys):
+    assert launch.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "\n" not in err

@@ -35,6 +35,7 @@ import sys
 from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import AdaptSpec
+from lrl_utils.orchestration.cli import Once, Parser, UsageError
 from lrl_utils.records.results import run_folder_path
 from lrl_utils.records.run_folders import fail, is_done, missing_upstream, publish, temporary_folder
 
@@ -72,15 +73,20 @@ def find_adapt_spec(grid, run: str) -> AdaptSpec:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    """Parse the command line; raises `UsageError` (one line) for a bad one; every option may be given once."""
+    p = Parser(
         prog="python -m lrl_utils.orchestration.launch",
         description="Run one adapt run of a profile, on one or (under `accelerate launch`) several processes.",
     )
     p.add_argument("stage", choices=STAGES, help="the stage (adapt)")
-    p.add_argument("--profile", default="demo", help="params/profiles/<NAME>.yaml (default: demo)")
-    p.add_argument("--run", required=True, help="run folder (runs/adapt/<slug>--<hash>) or slug")
-    p.add_argument("--force", action="store_true", help="train again even if the run is finished")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--profile", action=Once, default="demo", help="params/profiles/<NAME>.yaml (default: demo)"
+    )
+    p.add_argument("--run", action=Once, required=True, help="run folder (runs/adapt/<slug>--<hash>) or slug")
+    p.add_argument(
+        "--force", action=Once, nargs=0, default=False, help="train again even if the run is finished"
+    )
+    p.add_argument("--no-progress", action=Once, nargs=0, default=False, help="no progress bar")
     return p.parse_args(argv)
 
 
@@ -98,7 +104,11 @@ def _decide(spec, force: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     from lrl_utils.orchestration.grid import Grid
 
     try:

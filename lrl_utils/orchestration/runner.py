@@ -29,6 +29,7 @@ from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import STAGES, Spec
 from lrl_utils.orchestration import kernels
+from lrl_utils.orchestration.cli import Once, Parser, UsageError
 from lrl_utils.records.results import RESULT_FILE, atomic_write_json, failure_line, now, run_folder_path
 from lrl_utils.records.run_folders import (
     RunsBusy,
@@ -261,26 +262,6 @@ def closure(specs: list[Spec], targets: list[str]) -> list[Spec]:
     return [s for s in specs if s.folder() in keep]
 
 
-class UsageError(Exception):
-    """A bad command line; the message is one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse prints the usage and exits; we want one line and exit status 2
-        raise UsageError(message)
-
-
-class _Once(argparse.Action):
-    """An option that may be given once: argparse would silently keep the last of `--profile a --profile b`."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        given = namespace.__dict__.setdefault("_given", set())
-        if self.dest in given:
-            parser.error(f"{'/'.join(self.option_strings)} given more than once")
-        given.add(self.dest)
-        setattr(namespace, self.dest, True if self.nargs == 0 else values)
-
-
 def _jobs(text: str) -> int:
     try:
         jobs = int(text)
@@ -298,22 +279,20 @@ EXECUTOR = "local (default) or slurm: sbatch job arrays (orchestration/slurm.py,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line; raises `UsageError` (one line) for a bad one. `--force` and `--dry-run` conflict
     (a dry run executes nothing, so there is nothing to force); `--target` may repeat, every other option not."""
-    p = _Parser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
+    p = Parser(prog="run_all.sh", description="Run the lrl-adapt pipeline for a profile.")
     p.add_argument(
-        "--profile", action=_Once, default="demo", help="params/profiles/<NAME>.yaml (default: demo)"
+        "--profile", action=Once, default="demo", help="params/profiles/<NAME>.yaml (default: demo)"
     )
-    p.add_argument("--only", action=_Once, choices=STAGES, help="run only this stage (its inputs must exist)")
+    p.add_argument("--only", action=Once, choices=STAGES, help="run only this stage (its inputs must exist)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--force", action=_Once, nargs=0, default=False, help="re-run selected runs even if they are done"
+        "--force", action=Once, nargs=0, default=False, help="re-run selected runs even if they are done"
     )
-    mode.add_argument("--dry-run", action=_Once, nargs=0, default=False, help=DRY_RUN)
-    p.add_argument(
-        "--jobs", action=_Once, type=_jobs, help="runs in parallel (default: the profile's `jobs`)"
-    )
+    mode.add_argument("--dry-run", action=Once, nargs=0, default=False, help=DRY_RUN)
+    p.add_argument("--jobs", action=Once, type=_jobs, help="runs in parallel (default: the profile's `jobs`)")
     p.add_argument("--target", action="append", default=[], help="run only this run folder and its inputs")
-    p.add_argument("--executor", action=_Once, choices=("local", "slurm"), default="local", help=EXECUTOR)
-    mode.add_argument("--status", action=_Once, nargs=0, default=False, help="per stage: done, running, ...")
+    p.add_argument("--executor", action=Once, choices=("local", "slurm"), default="local", help=EXECUTOR)
+    mode.add_argument("--status", action=Once, nargs=0, default=False, help="per stage: done, running, ...")
     for hidden in ("--_stage", "--_spec-file", "--_out-dir"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)

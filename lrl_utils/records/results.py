@@ -180,7 +180,11 @@ def result_problem(result: Any, folder_name: str) -> str | None:
     if result.get("status", "done") != "done":
         return f"status {result['status']!r}, not done"
     run = result.get("run")
-    if run is not None and "--" in folder_name and folder_name.rpartition("--")[2] != run:
+    if (
+        isinstance(run, str)
+        and "--" in folder_name
+        and folder_name.rpartition("--")[2] != run.rpartition("--")[2]
+    ):
         return f"the record of run {run}, not of this folder (copied?)"
     for metric, value in result.get("metrics", {}).items():
         if isinstance(value, float) and not math.isfinite(value):
