@@ -412,15 +412,21 @@ def test_profile_mislabeled_relative_reaches_the_world() -> None:
 # Evaluative web documents (profile `data.world_web_polarity`)
 
 
+def _with_setting(tmp_path: Path, name: str, value: float, docs: int) -> tuple[WorldConfig, Path, Path]:
+    """(config, world, the same world without the setting) of a world setting that is off by default: off, the
+    older worlds keep their names and bytes; on, the world is another, made the same way twice."""
+    assert name not in WorldConfig().record()
+    config = dataclasses.replace(SMALL, docs_per_language=docs, **{name: value})
+    assert config.hash() != SMALL.hash() and config.record()[name] == value
+    root = ensure_world(tmp_path, config)
+    assert _digests(ensure_world(tmp_path / "again", config)) == _digests(root)  # deterministic
+    return config, root, ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=docs))
+
+
 def test_evaluative_documents_keep_to_one_side(tmp_path: Path) -> None:
     from lrl_utils.demo.tasks import NEGATIVE, POSITIVE
 
-    assert "web_polarity" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
-    sided = dataclasses.replace(SMALL, docs_per_language=100, web_polarity=0.5)
-    assert sided.hash() != SMALL.hash() and sided.record()["web_polarity"] == 0.5
-    root = ensure_world(tmp_path, sided)
-    assert _digests(ensure_world(tmp_path / "again", sided)) == _digests(root)  # deterministic
-    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=100))
+    sided, root, plain = _with_setting(tmp_path, "web_polarity", 0.5, docs=100)
     inventory = concepts(sided)
     for code in ("qab", "qae", "qag"):
         lexicon = build_lexicon(DEMO_LANGUAGES[code], inventory, sided.seed)
@@ -457,12 +463,7 @@ def test_profile_web_polarity_reaches_the_world() -> None:
 
 
 def test_code_switched_documents_borrow_english_topic_words(tmp_path: Path) -> None:
-    assert "web_code_switch" not in WorldConfig().record()  # off: the older worlds keep their names and bytes
-    mixed = dataclasses.replace(SMALL, docs_per_language=60, web_code_switch=0.3)
-    assert mixed.hash() != SMALL.hash() and mixed.record()["web_code_switch"] == 0.3
-    root = ensure_world(tmp_path, mixed)
-    assert _digests(ensure_world(tmp_path / "again", mixed)) == _digests(root)  # deterministic
-    plain = ensure_world(tmp_path / "plain", dataclasses.replace(SMALL, docs_per_language=60))
+    mixed, root, plain = _with_setting(tmp_path, "web_code_switch", 0.3, docs=60)
     inventory = concepts(mixed)
     topical = {c.key for c in inventory if c.topic is not None}
     english = build_lexicon(ENGLISH, inventory, mixed.seed)
