@@ -128,3 +128,20 @@ def test_a_report_changes_figures_only_when_it_is_published(tmp_path) -> None:
     assert "caption" in (figures / "table_x.md").read_text(encoding="utf-8")
     assert not (figures / "fig_old.png").exists()
     assert {p.name for p in report.written if p.parent == figures} >= {"table_x.md", "table_x.csv"}
+
+
+def test_a_saved_adapter_names_its_tiny_base_model_wherever_the_project_is(project) -> None:
+    from conftest import save_tiny_base, toy_corpus
+
+    from lrl_utils.adapters.methods import add_language_adapter, load_lm_model, save_language_adapter
+
+    base = save_tiny_base(
+        "xlm-roberta", project.runs / "base_model" / "tiny--abc" / "model", toy_corpus(60, 0)
+    )
+    model, _ = load_lm_model(str(base), "mlm")
+    add_language_adapter(model, "seq_bn_inv", seed=1)
+    out = save_language_adapter(model, project.runs / "adapt" / "x" / "adapter")
+    config = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["model_name"] == "base_model/tiny--abc/model"  # not the absolute path of this checkout
+    again, _ = load_lm_model(str(base), "mlm")
+    again.load_adapter(str(out))  # the library still loads it

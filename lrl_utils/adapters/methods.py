@@ -167,7 +167,27 @@ def save_language_adapter(
     path = head_path(model)
     model.save_adapter(str(out_dir), name, with_head=saves_head(model, path))
     write_head_path(out_dir, path)
+    _portable_model_name(out_dir)
     return out_dir
+
+
+def _portable_model_name(folder: Path) -> None:
+    """The `model_name` the `adapters` library writes into an adapter's config files is the base model's
+    `name_or_path`: for a tiny model, the absolute path of its run folder. Written relative to the runs folder
+    (`base_model/<run>/model`), the adapter's files are the same bytes wherever the project is (the library reads
+    the field only to find adapters on the hub)."""
+    import json
+    import os
+
+    from lrl_utils.config import paths
+    from lrl_utils.records.results import atomic_write_text
+
+    for file in folder.glob("*config.json"):
+        data = json.loads(file.read_text(encoding="utf-8"))
+        name = data.get("model_name") if isinstance(data, dict) else None
+        if isinstance(name, str) and os.path.isabs(name) and Path(name).is_relative_to(paths.runs_dir()):
+            data["model_name"] = Path(name).relative_to(paths.runs_dir()).as_posix()
+            atomic_write_text(file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def load_language_adapter(model: PreTrainedModel, adapter_dir: str | Path, name: str = "mlm") -> str:
