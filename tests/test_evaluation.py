@@ -239,6 +239,22 @@ def test_truncation_and_training_mode_restored(arch_and_tokenizer):
     assert_same_scores(result, reference)
 
 
+def test_a_sentence_longer_than_the_models_positions_is_cut_where_they_end(arch_and_tokenizer):
+    from lrl_utils.evaluation.pppl import usable_length
+
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, None)
+    limit = usable_length(model, 10**6)
+    offset = model.config.pad_token_id + 1 if arch == "xlmr" else 0
+    assert limit == model.config.max_position_embeddings - offset
+    long = " ".join(SENTENCES * 200)  # far more tokens than the model has positions
+    result = pseudo_perplexity(model, tokenizer, [long, SENTENCES[0]], max_length=10**6, progress=False)
+    assert result["per_sentence"][0]["n_tokens"] == limit and math.isfinite(result["pppl"])
+    assert_same_scores(
+        result, pseudo_perplexity_reference(model, tokenizer, [long, SENTENCES[0]], max_length=10**6)
+    )
+
+
 def test_float32_close_to_float64(arch_and_tokenizer):
     arch, tokenizer = arch_and_tokenizer
     model = tiny_model(arch, tokenizer, "seq_bn")

@@ -529,6 +529,16 @@ DEFAULT = 'instruction: "Pick: {categories}."\n    shot: "T: {text} A: {answer}"
         ),  # fmt: skip
         (f"tc:\n  default:\n    {DEFAULT}\nsa:\n  default:\n    {DEFAULT}", "ner", "expected a mapping"),
         (f"qa:\n  default:\n    {DEFAULT}", "qa", "unknown key"),
+        (
+            'tc:\n  default:\n    instruction: x\n    shot: "{text}{answer}"\n    query: "{text:d}"',
+            "tc.default.query",
+            "a placeholder is a bare name, got {text:d}",
+        ),  # fmt: skip
+        (
+            'tc:\n  default:\n    instruction: x\n    shot: "{text!r}{answer}"\n    query: "{text}"',
+            "tc.default.shot",
+            "a placeholder is a bare name, got {text!r}",
+        ),  # fmt: skip
     ],
 )
 def test_template_errors_are_one_line_with_file_and_key(project, text, key, words):
@@ -547,3 +557,11 @@ def test_template_yaml_syntax_error(tmp_path):
     with pytest.raises(ParamError, match="invalid YAML") as err:
         load_templates(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_ner_answers_match_the_text_in_either_unicode_form() -> None:
+    decomposed = ["Zu\u0308rich", "is", "big"]  # the text with a combining diaeresis, the answer composed
+    parsed = parse_ner('[{"text": "Z\u00fcrich", "type": "LOC"}]', decomposed)
+    assert parsed.value == ["B-LOC", "O", "O"] and parsed.dropped == 0
+    composed = ["Z\u00fcrich", "is", "big"]
+    assert parse_ner('[{"text": "Zu\u0308rich", "type": "LOC"}]', composed).value == ["B-LOC", "O", "O"]

@@ -673,3 +673,15 @@ def test_a_profile_name_too_long_for_a_file_name_is_one_line(project, capsys):
     assert main(["--profile", "a" * 300, "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: profile name 'aaaa") and "at most 100 characters" in err and "\n" not in err
+
+
+def test_a_registry_entry_that_is_not_a_mapping_says_so(project):
+    path = project.root / "params/llms.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    name = next(iter(data["llms"]))
+    data["llms"][name] = []
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(
+        ParamError, match=rf"^params/llms.yaml: `llms.{name}`: expected a mapping of settings, got list$"
+    ):
+        load_registry()

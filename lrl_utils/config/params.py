@@ -286,8 +286,12 @@ def _registry_file(name: str, key: str, cls: type) -> dict:
         raise ParamError(f"{file}: expected a single top-level key `{key}`")
     if not isinstance(data[key], dict):
         raise ParamError(f"{file}: `{key}` must be a mapping of names")
-    for name in data[key]:
+    for name, entry in data[key].items():
         check_plain_name(name, file, f"{key}.{name}", key[:-1])
+        if entry is not None and not isinstance(entry, dict):
+            raise ParamError(
+                f"{file}: `{key}.{name}`: expected a mapping of settings, got {type(entry).__name__}"
+            )
     return {str(k): from_dict(cls, v or {}, file, f"{key}.{k}") for k, v in data[key].items()}
 
 

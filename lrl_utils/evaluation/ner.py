@@ -80,6 +80,7 @@ from lrl_utils.evaluation.pppl import (
     model_device,
     resolve_precision,
     to_device,
+    usable_length,
 )
 from lrl_utils.evaluation.tasks import LANG_ADAPTER_NAME, TASK_ADAPTER_CONFIG
 
@@ -295,7 +296,8 @@ def train_ner_tagger(
     model, tokenizer = build_ner_model(base_path, lang_adapter)
     model.to(device)
     collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt")
-    train, val, test = (_encode_split(tokenizer, data, s, mode, config.max_length) for s in SPLITS)
+    length = usable_length(model, config.max_length)
+    train, val, test = (_encode_split(tokenizer, data, s, mode, length) for s in SPLITS)
 
     def batch_loss(idx: Sequence[int]) -> tuple[torch.Tensor, float, int]:
         batch = to_device(_batch(collator, [train["examples"][i] for i in idx]), device)

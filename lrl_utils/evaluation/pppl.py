@@ -91,6 +91,19 @@ def encode_sentence(tokenizer: Any, sentence: str, max_length: int = 512) -> lis
     return list(ids)
 
 
+def usable_length(model: Any, max_length: int) -> int:
+    """`max_length`, or fewer: the longest input `model`'s position embeddings take (BERT: all of them; RoBERTa
+    and XLM-R start counting after the padding index). A longer sequence would fail inside the model, so it is
+    truncated there, as a 512-token limit truncates the paper's runs on the real models."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return max_length
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return min(max_length, positions)
+
+
 def _mask_token_id(tokenizer: Any) -> int:
     if tokenizer.mask_token_id is None:
         raise ValueError("the tokenizer has no mask token; pseudo-perplexity needs a masked-LM tokenizer")
@@ -279,7 +292,7 @@ def pseudo_perplexity(
         ``per_sentence`` in input order and N counting special tokens.
     """
     mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
-    encoded = [encode_sentence(tokenizer, s, max_length) for s in sentences]
+    encoded = [encode_sentence(tokenizer, s, usable_length(model, max_length)) for s in sentences]
     lengths = [len(ids) for ids in encoded]
     nll = [0.0] * len(encoded)
     split = encoder_and_head(model)
@@ -339,7 +352,9 @@ def pseudo_perplexity_reference(
     try:
         with torch.inference_mode(), evaluation_head(model):
             for sentence in sentences:
-                ids = torch.tensor([encode_sentence(tokenizer, sentence, max_length)], device=device)
+                ids = torch.tensor(
+                    [encode_sentence(tokenizer, sentence, usable_length(model, max_length))], device=device
+                )
                 total = 0.0
                 for i in range(ids.shape[1]):
                     masked = ids.clone()

@@ -54,6 +54,7 @@ from lrl_utils.evaluation.pppl import (
     model_device,
     resolve_precision,
     to_device,
+    usable_length,
 )
 
 TASK_NAME = "topic_classification"
@@ -255,7 +256,8 @@ def train_text_classifier(
     val_texts, val_labels = _split(data, "validation")
     test_texts, test_labels = _split(data, "test")
     train, val, test = (
-        Encodings(tokenizer, t, config.max_length) for t in (train_texts, val_texts, test_texts)
+        Encodings(tokenizer, t, usable_length(model, config.max_length))
+        for t in (train_texts, val_texts, test_texts)
     )
 
     def batch_loss(idx: Sequence[int]) -> tuple[torch.Tensor, float, int]:

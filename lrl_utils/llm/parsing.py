@@ -255,7 +255,10 @@ def _entry(entry: Any) -> tuple[str, str] | str:
 
 
 def _find_span(tokens: Sequence[str], entity: str, tags: list[str]) -> tuple[int, int] | None:
-    target = "".join(entity.split())
+    """The first untagged run of `tokens` that spells `entity` (spaces aside; exactly, else case-folded), both
+    sides in NFC: an answer in composed characters matches a text written with combining marks, and back."""
+    target = unicodedata.normalize("NFC", "".join(entity.split()))
+    tokens = [unicodedata.normalize("NFC", t) for t in tokens]
     for fold in (False, True):
         goal = target.casefold() if fold else target
         for i in range(len(tokens)):

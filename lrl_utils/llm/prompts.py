@@ -87,13 +87,20 @@ def templates_path() -> Path:
 
 def _placeholders(text: str, file: str, where: str) -> set[str]:
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        fields = [
+            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None
+        ]
     except ValueError as err:
         raise ParamError(f"{file}: `{where}`: bad format string ({err}); double literal braces") from None
-    for name in names:
+    for name, spec, conv in fields:
         if not name.isidentifier():
             raise ParamError(f"{file}: `{where}`: bad placeholder {{{name}}}; double literal braces")
-    return names
+        if (
+            spec or conv
+        ):  # `{text:d}`, `{text!r}`: the text would be formatted, or fail when prompts are built
+            shown = name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+            raise ParamError(f"{file}: `{where}`: a placeholder is a bare name, got {{{shown}}}")
+    return {name for name, _, _ in fields}
 
 
 def _check_template(tpl: PromptTemplate, file: str, where: str) -> None:
