@@ -340,10 +340,3 @@ def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) ->
     assert len(load_text_splits(tmp_path)["validation"]) == 0  # reading alone does not ask for it
     message = one_line_error(lambda: load_text_splits(tmp_path, required=("train", "validation")))
     assert message.startswith(f"{tmp_path / 'val.jsonl'}: the validation split has no text (train 1)")
-
-
-def test_a_devtest_sentence_of_invisible_characters_is_empty(tmp_path: Path) -> None:
-    devtest = tmp_path / "devtest.tsv"
-    devtest.write_text("id\tsentence\n1\tHabari ya leo.\n2\t\u200b\u00ad\n", encoding="utf-8")
-    message = one_line_error(lambda: load_flores_devtest(devtest, "swh_Latn", sample=True))
-    assert message == f"{devtest}:3: empty sentence (invisible characters only)"

@@ -11,7 +11,6 @@ from lrl_utils.data.text_files import (
     DataSourceError,
     Quoting,
     check_quoting,
-    has_text,
     lines,
     read_text,
     read_tsv,
@@ -77,10 +76,8 @@ def locate_flores(location: Location, flores_code: str) -> Path:
 def _check_devtest(where: str, at: list[str], sentences: list[str], sample: bool) -> None:
     """No empty sentence (`at`: where each one is); FLORES_DEVTEST_SENTENCES of them, fewer only in a sample."""
     for place, sentence in zip(at, sentences, strict=True):
-        if not has_text(sentence):
-            raise DataSourceError(
-                f"{place}: empty sentence" + (" (invisible characters only)" if sentence.strip() else "")
-            )
+        if not sentence.strip():
+            raise DataSourceError(f"{place}: empty sentence")
     n, full = len(sentences), FLORES_DEVTEST_SENTENCES
     if n == 0:
         raise DataSourceError(f"{where}: no devtest sentences")
@@ -146,10 +143,8 @@ def _sib_dataset(records: list[tuple[int, str, str, str]]) -> datasets.Dataset:
     for _, category, text, where in records:
         if category not in SIB_LABELS:
             raise DataSourceError(f"{where}: unknown SIB-200 category {category!r} (not in SIB_LABELS)")
-        if not has_text(text):
-            raise DataSourceError(
-                f"{where}: empty text" + (" (invisible characters only)" if text.strip() else "")
-            )
+        if not text.strip():
+            raise DataSourceError(f"{where}: empty text")
     columns = {
         "index_id": [r[0] for r in records],
         "text": [r[2] for r in records],

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import os
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -51,12 +50,6 @@ def decode(data: bytes, file: str | os.PathLike) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataSourceError(f"{file}:{line}: not valid UTF-8 (byte {column} of the line)") from None
-
-
-def has_text(text: str) -> bool:
-    """Whether `text` holds a character that is not a space, a control or a format character (a zero-width space,
-    a soft hyphen, a BOM alone are no text: a tokenizer makes no token of them)."""
-    return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") for c in text)
 
 
 def read_text(file: str | os.PathLike) -> str:
