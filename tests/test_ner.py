@@ -384,3 +384,17 @@ def test_classification_and_ner_share_one_epoch_loop(world, monkeypatch):
     for result, score in ((tagged, "val_f1"), (classified, "val_macro_f1")):
         assert len(result["train_loss"]) == len(result["val_loss"]) == len(result[score]) == 2
         assert result["best_epoch"] == int(np.argmin(result["val_loss"])) + 1
+
+
+def test_a_tag_outside_the_tag_set_is_a_line_naming_the_split_and_row(tmp_path):
+    from conftest import save_tiny_base, toy_corpus
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
+
+    from lrl_utils.evaluation import ner
+
+    tokenizer = AutoTokenizer.from_pretrained(str(save_tiny_base("bert", tmp_path / "m", toy_corpus(40, 0))))
+    rows = {"tokens": [["Valletta", "is"], ["Malta", "."]], "ner_tags": [[5, 0], [9, 0]]}
+    data = DatasetDict({"test": Dataset.from_dict(rows)})
+    with pytest.raises(ValueError, match=r"^test row 1: tag 9 is not one of the 7 tags \(0-6\)$"):
+        ner._encode_split(tokenizer, data, "test", "first", 32)

@@ -198,6 +198,19 @@ def test_without_language_adapter(world, monkeypatch):
     assert not any("lang_adapter" in name for name, _ in model.named_parameters())
 
 
+def test_a_label_outside_the_classes_is_a_line_naming_the_split_and_row(world):
+    data = world["data"]
+    test = data["test"].to_dict()
+    test["label"] = [*test["label"][:-1], len(LABELS)]
+    broken = type(data)({**data, "test": type(data["test"]).from_dict(test)})
+    config = TaskTrainConfig(epochs=1, batch_size=16, learning_rate=5e-3, seed=2)
+    row = len(test["label"]) - 1
+    with pytest.raises(
+        ValueError, match=rf"^test row {row}: label {len(LABELS)} is not one of the {len(LABELS)} classes"
+    ):
+        train_text_classifier(world["base_dir"], broken, LABELS, None, config, progress=False)
+
+
 def test_best_epoch_state_is_the_one_evaluated(world, monkeypatch):
     """Scripted validation losses (best = epoch 2 of 4): the test predictions use epoch 2's parameters."""
     scripted = iter([0.9, 0.5, 0.7, 0.6])

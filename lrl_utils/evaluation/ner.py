@@ -213,6 +213,12 @@ def recompute_metrics(predictions: Sequence[dict[str, Any]]) -> dict[str, float]
 def _encode_split(tokenizer: Any, data: DatasetDict, split: str, mode: str, max_length: int) -> dict:
     tokens = [list(t) for t in data[split]["tokens"]]
     tags = [[int(x) for x in t] for t in data[split]["ner_tags"]]
+    for row, sentence in enumerate(tags):  # the loaders check their files; this checks what a caller hands in
+        if any(not 0 <= tag < len(NER_TAGS) for tag in sentence):
+            bad = next(tag for tag in sentence if not 0 <= tag < len(NER_TAGS))
+            raise ValueError(
+                f"{split} row {row}: tag {bad} is not one of the {len(NER_TAGS)} tags (0-{len(NER_TAGS) - 1})"
+            )
     examples = [align_labels(tokenizer, t, g, mode, max_length) for t, g in zip(tokens, tags, strict=True)]
     return {"tokens": tokens, "gold": [_tag_names(g) for g in tags], "examples": examples}
 

@@ -206,8 +206,18 @@ def _evaluate(
     return total_loss / max(len(encoded), 1), preds
 
 
-def _split(data: DatasetDict, name: str) -> tuple[list[str], list[int]]:
-    return list(data[name]["text"]), [int(y) for y in data[name]["label"]]
+def _split(data: DatasetDict, name: str, n_labels: int) -> tuple[list[str], list[int]]:
+    """A split's texts and label ids; a label outside 0..n_labels-1 or an empty split is a one-line ValueError
+    naming the split and row (the loaders check their files; this checks what a caller hands in)."""
+    texts, labels = list(data[name]["text"]), [int(y) for y in data[name]["label"]]
+    if not texts:
+        raise ValueError(f"the {name} split has no rows")
+    for row, label in enumerate(labels):
+        if not 0 <= label < n_labels:
+            raise ValueError(
+                f"{name} row {row}: label {label} is not one of the {n_labels} classes (0-{n_labels - 1})"
+            )
+    return texts, labels
 
 
 def train_text_classifier(
@@ -252,9 +262,9 @@ def train_text_classifier(
         base_path, label_names, lang_adapter_dir, config.pooling, TASK_NAMES[task]
     )
     model.to(device)
-    train_texts, train_labels = _split(data, "train")
-    val_texts, val_labels = _split(data, "validation")
-    test_texts, test_labels = _split(data, "test")
+    train_texts, train_labels = _split(data, "train", len(label_names))
+    val_texts, val_labels = _split(data, "validation", len(label_names))
+    test_texts, test_labels = _split(data, "test", len(label_names))
     train, val, test = (
         Encodings(tokenizer, t, usable_length(model, config.max_length))
         for t in (train_texts, val_texts, test_texts)

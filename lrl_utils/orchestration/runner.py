@@ -30,7 +30,14 @@ from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import STAGES, Spec
 from lrl_utils.orchestration import kernels
 from lrl_utils.orchestration.cli import Once, Parser, UsageError
-from lrl_utils.records.results import RESULT_FILE, atomic_write_json, failure_line, now, run_folder_path
+from lrl_utils.records.results import (
+    RESULT_FILE,
+    atomic_write_json,
+    failure_line,
+    now,
+    read_result,
+    run_folder_path,
+)
 from lrl_utils.records.run_folders import (
     RunsBusy,
     clean_stale,
@@ -224,7 +231,7 @@ class Runner:
         for dep in spec.deps() if spec.stage != "report" else ():
             if dep in in_flight:
                 return "wait"
-            if self.status.get(dep) in ("failed", "blocked") or not (self.root / dep / RESULT_FILE).exists():
+            if self.status.get(dep) in ("failed", "blocked") or read_result(self.root / dep) is None:
                 self.blocked[spec.folder()] = dep
                 return "blocked"
         if spec.stage == "report" and any(dep in in_flight for dep in spec.inputs):  # type: ignore[attr-defined]
