@@ -206,10 +206,13 @@ def _evaluate(
     return total_loss / max(len(encoded), 1), preds
 
 
-def _split(data: DatasetDict, name: str, n_labels: int) -> tuple[list[str], list[int]]:
-    """A split's texts and label ids; a label outside 0..n_labels-1 or an empty split is a one-line ValueError
-    naming the split and row (the loaders check their files; this checks what a caller hands in)."""
+def _split(data: DatasetDict, name: str, n_labels: int | None = None) -> tuple[list[str], list[int]]:
+    """A split's texts and label ids; given `n_labels`, a label outside 0..n_labels-1 or an empty split is a
+    one-line ValueError naming the split and row (the loaders check their files; this checks what a caller hands
+    in)."""
     texts, labels = list(data[name]["text"]), [int(y) for y in data[name]["label"]]
+    if n_labels is None:
+        return texts, labels
     if not texts:
         raise ValueError(f"the {name} split has no rows")
     for row, label in enumerate(labels):
