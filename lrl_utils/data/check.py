@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -247,8 +248,6 @@ def check_data(specs: list[Spec]) -> list[str]:
 def print_problems(specs: list[Spec], before_running: bool = False) -> int:
     """`check_data`'s problems printed to stderr as `error: ...` lines (and, `before_running`, that nothing ran);
     returns their number."""
-    import sys
-
     problems = check_data(specs)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

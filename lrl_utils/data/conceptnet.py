@@ -34,6 +34,7 @@ from lrl_utils.data.sources import (
     DataSourceError,
     Location,
     split_80_10_10,
+    split_sizes,
     write_splits,
 )
 
@@ -99,20 +100,23 @@ def conceptnet_splits(
             f"{dump_path}: no ConceptNet sentence for language code {code!r}: "
             f"{stats['edges_in_language']} edges start in it, dropped: {stats['dropped']}"
         )
+    splits = split_language(sentences[code], code, dump_path, seed)
+    write_splits(out_dir, splits)
+    bad = {k: dump[k] for k in ("malformed", "bad_fraction", "bad_examples")}
+    return stats | {"splits": split_sizes(splits)} | bad
+
+
+def split_language(sentences: list[str], code: str, source: Location, seed: int) -> dict[str, list[str]]:
+    """One language's sentences split 80/10/10 (`split_80_10_10`); too few to split is a one-line
+    DataSourceError naming `source` (the dump or file they came from) and the code."""
     try:
-        splits = split_80_10_10(sentences[code], seed=seed)
+        return split_80_10_10(sentences, seed=seed)
     except ValueError:
-        n = len(sentences[code])
+        n = len(sentences)
         raise DataSourceError(
-            f"{dump_path}: only {n} ConceptNet sentence{'s' * (n != 1)} for language code {code!r}, too few to "
+            f"{source}: only {n} ConceptNet sentence{'s' * (n != 1)} for language code {code!r}, too few to "
             "split 80/10/10 into train, validation and test"
         ) from None
-    write_splits(out_dir, splits)
-    sizes = {
-        k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
-    }
-    bad = {k: dump[k] for k in ("malformed", "bad_fraction", "bad_examples")}
-    return stats | {"splits": sizes} | bad
 
 
 def convert_conceptnet(

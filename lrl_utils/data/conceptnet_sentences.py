@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from lrl_utils.data.conceptnet_templates import DROP_REASONS, _verbalise
-from lrl_utils.data.sources import DataSourceError, split_80_10_10, write_splits
+from lrl_utils.data.sources import DataSourceError, split_sizes, write_splits
 from lrl_utils.data.text_files import lines, read_text
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -171,14 +171,10 @@ def sentence_splits(
     (`kept`, `edges_in_language`, `dropped`, `splits`; no malformed lines: a malformed one is an error)."""
     files = locate(folder, code, language)
     if "edges" in files:
+        from lrl_utils.data.conceptnet import split_language
+
         texts, stats = edge_sentences(files["edges"], code, paper_compat)
-        try:
-            splits = split_80_10_10(texts, seed=seed)
-        except ValueError:
-            raise DataSourceError(
-                f"{files['edges']}: {len(texts)} ConceptNet sentences for {code!r} ({stats['edges_in_language']} "
-                f"edges start in it, dropped: {stats['dropped']}), too few to split 80/10/10"
-            ) from None
+        splits = split_language(texts, code, files["edges"], seed)
     else:
         splits = {s: read_sentences(files[s]) if s in files else [] for s in SPLIT_NAMES}
         for split in ("train", "val"):
@@ -187,12 +183,9 @@ def sentence_splits(
         n = sum(len(v) for v in splits.values())
         stats = {"edges_in_language": n, "kept": n, "dropped": {}}
     write_splits(out_dir, splits)
-    sizes = {
-        k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
-    }
     return stats | {
         "files": {s: str(f) for s, f in files.items()},
-        "splits": sizes,
+        "splits": split_sizes(splits),
         "malformed": 0,
         "bad_fraction": 0.0,
         "bad_examples": [],

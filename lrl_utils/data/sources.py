@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -205,6 +205,13 @@ def split_80_10_10(items: list, seed: int = 42) -> dict[str, list]:
     except ValueError as exc:
         raise ValueError(f"split_80_10_10: cannot split {len(items)} items ({exc})") from exc
     return {"train": train, "val": val, "test": test}
+
+
+def split_sizes(splits: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Per split, its texts (`documents`) and their UTF-8 bytes, as the preprocess stage reports them."""
+    return {
+        k: {"documents": len(v), "bytes": sum(len(t.encode("utf-8")) for t in v)} for k, v in splits.items()
+    }
 
 
 def write_splits(out_dir: Location, splits: Mapping[str, Iterable[str]]) -> dict[str, int]:

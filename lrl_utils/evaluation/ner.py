@@ -214,8 +214,8 @@ def _encode_split(tokenizer: Any, data: DatasetDict, split: str, mode: str, max_
     tokens = [list(t) for t in data[split]["tokens"]]
     tags = [[int(x) for x in t] for t in data[split]["ner_tags"]]
     for row, sentence in enumerate(tags):  # the loaders check their files; this checks what a caller hands in
-        if any(not 0 <= tag < len(NER_TAGS) for tag in sentence):
-            bad = next(tag for tag in sentence if not 0 <= tag < len(NER_TAGS))
+        bad = next((tag for tag in sentence if not 0 <= tag < len(NER_TAGS)), None)
+        if bad is not None:
             raise ValueError(
                 f"{split} row {row}: tag {bad} is not one of the {len(NER_TAGS)} tags (0-{len(NER_TAGS) - 1})"
             )

@@ -90,10 +90,8 @@ class RunContext:
         if self.spec.stage == "report":  # lets the runner rebuild the report when an input appears or changes
             extra["inputs"] = input_states(list(self.spec.inputs))
             extra["missing_inputs"] = [f for f, state in extra["inputs"].items() if state is None]
-        for (
-            key,
-            value,
-        ) in metrics.items():  # a diverged run fails here instead of recording what no table reads
+        # a diverged run fails here instead of recording what no table reads
+        for key, value in metrics.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{self.spec.folder()}: metric `{key}` is {value}: the run is not recorded")
         result = make_result(self.spec, metrics, self.started, time.perf_counter() - self.t0, extra)

@@ -196,6 +196,11 @@ def read_result(run_folder: str | os.PathLike) -> dict | None:
     """A run's `result.json`, or None when there is none. A damaged one (not UTF-8 JSON, or failing
     `result_problem`) counts as none too, so the run is redone and no table reads it, and the first time it
     is met one line on stderr names it and says why."""
+    return read_result_bytes(run_folder)[0]
+
+
+def read_result_bytes(run_folder: str | os.PathLike) -> tuple[dict | None, bytes | None]:
+    """`read_result` and the file's bytes (None with no sound result), from one read."""
     path = (
         paths.runs_dir() / run_folder / RESULT_FILE
         if not Path(run_folder).is_absolute()
@@ -204,9 +209,10 @@ def read_result(run_folder: str | os.PathLike) -> dict | None:
     if path.is_dir():
         path = path / RESULT_FILE
     try:
-        result = json.loads(path.read_bytes().decode("utf-8"))
+        data = path.read_bytes()
+        result = json.loads(data.decode("utf-8"))
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        return None, None
     except OSError as exc:
         problem = f"unreadable ({exc.strerror or exc})"
     except UnicodeDecodeError:
@@ -216,11 +222,11 @@ def read_result(run_folder: str | os.PathLike) -> dict | None:
     else:
         problem = result_problem(result, path.parent.name)
         if problem is None:
-            return result
+            return result, data
     if (str(path), problem) not in _WARNED:
         _WARNED.add((str(path), problem))
         print(f"warning: {paths.relative(path)}: damaged, read as no result: {problem}", file=sys.stderr)
-    return None
+    return None, None
 
 
 def load_records(run_folders: Iterable[str], registry=None):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lrl_utils.config import paths
 from lrl_utils.config.specs import Spec
-from lrl_utils.records.results import RESULT_FILE, read_result, run_folder_path
+from lrl_utils.records.results import RESULT_FILE, read_result, read_result_bytes, run_folder_path
 
 
 def input_states(folders: list[str]) -> dict[str, str | None]:
@@ -26,11 +26,8 @@ def input_states(folders: list[str]) -> dict[str, str | None]:
     built from, so that it is rebuilt when any input appears, is redone or goes."""
     states = {}
     for folder in folders:
-        if read_result(folder) is None:
-            states[folder] = None
-            continue
-        data = (paths.runs_dir() / folder / RESULT_FILE).read_bytes()
-        states[folder] = hashlib.blake2b(data, digest_size=8).hexdigest()
+        data = read_result_bytes(folder)[1]
+        states[folder] = None if data is None else hashlib.blake2b(data, digest_size=8).hexdigest()
     return states
 
 

@@ -30,7 +30,6 @@ from lrl_utils.report.tables import (
     SUMMARY_ROWS,
     UNSEEN_MARK,
     atomic_output,
-    copy_outputs,
     metric_label,
     results_table,
     with_suffix,
@@ -109,19 +108,16 @@ def plot_metric_bars(
     return fig
 
 
-def save_figure(
-    fig: Figure, path_stem: Path, runs: Sequence[str], also_to: Sequence[Path] = ()
-) -> list[Path]:
-    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths.
-
-    ``also_to``: further folders that get copies of the three files (rendered once, copied atomically)."""
+def save_figure(fig: Figure, path_stem: Path, runs: Sequence[str]) -> list[Path]:
+    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.runs.json``, atomically; return the paths
+    (`ReportRun.publish` copies them into ``figures/``)."""
     path_stem = Path(path_stem)
     written = [
         atomic_output(with_suffix(path_stem, f".{fmt}"), partial(fig.savefig, format=fmt, dpi=200))
         for fmt in ("png", "pdf")
     ]
     written.append(write_sidecar(path_stem, runs, written, title=fig.get_suptitle()))
-    return written + copy_outputs(written, also_to)
+    return written
 
 
 _PHASE_STYLE = {  # phase → (label, colour, marker)

@@ -378,12 +378,10 @@ def write_frame(
     caption: str,
     runs: Sequence[str],
     floatfmt: str = ".4g",
-    also_to: Sequence[Path] = (),
     **extra: object,
 ) -> list[Path]:
     """A plain tidy table as ``<stem>.csv``, ``.md`` and ``.tex`` plus the ``.runs.json`` sidecar (``extra``
-    goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–".
-    ``also_to``: further folders that get copies of the four files."""
+    goes into the sidecar, e.g. the reference files a comparison read); missing values print as "–"."""
     path_stem = Path(path_stem)
     shown = frame.astype(object).where(frame.notna(), "--")  # LaTeX's en dash
     markdown = (f"{caption}\n\n" if caption else "") + frame.to_markdown(index=False, floatfmt=floatfmt)
@@ -397,4 +395,4 @@ def write_frame(
         write_text(with_suffix(path_stem, ".tex"), latex),
     ]
     written.append(write_sidecar(path_stem, runs, written, caption=caption, **extra))
-    return written + copy_outputs(written, also_to)
+    return written
