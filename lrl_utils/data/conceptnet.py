@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from lrl_utils.data.conceptnet_dump import _Scan
+from lrl_utils.data.conceptnet_sentences import sentence_splits, split_language
 from lrl_utils.data.sources import (
     DEFAULT_MAX_BAD_FRACTION,
     AtomicFileSet,
     DataSourceError,
     Location,
-    split_80_10_10,
     split_sizes,
     write_splits,
 )
@@ -85,8 +85,6 @@ def conceptnet_splits(
     (`conceptnet_sentences.sentence_splits`; `language`, the registry key, may name the language's folder).
     """
     if Path(dump_path).is_dir():
-        from lrl_utils.data.conceptnet_sentences import sentence_splits
-
         return sentence_splits(
             Path(dump_path), code, Path(out_dir), language, seed=seed, paper_compat=paper_compat
         )
@@ -104,19 +102,6 @@ def conceptnet_splits(
     write_splits(out_dir, splits)
     bad = {k: dump[k] for k in ("malformed", "bad_fraction", "bad_examples")}
     return stats | {"splits": split_sizes(splits)} | bad
-
-
-def split_language(sentences: list[str], code: str, source: Location, seed: int) -> dict[str, list[str]]:
-    """One language's sentences split 80/10/10 (`split_80_10_10`); too few to split is a one-line
-    DataSourceError naming `source` (the dump or file they came from) and the code."""
-    try:
-        return split_80_10_10(sentences, seed=seed)
-    except ValueError:
-        n = len(sentences)
-        raise DataSourceError(
-            f"{source}: only {n} ConceptNet sentence{'s' * (n != 1)} for language code {code!r}, too few to "
-            "split 80/10/10 into train, validation and test"
-        ) from None
 
 
 def convert_conceptnet(

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from lrl_utils.data.conceptnet_templates import DROP_REASONS, _verbalise
-from lrl_utils.data.sources import DataSourceError, split_sizes, write_splits
+from lrl_utils.data.sources import DataSourceError, Location, split_80_10_10, split_sizes, write_splits
 from lrl_utils.data.text_files import lines, read_text
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -158,6 +158,19 @@ def edge_sentences(file: Path, code: str, paper_compat: bool = False) -> tuple[l
     }
 
 
+def split_language(sentences: list[str], code: str, source: Location, seed: int) -> dict[str, list[str]]:
+    """One language's sentences split 80/10/10 (`split_80_10_10`); too few to split is a one-line
+    DataSourceError naming `source` (the dump or file they came from) and the code."""
+    try:
+        return split_80_10_10(sentences, seed=seed)
+    except ValueError:
+        n = len(sentences)
+        raise DataSourceError(
+            f"{source}: only {n} ConceptNet sentence{'s' * (n != 1)} for language code {code!r}, too few to "
+            "split 80/10/10 into train, validation and test"
+        ) from None
+
+
 def sentence_splits(
     folder: Path,
     code: str,
@@ -171,8 +184,6 @@ def sentence_splits(
     (`kept`, `edges_in_language`, `dropped`, `splits`; no malformed lines: a malformed one is an error)."""
     files = locate(folder, code, language)
     if "edges" in files:
-        from lrl_utils.data.conceptnet import split_language
-
         texts, stats = edge_sentences(files["edges"], code, paper_compat)
         splits = split_language(texts, code, files["edges"], seed)
     else:
