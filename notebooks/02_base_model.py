@@ -37,9 +37,9 @@ ctx = start("base_model", globals())  # shows the run spec
 #
 # The pre-training text is the seen languages' GlotCC-format documents, each corpus cut to its share
 # (`base_model.shares`). `base_model_stage.run` trains the tokenizer on it and on every document of the
-# `base_model.vocabulary` languages (the demo: all of its languages, as XLM-R's vocabulary covers languages its
-# weights hardly saw), builds the model (weights seeded with `seed`), pre-trains it on the shares alone and
-# saves both to `model/`.
+# `base_model.vocabulary` languages (the demo: the unseen relative, which then has whole pieces of its own that
+# the weights never see, while each seen language is cut into more pieces the smaller its share), builds the
+# model (weights seeded with `seed`), pre-trains it on the shares alone and saves both to `model/`.
 
 # %%
 pretrained = base_model_stage.run(ctx)
