@@ -75,6 +75,16 @@ def test_the_findings_fail_when_adaptation_hurts_or_the_llm_wins_or_runs_are_mis
     assert not empty["passed"].any()
 
 
+def test_findings_of_a_grid_without_pppl_results_fail_without_an_error():
+    """Every PPPL run blocked (its upstream failed): the F1 checks say so, with `seen` read as objects too."""
+    records = make_records()
+    records = records[records["stage"] != "pppl"].astype({"seen": object})
+    checks = findings(records, SIZES, LLM).set_index("check")
+    assert not checks.loc["glotcc_lowers_pppl", "passed"]
+    assert checks.loc["glotcc_lowers_pppl", "numbers"] == "no GlotCC PPPL runs on seen languages"
+    assert checks.loc["glotcc_raises_unseen_f1", "passed"]  # the downstream runs are there
+
+
 def test_paired_interval():
     mean, low, high = paired_interval([0.1, 0.2, 0.3])
     assert (

@@ -108,6 +108,10 @@ def head_paths(run_folders: Iterable[str]) -> set[str]:
 def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict]:
     """F1's checks; `paths` (`head_paths`) says in the MLM check which head path Seq_bn_inv was scored on."""
     rows, name = [], "F1 small adaptation data helps"
+    # `seen` as booleans even where no row has a value (a grid with no PPPL results reads it as objects, and a
+    # mask of objects would select columns); a missing value is not seen
+    seen = pd.Series([bool(v) if v == v else False for v in records["seen"]], index=records.index, dtype=bool)
+    records = records.assign(seen=seen)
     pppl = _pppl(records)
     base = pppl[(pppl["source"] == "none")].set_index(["model", "language"])["value"]
     glot = pppl[pppl["source"] == "glotcc"].copy()
