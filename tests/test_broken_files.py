@@ -333,6 +333,17 @@ def test_sib200_split_with_a_header_only(tmp_path: Path) -> None:
     assert message == f"{tmp_path / 'dev.tsv'}: no rows after the header (the validation split of swh_Latn)"
 
 
+def test_a_wrong_header_is_named_with_what_was_found(tmp_path: Path) -> None:
+    from lrl_utils.data.check import check_sib200
+
+    for stem in ("train", "dev", "test"):
+        header = "index_id\tcategory\ttext\tsource" if stem == "train" else "index_id\tcategory\ttext"
+        (tmp_path / f"{stem}.tsv").write_text(header + "\n1\ttravel\tA trip.\tweb\n", encoding="utf-8")
+    expected = "train.tsv:1: expected the header 'index_id\\tcategory\\ttext', found 'index_id\\tcategory\\ttext\\tsource'"
+    assert one_line_error(lambda: check_sib200(tmp_path, "swh_Latn")).endswith(expected)
+    assert one_line_error(lambda: load_sib200(tmp_path, "swh_Latn")).endswith(expected)
+
+
 def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) -> None:
     for stem, text in (("train", "Hati moja."), ("val", ""), ("test", "")):
         lines = [json.dumps({"text": text})] if text else []

@@ -173,6 +173,20 @@ def test_wikiann_prefix_crlf_and_names(tmp_path: Path) -> None:
     assert load_wikiann(plain, "mt")["train"][0]["tokens"] == ["x", "mt:y"]  # the first token decides
 
 
+def test_wikiann_trailing_tabs_are_empty_columns_not_errors(tmp_path: Path) -> None:
+    """`token<TAB>tag<TAB>` (a trailing tab, as spreadsheet exports write): read as token and tag, by the loader and
+    by the dry-run check alike; a real third column stays an error."""
+    from lrl_utils.data.check import check_wikiann
+
+    trailing = conll(GOOD).replace("\n", "\t\n").replace("\t\n\t\n", "\t\n\n")
+    folder = write_ner(tmp_path / "ner", trailing, conll(GOOD), trailing)
+    assert check_wikiann(folder, "mt", "mlt", "error")
+    ner = load_wikiann(folder, "mt")
+    assert sentences(ner, "train") == sentences(ner, "validation")
+    third = write_ner(tmp_path / "third", conll(GOOD).replace("\n", "\tx\n", 1), conll(GOOD), conll(GOOD))
+    assert "3 tab-separated columns, expected 2" in error_of(check_wikiann, third, "mt", "mlt", "error")
+
+
 def test_wikiann_xtreme_names_ignore_unlabelled_test(tmp_path: Path) -> None:
     names = {"train": "train-sw.tsv", "dev": "dev-sw.tsv", "test": "test-sw.tsv"}  # XTREME PAN-X names
     folder = write_ner(tmp_path / "sw", conll(GOOD * 4), conll(GOOD * 4), "Anna\nlives\n", names)

@@ -70,8 +70,9 @@ def _gzipped(file: Path) -> bool:
 
 
 def _header(file: Path, columns: tuple[str, ...]) -> None:
-    if _first_line(file).split("\t") != list(columns):
-        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}")
+    found = _first_line(file)
+    if found.split("\t") != list(columns):
+        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}, found {found[:80]!r}")
 
 
 def _columns(file: Path) -> list[str]:
@@ -113,10 +114,11 @@ def check_sib200(path: Path, flores_code: str) -> list[Path]:
 def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> list[Path]:
     files = locate_wikiann(path, iso2, iso3)
     for file in files.values():
-        line = _first_line(file, skip_blank=True)  # the reader skips blank lines (sentence breaks)
-        if len(line.split("\t")) != 2:
+        # the reader skips blank lines (sentence breaks) and drops trailing tabs
+        columns = len(_first_line(file, skip_blank=True).rstrip("\t\r ").split("\t"))
+        if columns != 2:
             raise DataSourceError(
-                f"{file}:1: {len(line.split(chr(9)))} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
+                f"{file}:1: {columns} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
             )
     check_missing_splits(list(files), where_read(files), "ner", missing_splits)
     return list(files.values())

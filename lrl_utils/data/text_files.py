@@ -122,7 +122,8 @@ def read_tsv(file: Path, columns: tuple[str, ...], quoting: Quoting | None) -> l
     found = records(lines_with_ends(read_text(file)), tsv_quoting(file, quoting), str(file))
     header = next(found, (1, 1, []))[2]
     if [name.strip() for name in header] != list(columns):
-        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}")
+        found = "\t".join(header)[:80]
+        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}, found {found!r}")
     for first, _, fields in found:
         if not fields:
             continue

@@ -49,7 +49,7 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
                     sentences.append((tokens, tags))
             tokens, tags, problem = [], [], None
             continue
-        fields, why = line.split("\t"), ("", "")
+        fields, why = line.rstrip("\t\r ").split("\t"), ("", "")  # trailing tabs: empty columns, dropped
         if not valid:
             why = ("invalid UTF-8", "")
         elif len(fields) != 2:
