@@ -109,20 +109,6 @@ def test_uncapped_and_zero_caps(tmp_path: Path) -> None:
         glotcc_splits(source, "qaa-Latn", tmp_path / "x", max_train_bytes=-1)
 
 
-def test_a_corpus_too_small_for_a_validation_document_stops_at_preprocessing(tmp_path: Path) -> None:
-    """Four documents that all hash to train: a one-line error naming the source file, no split files written
-    (before: an error at adaptation, after pre-training, naming the run's own val.jsonl)."""
-    docs = [d for d in _docs(200) if split_of(d.encode("utf-8")) == "train"][:4]
-    source = _jsonl(tmp_path / "docs.jsonl", docs)
-    with pytest.raises(DataSourceError) as info:
-        glotcc_splits(source, "npi-Deva", tmp_path / "out")
-    message = str(info.value)
-    assert message.startswith(
-        f"{source}: the val split of npi-Deva gets no document (train 4, val 0, test 0;"
-    )
-    assert "\n" not in message and not (tmp_path / "out" / "train.jsonl").exists()
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Empty and malformed records: counted, reported, fatal above the threshold, no partial split files
 

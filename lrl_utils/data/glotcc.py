@@ -285,16 +285,6 @@ def glotcc_splits(
                 f"{documents.source}: no GlotCC documents for {glotcc_code} ({documents.read} records, "
                 f"{documents.empty} empty, {documents.bad.count} malformed)"
             )
-        # adaptation and pre-training need both: stop here, before anything trains (a cap of 0 empties a split
-        # on purpose)
-        empty = [n for n in ("train", "val") if not splits[n]["documents"] and not splits[n]["over_cap"]]
-        if empty:
-            counts = ", ".join(f"{name} {split['documents']}" for name, split in splits.items())
-            raise DataSourceError(
-                f"{documents.source}: the {' and '.join(empty)} split of {glotcc_code} gets no document ({counts}; "
-                "documents are split 80/10/10 by a hash of their text): too few to train on and hold some "
-                "out; give it more documents"
-            )
         writer.commit()
     return stats
 
