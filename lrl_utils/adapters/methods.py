@@ -38,6 +38,7 @@ Two more ways to adapt a model to a language, handled by the same functions:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -176,16 +177,13 @@ def _portable_model_name(folder: Path) -> None:
     `name_or_path`: for a tiny model, the absolute path of its run folder. Written relative to the runs folder
     (`base_model/<run>/model`), the adapter's files are the same bytes wherever the project is (the library reads
     the field only to find adapters on the hub)."""
-    import json
-    import os
-
     from lrl_utils.config import paths
     from lrl_utils.records.results import atomic_write_text
 
     for file in folder.glob("*config.json"):
         data = json.loads(file.read_text(encoding="utf-8"))
         name = data.get("model_name") if isinstance(data, dict) else None
-        if isinstance(name, str) and os.path.isabs(name) and Path(name).is_relative_to(paths.runs_dir()):
+        if isinstance(name, str) and Path(name).is_absolute() and Path(name).is_relative_to(paths.runs_dir()):
             data["model_name"] = Path(name).relative_to(paths.runs_dir()).as_posix()
             atomic_write_text(file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -27,11 +27,13 @@ from lrl_utils.data.sentiment import SENTIMENT_FORMATS
 from lrl_utils.data.sources import DataSourceError
 from lrl_utils.data.task_files import (
     check_missing_splits,
+    conll_fields,
     locate_sentiment,
     locate_wikiann,
     sentiment_name,
     where_read,
 )
+from lrl_utils.data.text_files import header_error
 
 
 def _first_lines(file: Path, n: int = 1, skip_blank: bool = False) -> list[tuple[int, str]]:
@@ -72,7 +74,7 @@ def _gzipped(file: Path) -> bool:
 def _header(file: Path, columns: tuple[str, ...]) -> None:
     found = _first_line(file)
     if found.split("\t") != list(columns):
-        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}, found {found[:80]!r}")
+        raise header_error(file, columns, found)
 
 
 def _columns(file: Path) -> list[str]:
@@ -114,8 +116,7 @@ def check_sib200(path: Path, flores_code: str) -> list[Path]:
 def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> list[Path]:
     files = locate_wikiann(path, iso2, iso3)
     for file in files.values():
-        # the reader skips blank lines (sentence breaks) and drops trailing tabs
-        columns = len(_first_line(file, skip_blank=True).rstrip("\t\r ").split("\t"))
+        columns = len(conll_fields(_first_line(file, skip_blank=True)))  # the reader skips blank lines
         if columns != 2:
             raise DataSourceError(
                 f"{file}:1: {columns} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"

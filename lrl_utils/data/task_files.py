@@ -87,6 +87,11 @@ def sentiment_name(dataset: str) -> tuple[str, str]:
     return repo, repo.rsplit("/", 1)[-1].lower().removesuffix("_sa")
 
 
+def conll_fields(line: str) -> list[str]:
+    """A CoNLL line's tab-separated fields, trailing tabs (empty columns) dropped: `token<TAB>tag<TAB>` is two."""
+    return line.rstrip("\t\r ").split("\t")
+
+
 def locate_wikiann(location: Location, iso2: str, iso3: str | None = None) -> dict[str, Path]:
     """The local WikiANN files of one language, as `load_wikiann` reads them: split (or `all`) → file.
 

@@ -115,6 +115,11 @@ def records(
         end = reader.line_num
 
 
+def header_error(file: Path, columns: Iterable[str], found: str) -> DataSourceError:
+    """The one-line error of a file whose first line is not the header `columns`, naming what it found."""
+    return DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}, found {found[:80]!r}")
+
+
 def read_tsv(file: Path, columns: tuple[str, ...], quoting: Quoting | None) -> list[tuple[int, list[str]]]:
     """(line number, fields) of each row of a TSV file with the header `columns` (quoting: `tsv_quoting`);
     empty lines are skipped, a row with another number of fields is an error naming its line."""
@@ -122,8 +127,7 @@ def read_tsv(file: Path, columns: tuple[str, ...], quoting: Quoting | None) -> l
     found = records(lines_with_ends(read_text(file)), tsv_quoting(file, quoting), str(file))
     header = next(found, (1, 1, []))[2]
     if [name.strip() for name in header] != list(columns):
-        found = "\t".join(header)[:80]
-        raise DataSourceError(f"{file}:1: expected the header {chr(9).join(columns)!r}, found {found!r}")
+        raise header_error(file, columns, "\t".join(header))
     for first, _, fields in found:
         if not fields:
             continue

@@ -16,6 +16,7 @@ from lrl_utils.data.sources import (
 from lrl_utils.data.task_data import TaskOptions, _Options, _Tally, _text_lines
 from lrl_utils.data.task_files import (
     SPLITS,
+    conll_fields,
     locate_wikiann,
     where_read,
 )
@@ -49,7 +50,7 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
                     sentences.append((tokens, tags))
             tokens, tags, problem = [], [], None
             continue
-        fields, why = line.rstrip("\t\r ").split("\t"), ("", "")  # trailing tabs: empty columns, dropped
+        fields, why = conll_fields(line), ("", "")
         if not valid:
             why = ("invalid UTF-8", "")
         elif len(fields) != 2:

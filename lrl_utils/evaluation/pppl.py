@@ -292,7 +292,8 @@ def pseudo_perplexity(
         ``per_sentence`` in input order and N counting special tokens.
     """
     mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
-    encoded = [encode_sentence(tokenizer, s, usable_length(model, max_length)) for s in sentences]
+    max_length = usable_length(model, max_length)
+    encoded = [encode_sentence(tokenizer, s, max_length) for s in sentences]
     lengths = [len(ids) for ids in encoded]
     nll = [0.0] * len(encoded)
     split = encoder_and_head(model)
@@ -345,6 +346,7 @@ def pseudo_perplexity_reference(
     """
     mask_id = _mask_token_id(tokenizer)
     device, dtype = _model_device_and_dtype(model)
+    max_length = usable_length(model, max_length)
     lengths: list[int] = []
     nll: list[float] = []
     was_training = model.training
@@ -352,9 +354,7 @@ def pseudo_perplexity_reference(
     try:
         with torch.inference_mode(), evaluation_head(model):
             for sentence in sentences:
-                ids = torch.tensor(
-                    [encode_sentence(tokenizer, sentence, usable_length(model, max_length))], device=device
-                )
+                ids = torch.tensor([encode_sentence(tokenizer, sentence, max_length)], device=device)
                 total = 0.0
                 for i in range(ids.shape[1]):
                     masked = ids.clone()

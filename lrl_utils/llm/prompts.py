@@ -95,9 +95,8 @@ def _placeholders(text: str, file: str, where: str) -> set[str]:
     for name, spec, conv in fields:
         if not name.isidentifier():
             raise ParamError(f"{file}: `{where}`: bad placeholder {{{name}}}; double literal braces")
-        if (
-            spec or conv
-        ):  # `{text:d}`, `{text!r}`: the text would be formatted, or fail when prompts are built
+        # `{text:d}`, `{text!r}`: the text would be formatted, or fail when prompts are built
+        if spec or conv:
             shown = name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
             raise ParamError(f"{file}: `{where}`: a placeholder is a bare name, got {{{shown}}}")
     return {name for name, _, _ in fields}
