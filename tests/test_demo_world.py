@@ -503,3 +503,43 @@ def test_profile_web_code_switch_reaches_the_world() -> None:
 
     data = DataSettings(mode="demo", world_web_code_switch=0.3)
     assert world_config(data) == WorldConfig(web_code_switch=0.3)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sentiment words the training split never labels (profile `data.world_sentiment_held_out`)
+
+
+def test_held_out_sentiment_adjectives_label_only_development_and_test(tmp_path: Path) -> None:
+    from lrl_utils.demo.tasks import NEGATIVE, POSITIVE
+
+    held, root, plain = _with_setting(tmp_path, "sentiment_held_out", 2, docs=20)
+    inventory = concepts(held)
+    for code in ("qab", "qag"):
+        lexicon = build_lexicon(DEMO_LANGUAGES[code], inventory, held.seed)
+        kept = {w for key in POSITIVE[:2] + NEGATIVE[:2] for w in lexicon[key]}
+        unseen = {w for key in POSITIVE[2:] + NEGATIVE[2:] for w in lexicon[key]} - kept
+
+        def labelled(world: Path, split: str, code=code, kept=kept, unseen=unseen) -> tuple[int, int]:
+            """(rows whose words include a kept adjective, rows whose evaluative words are all held out)"""
+            rows = (world / f"sentiment/{code}/{split}.tsv").read_text(encoding="utf-8").splitlines()[1:]
+            words = [set(re.findall(r"\w+", row.split("\t")[0].lower())) for row in rows]
+            return sum(bool(w & kept) for w in words), sum(bool(w & unseen) and not w & kept for w in words)
+
+        train_kept, train_unseen = labelled(root, "train")
+        assert train_kept == 600 and train_unseen == 0  # every training label rests on a kept adjective
+        test_kept, test_unseen = labelled(root, "test")
+        assert 0.2 * 200 < test_unseen < 0.6 * 200  # test sentences often rest on held-out words alone
+        assert labelled(plain, "train")[1] > 0  # without the setting, training uses all adjectives
+    for relative in ("glotcc/v1.0/qab-Latn/qab-Latn_0.parquet", "glotcc/v1.0/qag-Latn/qag-Latn_0.parquet"):
+        assert (root / relative).read_bytes() == (
+            plain / relative
+        ).read_bytes()  # pre-training text unchanged
+
+
+def test_profile_sentiment_held_out_reaches_the_world() -> None:
+    from lrl_utils.config.data_settings import DataSettings
+    from lrl_utils.demo.config import world_config
+
+    assert world_config(DataSettings(mode="demo", world_sentiment_held_out=2)) == WorldConfig(
+        sentiment_held_out=2
+    )

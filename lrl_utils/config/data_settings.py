@@ -68,6 +68,14 @@ class DataSettings:
         minimum=0,
         maximum=1,
     )
+    world_sentiment_held_out: int = _added(
+        "demo world: evaluative adjectives per polarity that never label a sentiment training sentence (0 = none, "
+        "the older worlds); development and test use all, so their polarity must come from the model "
+        "(docs/architecture.md)",
+        default=0,
+        minimum=0,
+        maximum=3,
+    )
     conceptnet: str = _help(
         "ConceptNet: the assertions dump (.csv or .csv.gz) as a local file or `hub` (the 5.7 release URL), or a "
         "folder of sentences already verbalised, as the original trained on (`train_cn_<iso2>.csv` and "

@@ -58,6 +58,12 @@ class WorldConfig:
     # as web text in smaller languages borrows English words. FLORES and SIB-200, professional translations, keep
     # every word in the language (docs/architecture.md)
     web_code_switch: float = field(default=0.0, metadata={"hashed_unless_default": True})
+    # Sentiment words the training split never labels (profile `data.world_sentiment_held_out`; 0 = none, the
+    # older worlds): the last this-many evaluative adjectives of each polarity (`tasks.POSITIVE` / `NEGATIVE`)
+    # never carry the label of a training sentence; development and test sentences draw from all of them, as a
+    # small sentiment set's test reviews use words its training reviews did not. Their polarity is then read from
+    # what the model learned of them, not from the task data (docs/architecture.md)
+    sentiment_held_out: int = field(default=0, metadata={"hashed_unless_default": True})
 
     def record(self) -> dict:
         """The fields as world.json records and `hash()` hashes them."""
@@ -82,4 +88,5 @@ def world_config(data) -> WorldConfig:
         mislabeled_relative=data.world_mislabeled_relative,
         web_polarity=data.world_web_polarity,
         web_code_switch=data.world_web_code_switch,
+        sentiment_held_out=data.world_sentiment_held_out,
     )

@@ -159,23 +159,34 @@ def polar(s: Sentence, rng: Random, adjectives: tuple[str, ...], one_sided: bool
     return s._replace(clauses=tuple(clauses))
 
 
-def sentiment_rows(lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int) -> list[tuple]:
-    """`n` (text, label) rows, alternating positive (1) and negative (0)."""
+def sentiment_rows(
+    lang: DemoLanguage, lexicon: dict, slots: Slots, rng: Random, n: int, held_out: int = 0
+) -> list[tuple]:
+    """`n` (text, label) rows, alternating positive (1) and negative (0); the last `held_out` adjectives of each
+    polarity never carry the label."""
     from lrl_utils.data.flores_sib import SIB_LABELS
 
+    positive, negative = (words[: len(words) - held_out] for words in (POSITIVE, NEGATIVE))
     rows = []
     for i in range(n):
         label = 1 - i % 2
-        s = polar(draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, POSITIVE if label else NEGATIVE)
+        s = polar(draw_sentence(rng, slots, rng.choice(SIB_LABELS)), rng, positive if label else negative)
         rows.append((realise(s, lang, lexicon, rng), label))
     return rows
 
 
 def write_task_data(
-    root: Path, lang: DemoLanguage, lexicon: dict, slots: Slots, seed: int, inventory: dict | None = None
+    root: Path,
+    lang: DemoLanguage,
+    lexicon: dict,
+    slots: Slots,
+    seed: int,
+    inventory: dict | None = None,
+    sentiment_held_out: int = 0,
 ) -> dict[str, int]:
     """Write the NER and sentiment files of `lang` under `root` (NER entities mostly from `inventory` when
-    given); relative path -> records."""
+    given; the last `sentiment_held_out` adjectives of each polarity label no training sentence); relative
+    path -> records."""
     counts = {}
     rng = Random(f"{seed}/{lang.code}/ner")
     for split, n in NER_SPLITS.items():
@@ -189,7 +200,7 @@ def write_task_data(
     for split, n in SENTIMENT_SPLITS.items():
         path = root / "sentiment" / lang.code / f"{split}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        rows = sentiment_rows(lang, lexicon, slots, rng, n)
+        rows = sentiment_rows(lang, lexicon, slots, rng, n, sentiment_held_out if split == "train" else 0)
         path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
         counts[str(path.relative_to(root))] = n
     return counts

@@ -271,7 +271,15 @@ def write_world(root: Path, config: WorldConfig) -> dict:
             counts[relative] = len(lines) - relative.endswith(".tsv")  # TSV: rows without the header
     for lang in DEMO_LANGUAGES.values():  # NER and sentiment files (`tasks.py`)
         counts.update(
-            write_task_data(root, lang, lexicons[lang.code], slots, config.seed, inventories.get(lang.code))
+            write_task_data(
+                root,
+                lang,
+                lexicons[lang.code],
+                slots,
+                config.seed,
+                inventories.get(lang.code),
+                config.sentiment_held_out,
+            )
         )
     edges = write_conceptnet(root, lexicons, inventory, config.seed)
     counts[DUMP] = sum(edges.values())
