@@ -229,6 +229,36 @@ def test_corpus_and_token_weighted_aggregation(arch_and_tokenizer):
     assert result["pppl"] != pytest.approx(result["pppl_token_weighted"], rel=1e-6)
 
 
+def test_unknown_token_share_is_reported(arch_and_tokenizer):
+    """Text in a script the vocabulary lacks becomes unknown tokens; the result says how many, so a PPPL of
+    such a language is not taken at face value."""
+    arch, tokenizer = arch_and_tokenizer
+    model = tiny_model(arch, tokenizer, None)
+    assert pseudo_perplexity(model, tokenizer, CORPUS[:3], progress=False)["unk_share"] == 0.0
+    foreign = ["the cat ሰላም", "ሰላም ዓለም"]  # Ethiopic: none of it in the corpus
+    result = pseudo_perplexity(model, tokenizer, foreign, progress=False)
+    ids = [tokenizer.encode(s) for s in foreign]
+    n_unk = sum(i.count(tokenizer.unk_token_id) for i in ids)
+    assert n_unk >= 2 and result["unk_share"] == pytest.approx(n_unk / sum(map(len, ids)), rel=1e-12)
+
+
+def test_finetune_results_say_how_much_of_the_test_text_is_unknown(tmp_path):
+    from datasets import Dataset
+
+    from lrl_utils.evaluation.finetune import unknown_share_of
+
+    tokenizer = bert_tokenizer(tmp_path)  # saved there, as a model folder holds it
+    known = Dataset.from_dict({"text": CORPUS[:4], "label": [0, 1, 0, 1]})
+    assert unknown_share_of(str(tmp_path), known) == 0.0
+    foreign = Dataset.from_dict({"tokens": [["the", "cat", "ሰላም"], ["ሰላም"]], "ner_tags": [[0, 0, 1], [1]]})
+    n_unk = 2  # one unknown word each, among [CLS] the cat ሰላም [SEP] and [CLS] ሰላም [SEP]
+    assert (
+        tokenizer.convert_ids_to_tokens(tokenizer(["ሰላም"], is_split_into_words=True)["input_ids"])[1]
+        == "[UNK]"
+    )
+    assert unknown_share_of(str(tmp_path), foreign) == pytest.approx(n_unk / 8, rel=1e-12)
+
+
 def test_truncation_and_training_mode_restored(arch_and_tokenizer):
     arch, tokenizer = arch_and_tokenizer
     model = tiny_model(arch, tokenizer, None).train()

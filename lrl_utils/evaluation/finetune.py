@@ -19,6 +19,7 @@ from lrl_utils.data.flores_sib import SIB_LABELS, load_sib200
 from lrl_utils.data.sentiment import SENTIMENT_LABELS, load_sentiment
 from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
 from lrl_utils.evaluation import ner, tasks
+from lrl_utils.evaluation.pppl import unknown_share
 from lrl_utils.records.context import RunContext
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_macro_f1", "val_f1")
@@ -91,6 +92,19 @@ def gold_and_predicted(task: str, predictions: list[dict]) -> tuple[list, list]:
     return [row["label"] for row in predictions], [row["pred"] for row in predictions]
 
 
+def unknown_share_of(model_path: str, split) -> float:
+    """The share of a task split's tokens (special tokens included) that are the model tokenizer's unknown
+    token (`pppl.unknown_share`): text its vocabulary cannot write says little of the language."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if "tokens" in split.column_names:  # NER: pre-split words
+        encoded = tokenizer(list(split["tokens"]), is_split_into_words=True)["input_ids"]
+    else:
+        encoded = tokenizer(list(split["text"]))["input_ids"]
+    return unknown_share(tokenizer, encoded)
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Load the task data, train the task adapter (+ head) on the language model, write the test predictions
     (`predictions.jsonl`), finish the run with every test metric, the best epoch, trainable parameters, device
@@ -125,7 +139,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ]
     if "words_without_position" in res:  # NER: test words cut off by truncation (predicted O)
         keys.append("words_without_position")
-    metrics = {k: res[k] for k in keys}
+    metrics = {k: res[k] for k in keys} | {"unk_share": unknown_share_of(model_path, data["test"])}
+    if metrics["unk_share"] > 0.05:
+        print(f"warning: {metrics['unk_share']:.0%} of the test tokens are the tokenizer's unknown token")
     history = {k: res[k] for k in HISTORY_KEYS if k in res}
     ctx.finish(metrics, history=history, task_data=data_stats)
     return {

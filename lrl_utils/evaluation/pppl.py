@@ -114,6 +114,17 @@ def _pad_token_id(tokenizer: Any) -> int:
     return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
 
 
+def unknown_share(tokenizer: Any, encoded: Sequence[Sequence[int]]) -> float:
+    """The share of the tokens in `encoded` that are the tokenizer's unknown token: text in a script or with
+    characters its vocabulary lacks. Each scores as one token, as the paper's mBERT scored the scripts it lacks
+    (Sinhala, Amharic), so a high share makes a PPPL or an F1 say little about the language."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    total = sum(len(ids) for ids in encoded)
+    if unk is None or not total:
+        return 0.0
+    return sum(list(ids).count(unk) for ids in encoded) / total
+
+
 def _summary(sentences: Sequence[str], n_tokens: list[int], nll: list[float]) -> dict[str, Any]:
     """Assemble the result dictionary from per-sentence token counts and summed negative log-likelihoods."""
     per_sentence = [
@@ -288,8 +299,9 @@ def pseudo_perplexity(
         ``{"pppl": mean sentence PPPL (the paper's corpus score), "pppl_token_weighted": exp(total NLL /
         total tokens), "n_sentences", "n_tokens", "precision": "no" or "bf16" (the resolved setting),
         "dtype": the model's parameter dtype, "head_path": the model's LM head path (``inverse`` or
-        ``paper_compat``; None when it has none), "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``, with
-        ``per_sentence`` in input order and N counting special tokens.
+        ``paper_compat``; None when it has none), "unk_share": the share of the tokens that are the unknown
+        token (`unknown_share`), "per_sentence": [{"text", "n_tokens", "pppl"}, ...]}``, with ``per_sentence``
+        in input order and N counting special tokens.
     """
     mask_id, pad_id = _mask_token_id(tokenizer), _pad_token_id(tokenizer)
     max_length = usable_length(model, max_length)
@@ -333,7 +345,11 @@ def pseudo_perplexity(
                     nll[idx] -= value
     finally:
         model.train(was_training)
-    return _summary(sentences, lengths, nll) | _record(model, used, dtype)
+    return (
+        _summary(sentences, lengths, nll)
+        | _record(model, used, dtype)
+        | {"unk_share": unknown_share(tokenizer, encoded)}
+    )
 
 
 def pseudo_perplexity_reference(
