@@ -62,6 +62,40 @@ def test_a_sound_result_reads_and_tabulates_its_numbers(project, capsys) -> None
     assert capsys.readouterr().err == ""
 
 
+def test_a_tiny_model_has_seen_the_languages_its_base_model_run_was_pretrained_on(project) -> None:
+    # real languages pre-trained into a tiny model (as params/profiles/real-samples.yaml does): the registry's
+    # `seen_by` names only the paper's models for them, so it cannot say; the base_model run's corpora can
+    for lang in ("cym", "uzn"):
+        atomic_write_json(
+            project.runs / f"preprocess/{lang}.glotcc--00000000000{len(lang)}" / "result.json",
+            {"status": "done", "stage": "preprocess", "spec": {"language": lang}, "metrics": {}},
+        )
+    base = "base_model/tiny-xlmr--000000000001"
+    corpora, vocabulary = ["preprocess/cym.glotcc--000000000003"], ["preprocess/uzn.glotcc--000000000003"]
+    atomic_write_json(
+        project.runs / base / "result.json",
+        {
+            "status": "done",
+            "stage": "base_model",
+            "spec": {"corpora": corpora, "vocabulary_corpora": vocabulary},
+        },
+    )
+    folders = []
+    for lang, ref in (("cym", base), ("uzn", base), ("qab", None)):
+        folders.append(f"pppl/tiny-xlmr.{lang}.none.none--00000000000{len(folders) + 5}")
+        spec = {"model": "tiny-xlmr", "language": lang, "model_ref": ref}
+        result = {
+            "status": "done",
+            "stage": "pppl",
+            "run": folders[-1][-12:],
+            "spec": spec,
+            "metrics": {"pppl": 9.0},
+        }
+        atomic_write_json(project.runs / folders[-1] / "result.json", result)
+    seen = load_records(folders).set_index("language")["seen"]
+    assert seen.to_dict() == {"cym": True, "uzn": False, "qab": True}  # qab: no base run, the registry
+
+
 def test_a_damaged_result_is_redone_not_skipped(project) -> None:
     project.add_profile("t", tiny_profile())
     grid = Grid("t")

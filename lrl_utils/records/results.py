@@ -229,16 +229,34 @@ def read_result_bytes(run_folder: str | os.PathLike) -> tuple[dict | None, bytes
     return None, None
 
 
+def pretrained_languages(model_ref: Any) -> set[str] | None:
+    """The languages a tiny model's `base_model` run (`model_ref`, `base_model/<slug>--<hash>`) was pre-trained
+    on: those of its `corpora` (not its `vocabulary_corpora`, text the tokenizer learns and the weights never
+    see); None for another model or a base run without a result."""
+    if not (isinstance(model_ref, str) and model_ref.startswith("base_model/")):
+        return None
+    base = read_result(model_ref)
+    corpora = base.get("spec", {}).get("corpora") if base else None
+    if not isinstance(corpora, list):
+        return None
+    found = [read_result(corpus) for corpus in corpora]
+    return {r["spec"].get("language") for r in found if r is not None}
+
+
 def load_records(run_folders: Iterable[str], registry=None):
     """The tidy frame of evaluation results: one row per (run, scalar metric); missing runs are skipped.
 
-    Columns: run, stage, model, language, seen, source, adapter, task, seed, metric, value.
+    Columns: run, stage, model, language, seen, source, adapter, task, seed, metric, value. `seen`: the language
+    is in the pre-training of the run's model: a tiny model's are the languages its `base_model` run was
+    pre-trained on (the profile's `base_model.languages`, `pretrained_languages`), a hub model's the registry's
+    `seen_by`.
     """
     import pandas as pd
 
     from lrl_utils.config.params import load_registry
 
     reg = registry or load_registry()  # language statistics only
+    pretrained: dict[str, set[str] | None] = {}  # model_ref -> its pre-training languages
     rows = []
     for folder in run_folders:
         res = read_result(folder)
@@ -252,12 +270,18 @@ def load_records(run_folders: Iterable[str], registry=None):
             )
             continue
         lang = reg.languages.get(spec["language"])
+        ref = spec.get("model_ref")
+        if isinstance(ref, str) and ref not in pretrained:
+            pretrained[ref] = pretrained_languages(ref)
+        tiny_seen = pretrained.get(ref) if isinstance(ref, str) else None
         base = {
             "run": res["run"],
             "stage": res["stage"],
             "model": spec["model"],
             "language": spec["language"],
-            "seen": bool(lang and spec["model"] in lang.seen_by),
+            "seen": spec["language"] in tiny_seen
+            if tiny_seen is not None
+            else bool(lang and spec["model"] in lang.seen_by),
             "source": spec.get("source", "none"),
             "adapter": spec.get("adapter", "none"),
             "task": spec.get("task", ""),
