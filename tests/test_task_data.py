@@ -403,6 +403,27 @@ def test_sentiment_jsonl_and_formats(tmp_path: Path) -> None:
     assert "train.jsonl: 2 of 2 rows malformed" in error_of(load_sentiment, folder, "thai")
 
 
+def test_sentiment_jsonl_rows_without_a_column_or_with_a_list_are_malformed_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    rows = [{"category": "pos", "texts": "ดีมาก"}, {"texts": "ไม่มีป้าย"}, {"category": "neg"}]
+    rows += [{"category": "neg", "texts": ["แย่", "มาก"]}, {"category": True, "texts": "x"}]
+    rows += [{"category": "neg", "texts": "แย่"}]
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    folder = sa_folder(tmp_path / "sa", text, suffix=".jsonl")
+    stats: dict = {}
+    sa = load_sentiment(folder, "thai", max_bad_fraction=0.9, stats=stats)
+    assert sa["train"]["text"] == ["ดีมาก", "แย่"]  # never the repr of a list
+    train = folder / "train.jsonl"
+    assert stats["splits"]["train"]["bad_examples"][:4] == [
+        f"{train}:2: missing column (`category`)",
+        f"{train}:3: missing column (`texts`)",
+        f"{train}:4: not a string (`texts`)",
+        f"{train}:5: not a string (`category`)",
+    ]
+    assert f"{train}: 4 of 6 rows malformed" in error_of(load_sentiment, folder, "thai")
+
+
 def test_sentiment_label_map_and_unknown_header(tmp_path: Path) -> None:
     folder = sa_folder(tmp_path / "sa", tsv([("a", "good"), ("b", "bad"), ("c", "meh")], "review\tlabel"))
     assert "train.tsv:1: no known text and label columns" in error_of(load_sentiment, folder, "danish")

@@ -61,6 +61,14 @@ SENTIMENT_FORMATS: tuple[SentimentFormat, ...] = (
 # Binary sentiment
 
 
+def _json_field(value: object) -> object:
+    """A JSON value as a field: a string as is, null as "", a number as its text; a list, object or boolean is
+    kept as it is, so that `_labelled` counts it as malformed instead of reading its Python repr as text."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def _rows(
     file: Path, tally: _Tally, quoting: Quoting | None = None
 ) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
@@ -77,7 +85,7 @@ def _rows(
                 obj = f"invalid JSON: {exc.msg}"
             if isinstance(obj, dict):
                 columns = columns or list(obj)
-                rows.append((f"{file}:{n}", {str(k): "" if v is None else str(v) for k, v in obj.items()}))
+                rows.append((f"{file}:{n}", {str(k): _json_field(v) for k, v in obj.items()}))
             else:
                 reason, _, detail = (obj if isinstance(obj, str) else "not a JSON object").partition(": ")
                 tally.bad.add(f"{file}:{n}", reason, detail)
@@ -124,8 +132,14 @@ def _labelled(rows: list, fmt: SentimentFormat, labels: Mapping[str, int | None]
     """(text, 0/1) of the rows; unknown labels and empty texts are counted as bad, None labels as dropped."""
     out = []
     for at, row in rows:
+        missing = [column for column in (fmt.text, fmt.label) if column not in row]
+        odd = [c for c in (fmt.text, fmt.label) if c in row and not isinstance(row[c], str)]
+        if missing or odd:  # a JSON line without a column, or with a list, object or boolean in it
+            reason = "missing column" if missing else "not a string"
+            tally.bad.add(at, reason, ", ".join(f"`{c}`" for c in missing or odd))
+            continue
         raw, text = row[fmt.label].strip(), row[fmt.text]
-        if fmt.only_if and row.get(fmt.only_if[0], fmt.only_if[1]).strip() != fmt.only_if[1]:
+        if fmt.only_if and str(row.get(fmt.only_if[0], fmt.only_if[1])).strip() != fmt.only_if[1]:
             tally.dropped += 1
         elif raw.lower() not in labels:
             tally.bad.add(at, "unknown label", f"{raw!r}; known: {', '.join(labels)}")
