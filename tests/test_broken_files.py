@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lrl_utils.data import conceptnet_dump
+from lrl_utils.data.check import check_flores, check_glotcc, check_sentiment, check_sib200, check_wikiann
 from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
 from lrl_utils.data.flores_sib import load_flores_devtest, load_sib200
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
@@ -200,6 +201,30 @@ def test_invalid_utf8_names_file_and_line(tmp_path: Path, name: str, write, load
     broken = write(tmp_path)
     message = one_line_error(lambda: load(tmp_path))
     assert f"{broken}:{line}: " in message and ("UTF-8" in message), message
+
+
+GZIP_CASES = [case for case in UTF8_CASES if case[0] != "conceptnet"]  # the dump alone may be gzipped
+
+
+@pytest.mark.parametrize("name, write, load, line", GZIP_CASES, ids=[c[0] for c in GZIP_CASES])
+def test_a_gzip_file_under_a_text_name_says_so_in_the_loader_and_the_dry_run(
+    tmp_path: Path, name: str, write, load, line: int
+) -> None:
+    broken = write(
+        tmp_path
+    )  # `train.jsonl` that is really `train.jsonl.gz`: not "invalid UTF-8" on every line
+    broken.write_bytes(gzip.compress(broken.read_bytes().replace(b"\xff", b"")))
+    expected = f"{broken}: gzip-compressed, not text"
+    assert one_line_error(lambda: load(tmp_path)).startswith(expected)
+    checks = {
+        "flores-tsv": lambda: check_flores(tmp_path, "qaa_Latn"),
+        "sib-raw": lambda: check_sib200(tmp_path, "qaa_Latn"),
+        "wikiann": lambda: check_wikiann(tmp_path, "qq", "qaa", "error"),
+        "sentiment-jsonl": lambda: check_sentiment(tmp_path, "danish", "qaa", "error"),
+        "glotcc-jsonl": lambda: check_glotcc(tmp_path, "qaa-Latn"),
+    }
+    if name in checks:  # the dry run's first-line check read it decompressed and passed it
+        assert one_line_error(checks[name]).startswith(expected)
 
 
 # ----------------------------------------------------------------------------------------------------------

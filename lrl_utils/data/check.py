@@ -33,15 +33,21 @@ from lrl_utils.data.task_files import (
     sentiment_name,
     where_read,
 )
-from lrl_utils.data.text_files import header_error
+from lrl_utils.data.text_files import GZIP_MAGIC, header_error, refuse_gzip
 
 
-def _first_lines(file: Path, n: int = 1, skip_blank: bool = False) -> list[tuple[int, str]]:
-    """Up to `n` first lines of a text file (gzip or plain) as (line number, text), without line ends and a
-    UTF-8 BOM; `skip_blank`: blank lines do not count (as the CoNLL and JSON-lines readers skip them)."""
+def _first_lines(
+    file: Path, n: int = 1, skip_blank: bool = False, gzip_ok: bool = False
+) -> list[tuple[int, str]]:
+    """Up to `n` first lines of a text file as (line number, text), without line ends and a UTF-8 BOM;
+    `skip_blank`: blank lines do not count (as the CoNLL and JSON-lines readers skip them). A gzip file is
+    read decompressed with `gzip_ok` (the ConceptNet dump), else it is the loaders' error (`refuse_gzip`)."""
     out: list[tuple[int, str]] = []
+    gzipped = _gzipped(file)
+    if gzipped and not gzip_ok:
+        refuse_gzip(GZIP_MAGIC, file)
     try:
-        with (gzip.open if _gzipped(file) else open)(file, "rb") as f:
+        with (gzip.open if gzipped else open)(file, "rb") as f:
             for number, raw in enumerate(iter(lambda: f.readline(1 << 20), b""), start=1):
                 try:
                     text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
@@ -57,9 +63,9 @@ def _first_lines(file: Path, n: int = 1, skip_blank: bool = False) -> list[tuple
     return out
 
 
-def _first_line(file: Path, skip_blank: bool = False) -> str:
+def _first_line(file: Path, skip_blank: bool = False, gzip_ok: bool = False) -> str:
     """The first line of a text file (""  when it has none; `_first_lines`)."""
-    first = _first_lines(file, 1, skip_blank)
+    first = _first_lines(file, 1, skip_blank, gzip_ok)
     return first[0][1] if first else ""
 
 
@@ -178,7 +184,7 @@ def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
             f"{path}: not a file or folder (the ConceptNet assertions dump, .csv or .csv.gz, or a folder of "
             "verbalised sentences)"
         )
-    columns = len(_first_line(path).split("\t"))
+    columns = len(_first_line(path, gzip_ok=True).split("\t"))
     if columns != 5:
         raise DataSourceError(
             f"{path}:1: {columns} tab-separated columns, expected 5 (edge, relation, start, end, JSON)"

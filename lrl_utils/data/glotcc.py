@@ -50,7 +50,7 @@ from lrl_utils.data.sources import (
     _hub_error,
     _is_hub,
 )
-from lrl_utils.data.text_files import without_end
+from lrl_utils.data.text_files import refuse_gzip, without_end
 
 GLOTCC_HINT = (
     "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet), a folder of per-language folders or files "
@@ -120,6 +120,8 @@ def _decoded(raw: bytes) -> str | Malformed:
 def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
     with open(file, "rb") as f:
         for number, raw in enumerate(f, 1):
+            if number == 1:
+                refuse_gzip(raw, file)
             line = _decoded(raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw)
             if isinstance(line, Malformed) or not jsonl:
                 yield f"{file}:{number}", line if isinstance(line, Malformed) else without_end(line)

@@ -23,7 +23,7 @@ from lrl_utils.data.task_files import (
     sentiment_name,
     where_read,
 )
-from lrl_utils.data.text_files import Quoting, check_quoting, records, tsv_quoting
+from lrl_utils.data.text_files import Quoting, check_quoting, records, refuse_gzip, tsv_quoting
 
 if TYPE_CHECKING:
     import datasets
@@ -74,6 +74,7 @@ def _rows(
 ) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
     """(columns, [(file:line, row)]) of a .jsonl, .tsv or .csv file; unreadable rows are counted in `tally`."""
     data, rows = _existing(file, "file").read_bytes(), []
+    refuse_gzip(data, file)
     if file.suffix == ".jsonl":
         lines = _text_lines(data)
         columns: list[str] = []

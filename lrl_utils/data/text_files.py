@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"  # never the start of UTF-8 text (0x8b is a continuation byte)
 QUOTINGS = ("raw", "csv")
 Quoting = Literal["raw", "csv"]
 
@@ -41,8 +42,19 @@ def existing(location: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def refuse_gzip(data: bytes, file: str | os.PathLike) -> None:
+    """A one-line error for a gzip-compressed file read as text (`train.jsonl` that is really `.jsonl.gz`): only
+    the ConceptNet dump is read compressed, and otherwise every line would be reported as invalid UTF-8."""
+    if data.startswith(GZIP_MAGIC):
+        raise DataSourceError(
+            f"{file}: gzip-compressed, not text (decompress it; only the ConceptNet dump may be gzipped)"
+        )
+
+
 def decode(data: bytes, file: str | os.PathLike) -> str:
-    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 is an error naming the line."""
+    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 is an error naming the line,
+    gzip-compressed data an error saying so (`refuse_gzip`)."""
+    refuse_gzip(data, file)
     data = data.removeprefix(BOM)
     try:
         return data.decode("utf-8")

@@ -20,6 +20,7 @@ from lrl_utils.data.task_files import (
     locate_wikiann,
     where_read,
 )
+from lrl_utils.data.text_files import refuse_gzip
 
 if TYPE_CHECKING:
     import datasets
@@ -40,7 +41,9 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
     tags: list[int] = []
     problem: tuple[str, str, str] | None = None
     prefix, prefixed = f"{iso2}:", None
-    for n, line, valid in [*_text_lines(_existing(file, "file").read_bytes()), (0, "", True)]:
+    data = _existing(file, "file").read_bytes()
+    refuse_gzip(data, file)
+    for n, line, valid in [*_text_lines(data), (0, "", True)]:
         if valid and not line.strip():  # a sentence ends (the extra last line ends the last one)
             if tokens or problem:
                 tally.records += 1
