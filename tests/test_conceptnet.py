@@ -383,3 +383,16 @@ def test_edge_lists_as_one_json_document_and_their_errors(tmp_path: Path) -> Non
     )
     with pytest.raises(DataSourceError, match=r"other/mlt/edges.jsonl:2: invalid JSON"):
         conceptnet_splits(tmp_path / "other", "mt", tmp_path / "x", language="mlt")
+    # an empty or non-string `uri` is no uri: one line naming the edge (before: KeyError, unhashable list)
+    for odd in ("", ["/a/[/r/Synonym/,/c/mt/kelma/,/c/en/word/]"], {"x": 1}, None):
+        broken = {"uri": odd, "rel": "/r/Synonym", "end": "/c/en/word"}
+        (tmp_path / "other" / "mlt" / "edges.jsonl").write_text(
+            json.dumps(edge) + "\n" + json.dumps(broken) + "\n", encoding="utf-8"
+        )
+        with pytest.raises(DataSourceError, match=r"other/mlt/edges.jsonl:2: not a ConceptNet edge"):
+            conceptnet_splits(tmp_path / "other", "mt", tmp_path / "x", language="mlt")
+        lines = [{**edge, "uri": odd, "start": f"/c/mt/kelma{i}"} for i in range(10)]  # start and end: enough
+        (tmp_path / "other" / "mlt" / "edges.jsonl").write_text(
+            "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8"
+        )
+        assert conceptnet_splits(tmp_path / "other", "mt", tmp_path / "y", language="mlt")["kept"] == 10

@@ -127,9 +127,11 @@ def edge_sentences(file: Path, code: str, paper_compat: bool = False) -> tuple[l
     sentences, outcomes, seen, in_language = [], Counter(), set(), 0
     prefix = f"/c/{code}/"
     for number, edge in _edges(file):
-        if not isinstance(edge, dict) or not {"start", "end"} <= set(edge) and "uri" not in edge:
+        uri = edge.get("uri") if isinstance(edge, dict) else None
+        uri = uri if isinstance(uri, str) and uri else None  # an empty, null or non-string `uri` is none
+        if not isinstance(edge, dict) or not {"start", "end"} <= set(edge) and uri is None:
             raise DataSourceError(f"{file}:{number}: not a ConceptNet edge (no uri, start and end)")
-        key = edge.get("uri") or (edge.get("rel"), edge["start"], edge["end"])
+        key = uri or (str(edge.get("rel")), str(edge["start"]), str(edge["end"]))
         if key in seen:
             continue
         seen.add(key)
