@@ -369,6 +369,20 @@ def test_a_wrong_header_is_named_with_what_was_found(tmp_path: Path) -> None:
     assert one_line_error(lambda: load_sib200(tmp_path, "swh_Latn")).endswith(expected)
 
 
+def test_the_dry_run_check_reads_a_header_as_the_loader_does(tmp_path: Path) -> None:
+    for stem in (
+        "train",
+        "dev",
+        "test",
+    ):  # spaces around a column name (`text `, ` id`): the loader strips them
+        (tmp_path / f"{stem}.tsv").write_text("index_id\tcategory\ttext \r\n1\ttravel\tA trip.\r\n")
+    (tmp_path / "devtest.tsv").write_text(" id\tsentence\n1\tA trip.\n")
+    assert len(load_sib200(tmp_path, "swh_Latn")["test"]) == 1 and check_sib200(tmp_path, "swh_Latn")
+    assert len(load_flores_devtest(tmp_path, "swh_Latn", sample=True)) == 1 and check_flores(
+        tmp_path, "swh_Latn"
+    )
+
+
 def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) -> None:
     for stem, text in (("train", "Hati moja."), ("val", ""), ("test", "")):
         lines = [json.dumps({"text": text})] if text else []

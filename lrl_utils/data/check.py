@@ -79,7 +79,7 @@ def _gzipped(file: Path) -> bool:
 
 def _header(file: Path, columns: tuple[str, ...]) -> None:
     found = _first_line(file)
-    if found.split("\t") != list(columns):
+    if [name.strip() for name in found.split("\t")] != list(columns):  # as `text_files.read_tsv` compares
         raise header_error(file, columns, found)
 
 
