@@ -383,6 +383,17 @@ def test_the_dry_run_check_reads_a_header_as_the_loader_does(tmp_path: Path) -> 
     )
 
 
+def test_the_dry_run_check_unquotes_a_sentiment_header_only_where_the_loader_does(tmp_path: Path) -> None:
+    for stem in ("train", "dev", "test"):  # quoted column names in a raw TSV (the default for .tsv)
+        (tmp_path / f"{stem}.tsv").write_text('"ID"\t"tweet"\t"label"\n1\tNzuri sana\tpositive\n')
+    expected = "train.tsv:1: no known text and label columns among "
+    assert expected in one_line_error(lambda: load_sentiment(tmp_path, "swahili"))
+    assert expected in one_line_error(lambda: check_sentiment(tmp_path, "swahili", "swh", "error"))
+    # data.quoting.sentiment: csv: both unquote them
+    assert load_sentiment(tmp_path, "swahili", quoting="csv")["train"]["text"] == ["Nzuri sana"]
+    assert check_sentiment(tmp_path, "swahili", "swh", "error", "csv")
+
+
 def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) -> None:
     for stem, text in (("train", "Hati moja."), ("val", ""), ("test", "")):
         lines = [json.dumps({"text": text})] if text else []

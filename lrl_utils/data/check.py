@@ -33,7 +33,14 @@ from lrl_utils.data.task_files import (
     sentiment_name,
     where_read,
 )
-from lrl_utils.data.text_files import GZIP_MAGIC, header_error, refuse_gzip
+from lrl_utils.data.text_files import (
+    GZIP_MAGIC,
+    Quoting,
+    header_error,
+    records,
+    refuse_gzip,
+    tsv_quoting,
+)
 
 
 def _first_lines(
@@ -77,14 +84,23 @@ def _gzipped(file: Path) -> bool:
         raise DataSourceError(f"{file}: unreadable ({exc})") from None
 
 
-def _header(file: Path, columns: tuple[str, ...]) -> None:
+def _names(file: Path, line: str, quoting: Quoting | None, delimiter: str = "\t") -> list[str]:
+    """The column names of a header line, unquoted only where the readers unquote them (`tsv_quoting`: a .csv
+    file, the SIB-200 repository's layout, or `data.quoting.<dataset>: csv`), stripped as they strip them."""
+    return [
+        name.strip() for name in next(records([line], tsv_quoting(file, quoting), str(file), delimiter))[2]
+    ]
+
+
+def _header(file: Path, columns: tuple[str, ...], quoting: Quoting | None = None) -> None:
     found = _first_line(file)
-    if [name.strip() for name in found.split("\t")] != list(columns):  # as `text_files.read_tsv` compares
+    if _names(file, found, quoting) != list(columns):  # as `text_files.read_tsv` compares
         raise header_error(file, columns, found)
 
 
-def _columns(file: Path) -> list[str]:
-    """The column names of a sentiment file: its header (.tsv, .csv) or the keys of its first JSON object."""
+def _columns(file: Path, quoting: Quoting | None = None) -> list[str]:
+    """The column names of a sentiment file: its header (.tsv, .csv; as `sentiment._rows` reads it) or the keys
+    of its first JSON object."""
     line = _first_line(file, skip_blank=file.suffix == ".jsonl")  # the JSON-lines reader skips blank lines
     if file.suffix == ".jsonl":
         try:
@@ -94,26 +110,26 @@ def _columns(file: Path) -> list[str]:
         if not isinstance(obj, dict):
             raise DataSourceError(f"{file}:1: not a JSON object")
         return list(obj)
-    return [c.strip().strip('"') for c in line.split("\t" if file.suffix == ".tsv" else ",")]
+    return _names(file, line, quoting, "\t" if file.suffix == ".tsv" else ",") if line else [""]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # One check per dataset kind: locate the files, then look at their first line
 
 
-def check_flores(path: Path, flores_code: str) -> list[Path]:
+def check_flores(path: Path, flores_code: str, quoting: Quoting | None = None) -> list[Path]:
     file = locate_flores(path, flores_code)
     if file.suffix == ".tsv":
-        _header(file, ("id", "sentence"))
+        _header(file, ("id", "sentence"), quoting)
     else:
         _first_line(file)
     return [file]
 
 
-def check_sib200(path: Path, flores_code: str) -> list[Path]:
+def check_sib200(path: Path, flores_code: str, quoting: Quoting | None = None) -> list[Path]:
     files = locate_sib200(path, flores_code)
     for split, file in files.items():
-        _header(file, ("index_id", "category", "text"))
+        _header(file, ("index_id", "category", "text"), quoting)
         if not any(text.strip() for _, text in _first_lines(file, 2)[1:]):
             raise DataSourceError(f"{file}: no rows after the header (the {split} split of {flores_code})")
     return list(files.values())
@@ -131,11 +147,13 @@ def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> list
     return list(files.values())
 
 
-def check_sentiment(path: Path, dataset: str, iso3: str, missing_splits: str) -> list[Path]:
+def check_sentiment(
+    path: Path, dataset: str, iso3: str, missing_splits: str, quoting: Quoting | None = None
+) -> list[Path]:
     files = locate_sentiment(path, dataset, iso3)
     name = sentiment_name(dataset)[1]
     for file in files.values():
-        columns = set(_columns(file))
+        columns = set(_columns(file, quoting))
         if not any(
             {f.text, f.label} <= columns and file.suffix in f.suffixes and name in (f.datasets or [name])
             for f in SENTIMENT_FORMATS
@@ -206,13 +224,14 @@ def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., list[Pat
         else:
             yield "conceptnet", spec.location, (spec.code, spec.language), check_conceptnet
     elif isinstance(spec, PPPLSpec):
-        yield "flores", spec.devtest, (spec.flores_code,), check_flores
+        yield "flores", spec.devtest, (spec.flores_code, spec.quoting), check_flores
     elif isinstance(spec, (FinetuneSpec, LLMSpec)):
         rule = spec.train.missing_splits if isinstance(spec, FinetuneSpec) else spec.missing_splits
         if spec.task == "tc":
-            yield "sib200", spec.dataset, (spec.flores_code,), check_sib200
+            yield "sib200", spec.dataset, (spec.flores_code, spec.quoting), check_sib200
         elif spec.task == "sa":
-            yield "sentiment", spec.dataset, (spec.flores_code, spec.language, rule), check_sentiment
+            args = (spec.flores_code, spec.language, rule, spec.quoting)
+            yield "sentiment", spec.dataset, args, check_sentiment
         else:
             yield "wikiann", spec.dataset, (spec.flores_code, spec.language, rule), check_wikiann
 
