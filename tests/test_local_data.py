@@ -4,6 +4,8 @@ rule `finetune.<task>.missing_splits` / `split_seed` in the specs."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from conftest import tiny_profile
 
@@ -137,6 +139,12 @@ def test_dry_run_checks_every_local_file_and_names_the_key_and_file(project, cap
     assert (
         len(lines) == len(expected) and str(project.root) not in err
     )  # one line each, as the profile wrote it
+    shutil.rmtree(
+        x / "flores200"
+    )  # a location missing for every language of the grid: one line, not one each
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    flores = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: data.flores")]
+    assert flores == ["error: data.flores: ../x/flores200: FLORES-200 location not found"]
 
 
 def test_dry_run_refuses_one_language_folder_for_every_language_and_empty_splits(project, capsys):

@@ -258,7 +258,10 @@ def check_data(specs: list[Spec]) -> list[str]:
             except DataSourceError as err:
                 message = str(err).replace(str(resolved), location)
                 prefix = "" if message.startswith(location) else f"{location}: "
-                problems.append(f"data.{key}: {prefix}{message}")
+                if (
+                    f"data.{key}: {prefix}{message}" not in problems
+                ):  # a missing location: once, not per language
+                    problems.append(f"data.{key}: {prefix}{message}")
                 continue
             language = str(args[0]) if args else ""
             for file in files:
