@@ -424,6 +424,12 @@ def test_sentiment_jsonl_rows_without_a_column_or_with_a_list_are_malformed_not_
     assert f"{train}: 4 of 6 rows malformed" in error_of(load_sentiment, folder, "thai")
 
 
+def test_sentiment_header_naming_a_column_twice_is_an_error(tmp_path: Path) -> None:
+    folder = sa_folder(tmp_path / "sa", "text\tlabel\tlabel\nnzuri\tpositive\tnegative\n")
+    message = error_of(load_sentiment, folder, "swahili")
+    assert message == f"{folder / 'train.tsv'}:1: the header names 'label' more than once"
+
+
 def test_sentiment_label_map_and_unknown_header(tmp_path: Path) -> None:
     folder = sa_folder(tmp_path / "sa", tsv([("a", "good"), ("b", "bad"), ("c", "meh")], "review\tlabel"))
     assert "train.tsv:1: no known text and label columns" in error_of(load_sentiment, folder, "danish")

@@ -101,6 +101,9 @@ def _rows(
     delimiter = "\t" if file.suffix == ".tsv" else ","
     found = records((line for _, line, _ in lines), mode, str(file), delimiter)  # a CSV record may span lines
     header = [name.strip() for name in next(found, (1, 1, []))[2]]
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:  # a row would keep only the last column of the name
+        raise DataSourceError(f"{file}:1: the header names {', '.join(map(repr, twice))} more than once")
     for first, last, fields in found:
         if any(f.strip() for f in fields):
             tally.records += 1
