@@ -80,9 +80,33 @@ def test_findings_of_a_grid_without_pppl_results_fail_without_an_error():
     records = make_records()
     records = records[records["stage"] != "pppl"].astype({"seen": object})
     checks = findings(records, SIZES, LLM).set_index("check")
-    assert not checks.loc["glotcc_lowers_pppl", "passed"]
+    assert checks.loc["glotcc_lowers_pppl", "passed"] is None  # not tested
     assert checks.loc["glotcc_lowers_pppl", "numbers"] == "no GlotCC PPPL runs on seen languages"
     assert checks.loc["glotcc_raises_unseen_f1", "passed"]  # the downstream runs are there
+
+
+def test_an_f1_comparison_the_grid_lacks_is_not_tested_not_failed():
+    """A grid without the configurations a check compares (no ConceptNet adapter, no second GlotCC adapter, one
+    seed on the unseen language) says "not tested" for that check, with no `nan` in its numbers; the checks it
+    has data for still decide the finding."""
+    records = make_records()
+    plain = records[(records["source"] != "conceptnet") & (records["adapter"] != "seq_bn")]
+    one_seed = plain[(plain["stage"] != "finetune") | plain["seen"] | (plain["seed"] == SEEDS[0])]
+    one_seed = one_seed[one_seed["language"] != "l1"]  # one unseen language
+    one_seed = one_seed[(one_seed["task"] != "sa") | (one_seed["stage"] != "finetune")]
+    checks = findings(one_seed, SIZES, LLM).set_index("check")
+    for check in (
+        "seq_bn_best_mlm",
+        "glotcc_raises_unseen_f1",
+        "seq_bn_inv_best_downstream",
+        "conceptnet_helps_less",
+    ):
+        assert checks.loc[check, "passed"] is None, check
+        assert "nan" not in checks.loc[check, "numbers"], checks.loc[check, "numbers"]
+    assert checks.loc["glotcc_lowers_pppl", "passed"] and checks.loc["gain_largest_unseen", "passed"]
+    text = markdown(findings(one_seed, SIZES, LLM))
+    assert "| seq_bn_best_mlm |" in text and "not tested" in text
+    assert "## F1 small adaptation data helps: PASS (2 of 2 checks)" in text
 
 
 def test_paired_interval():

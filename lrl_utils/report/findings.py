@@ -131,7 +131,7 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             "PPPL over models and languages below 1; the paper's lower 128 of its 180 cells, not all)",
             "; ".join(f"{a} {ratios[a]:.3f} ({lower[a]} lower)" for a in ratios.index)
             or "no GlotCC PPPL runs on seen languages",
-            len(ratios) > 0 and bool((ratios < 1).all()),
+            bool((ratios < 1).all()) if len(ratios) else None,
         )
     )
     seen_glot = glot[glot["seen"]]
@@ -146,7 +146,7 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             "seq_bn_best_mlm",
             f"GlotCC {GLOT_BEST_MLM} gives the lowest PPPL on seen languages (geometric mean over models)",
             listing or "no GlotCC PPPL runs on seen languages",
-            best == GLOT_BEST_MLM,
+            best == GLOT_BEST_MLM if GLOT_BEST_MLM in per_adapter.index and len(per_adapter) > 1 else None,
         )
     )
     glot_d = task_deltas(records, "glotcc", GLOT_BEST_TASK)
@@ -168,8 +168,10 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             "glotcc_raises_unseen_f1",
             f"GlotCC {GLOT_BEST_TASK} raises F1 over the base model on unseen languages (paired over tasks, models, "
             "languages, seeds; 95% interval above 0)",
-            f"{per_task}; mean gain {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {len(unseen)} pairs",
-            bool(low > 0),
+            f"{per_task}; mean gain {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {len(unseen)} pairs"
+            if len(unseen) > 1
+            else f"{per_task}: {len(unseen)} pair, no interval",
+            bool(low > 0) if len(unseen) > 1 else None,
         )
     )
     gap, per_task_gap = task_gap(unseen, seen)
@@ -178,8 +180,10 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             name,
             "gain_largest_unseen",
             "the gain is larger on unseen than on seen languages (per task, then the mean over tasks with both)",
-            f"{per_task_gap or 'no task with both'}; mean difference {gap:+.3f}",
-            bool(gap > 0),
+            f"{per_task_gap}; mean difference {gap:+.3f}"
+            if per_task_gap
+            else "no task with both",
+            bool(gap > 0) if per_task_gap else None,
         )
     )
     adapters = sorted(
@@ -197,8 +201,8 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
                 f"{a} {g:+.3f} ({n} pairs)"
                 for a, (g, n) in sorted(unseen_gain.items(), key=lambda x: -x[1][0])
             )
-            or "fewer than one GlotCC adapter fine-tuned on unseen languages",
-            best_task == GLOT_BEST_TASK and len(unseen_gain) > 1,
+            or "no GlotCC adapter fine-tuned on unseen languages",
+            best_task == GLOT_BEST_TASK if GLOT_BEST_TASK in unseen_gain and len(unseen_gain) > 1 else None,
         )
     )
     both = matched_gains({"ConceptNet": task_deltas(records, "conceptnet", GLOT_BEST_TASK), "GlotCC": glot_d})
@@ -209,8 +213,10 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             "conceptnet_helps_less",
             f"ConceptNet {GLOT_BEST_TASK} adapters gain less than GlotCC ones on unseen languages (on the pairs "
             "both have)",
-            f"mean gain ConceptNet {cn_mean:+.3f}, GlotCC {glot_mean:+.3f} ({both.get('GlotCC', (0, 0))[1]} pairs)",
-            bool(cn_mean < glot_mean),
+            f"mean gain ConceptNet {cn_mean:+.3f}, GlotCC {glot_mean:+.3f} ({both['GlotCC'][1]} pairs)"
+            if len(both) == 2
+            else "no pairs both have",
+            bool(cn_mean < glot_mean) if len(both) == 2 else None,
         )
     )
     return rows
