@@ -22,6 +22,7 @@ LOCAL = {
     "sib200": "../x/sib200",
     "wikiann": "../x/wikiann",
     "sentiment": "../x/sentiment",
+    "samples": True,  # one-sentence FLORES files
 }
 
 
@@ -166,12 +167,42 @@ def test_dry_run_refuses_one_language_folder_for_every_language_and_empty_splits
     )  # blank lines first: the reader skips them
     write(
         x / "sentiment" / "mlt" / "train.tsv", "text\tlabel\n"
-    )  # (an empty split of SA: its loader says so)
+    )  # an empty split of SA: its loader, which the check runs, says so
     assert main(["--profile", "loc", "--dry-run"]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        "error: data.sib200: ../x/sib200/mlt/test.tsv: no rows after the header (the test split of mlt_Latn)"
+        "error: data.sib200: ../x/sib200/mlt/test.tsv: no rows after the header (the test split of mlt_Latn)",
+        "error: data.sentiment: ../x/sentiment/mlt/train.tsv: no rows",
     ]
+
+
+def test_dry_run_reads_the_evaluation_files_whole_and_names_a_bad_row_deep_inside(project, capsys):
+    """A bad row far from the first line (an unknown SIB-200 category, a sentiment label outside the label set
+    beyond the bad records allowed, a WikiANN tag that is not IOB2, a FLORES file of other than 1012 sentences)
+    stops the grid before any compute, with the loader's own line naming the file and line."""
+    project.add_profile("loc", local_profile(data={**LOCAL, "samples": False}))
+    x = make_data(project.root)
+    flores = "id\tsentence\n" + "".join(f"{i}\tSentence {i}.\n" for i in range(1, 1013))
+    for iso3 in ("mlt", "swh"):
+        write(x / "flores200" / iso3 / "devtest.tsv", flores)
+    assert main(["--profile", "loc", "--dry-run"]) == 0
+    rows = "".join(f"{i}\ttravel\tTrip {i}.\n" for i in range(1, 40))
+    write(x / "sib200" / "mlt" / "train.tsv", f"index_id\tcategory\ttext\n{rows}40\tTravel\tA trip.\n")
+    write(x / "sentiment" / "swh" / "dev.tsv", "text\tlabel\n" + "good\t1\n" * 30 + "bad\tneutral\n" * 5)
+    write(x / "wikiann" / "mlt" / "test.conll", "Valletta\tB-LOC\n\n" * 20 + "Malta\tLOC\n")
+    write(x / "flores200" / "swh" / "devtest.tsv", flores.rsplit("1012\t", 1)[0])
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    expected = [
+        "error: data.sib200: ../x/sib200/mlt/train.tsv:41: unknown SIB-200 category 'Travel'",
+        "error: data.sentiment: ../x/sentiment/swh/dev.tsv",
+        "error: data.wikiann: ../x/wikiann/mlt/test.conll",
+        "error: data.flores: ../x/flores200/swh/devtest.tsv: 1011 devtest sentences",
+    ]
+    for start in expected:
+        assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
+    assert len(lines) == len(expected) and str(project.root) not in "".join(lines)
+    assert not project.runs.exists()
 
 
 def test_a_run_checks_the_local_data_first_and_runs_nothing_when_it_is_wrong(project, capsys):

@@ -4,9 +4,11 @@ For every language × dataset the runs of a grid read from a local path (`data.*
 demo world is generated later and not checked), the loader's own locate step runs (`flores_sib.locate_flores`
 and `locate_sib200`, `task_files.locate_wikiann` and `locate_sentiment`, `glotcc.glotcc_files`; so the check and
 the loader never disagree), then the first line of each file found is checked against what its reader expects:
-a header, a column count, a JSON object with the text key, a parquet column. Whole files are never read. For
-SA and NER, splits the files lack are an error here too unless the profile's `finetune.<task>.missing_splits`
-is `carve`. Each problem is one line naming the profile key, the path as the profile wrote it, and the file
+a header, a column count, a JSON object with the text key, a parquet column. The evaluation data (FLORES,
+SIB-200, sentiment, WikiANN: small files) are then read whole by the stage's own loader with the run's settings
+(`_whole`, up to `WHOLE_READ_BYTES`), so a bad row deep in a file stops the grid before any compute; web text
+and ConceptNet dumps (gigabytes) are checked by their first lines only. For SA and NER, splits the files lack
+are an error here too unless the profile's `finetune.<task>.missing_splits` is `carve`. Each problem is one line naming the profile key, the path as the profile wrote it, and the file
 expected: `data.sib200: ../x/sib200: no train.tsv for mlt_Latn (looked for ../x/sib200/mlt/train.tsv, ...)`.
 """
 
@@ -211,6 +213,47 @@ def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# The evaluation data read whole, by the loaders the stages call
+
+WHOLE_READ_BYTES = (
+    64 * 1024**2
+)  # evaluation files larger than this in all are checked by their first lines only
+
+
+def _whole(spec: Spec, key: str) -> Callable[[Path], object] | None:
+    """The loader call that the run of `spec` makes for its data `key`, with the run's settings (quoting, bad
+    records allowed, missing splits and their seed); None for the data read by first lines only."""
+    from lrl_utils.data.flores_sib import load_flores_devtest, load_sib200
+    from lrl_utils.data.sentiment import load_sentiment
+    from lrl_utils.data.wikiann import load_wikiann
+
+    if key == "flores":
+        return lambda path: load_flores_devtest(
+            path, spec.flores_code, quoting=spec.quoting, sample=spec.samples
+        )
+    if key == "sib200":
+        return lambda path: load_sib200(path, spec.flores_code, quoting=spec.quoting)
+    if key not in ("sentiment", "wikiann"):
+        return None
+    if isinstance(spec, FinetuneSpec):
+        rule = {"missing_splits": spec.train.missing_splits, "seed": spec.train.split_seed}
+    else:
+        rule = {"missing_splits": spec.missing_splits, "seed": spec.split_seed}
+    options = {"iso3": spec.language, "max_bad_fraction": spec.max_bad_fraction, "stats": {}, **rule}
+    if key == "sentiment":
+        return lambda path: load_sentiment(path, spec.flores_code, quoting=spec.quoting, **options)
+    return lambda path: load_wikiann(path, spec.flores_code, **options)
+
+
+def _read_whole(spec: Spec, key: str, resolved: Path, files: list[Path]) -> None:
+    """Read the files of `key` whole with the run's loader (`_whole`) when they are small enough; a bad row is the
+    loader's own one-line error (`DataSourceError`, naming the file and line)."""
+    load = _whole(spec, key)
+    if load is not None and files and sum(f.stat().st_size for f in files) <= WHOLE_READ_BYTES:
+        load(resolved)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # The grid
 
 
@@ -255,6 +298,7 @@ def check_data(specs: list[Spec]) -> list[str]:
             resolved = paths.resolve(location)
             try:
                 files = check(resolved, *args)
+                _read_whole(spec, key, resolved, files)
             except DataSourceError as err:
                 message = str(err).replace(str(resolved), location)
                 prefix = "" if message.startswith(location) else f"{location}: "

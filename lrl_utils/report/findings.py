@@ -180,9 +180,7 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             name,
             "gain_largest_unseen",
             "the gain is larger on unseen than on seen languages (per task, then the mean over tasks with both)",
-            f"{per_task_gap}; mean difference {gap:+.3f}"
-            if per_task_gap
-            else "no task with both",
+            f"{per_task_gap}; mean difference {gap:+.3f}" if per_task_gap else "no task with both",
             bool(gap > 0) if per_task_gap else None,
         )
     )
