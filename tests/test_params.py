@@ -51,7 +51,10 @@ def test_wrong_type(project):
 
 
 def test_unknown_names_list_close_matches(project):
-    assert "unknown language 'qax'" in error_of(project, "b1", tiny_profile(languages=["qax"]))
+    msg = error_of(project, "b1", tiny_profile(languages=["qax"]))
+    assert "unknown language 'qax'" in msg and msg.endswith(
+        "(a new language is an entry of params/languages.yaml)"
+    )
     msg = error_of(project, "b2", tiny_profile(models=["tiny-xlm"]))
     assert "unknown model 'tiny-xlm'" in msg and "tiny-xlmr" in msg
     assert "unknown adapter 'seqbn'" in error_of(project, "b3", tiny_profile(adapters=["seqbn"]))

@@ -268,7 +268,13 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
         for i, code in enumerate(prof.base_model.languages):
             check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
         for code in prof.base_model.shares:
-            check_name(code, prof.base_model.languages, file, f"base_model.shares.{code}", "language")
+            check_name(
+                code,
+                prof.base_model.languages,
+                file,
+                f"base_model.shares.{code}",
+                "language of base_model.languages",
+            )
         for i, code in enumerate(prof.base_model.vocabulary):
             check_name(code, reg.languages, file, f"base_model.vocabulary[{i}]", "language")
     if prof.data.mode == "demo":

@@ -282,12 +282,22 @@ def _seed(text: str, **kw: Any) -> Any:
     return _help(text, minimum=0, maximum=MAX_SEED, **kw)
 
 
+REGISTRIES = {
+    "language": "params/languages.yaml",
+    "model": "params/models.yaml",
+    "adapter": "params/adapters.yaml",
+}
+
+
 def check_name(name: str, known: typing.Iterable[str], file: str, where: str, what: str) -> None:
-    """Raise a one-line ParamError for an unknown registry name, listing the closest valid names."""
+    """Raise a one-line ParamError for an unknown registry name, listing the closest valid names and, for a
+    language, model or adapter, the registry file a new one is added to."""
     known = list(known)
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
         hint = f"; closest: {', '.join(close)}" if close else f"; known: {', '.join(known[:12])}"
+        if what in REGISTRIES and file != REGISTRIES[what]:
+            hint += f" (a new {what} is an entry of {REGISTRIES[what]})"
         raise ParamError(f"{file}: `{where}`: unknown {what} {name!r}{hint}")
 
 
