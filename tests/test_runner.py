@@ -54,7 +54,14 @@ def fake(project):
     for stage, name in NOTEBOOKS.items():
         for file in name.values() if isinstance(name, dict) else [name]:
             (nb / file).write_text(FAKE.format(stage=stage), encoding="utf-8")
-    data = {"mode": "local", "conceptnet": "x.csv", "glotcc": "g", "flores": "f", "sib200": "s"}
+    data = {
+        "mode": "local",
+        "conceptnet": "x.csv",
+        "glotcc": "g",
+        "flores": "f",
+        "sib200": "s",
+        "samples": True,
+    }
     project.add_profile("t", tiny_profile(data=data))
     root = project.root  # files the runner's data check finds in place (the fake notebooks never read them)
     for code in ("qab", "qac"):
