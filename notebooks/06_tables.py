@@ -102,8 +102,9 @@ catalogue.show(made["checks"])
 # ## The paper's findings on this grid
 # Each finding (GlotCC adapters help, most on unseen languages; the adapted small model beats prompted LLMs;
 # pre-training data dominates) as checks with the numbers behind them: means ± std over seeds and languages,
-# paired 95% intervals, rank correlations with the pre-training share. A check without the runs it needs fails
-# and says what is missing (`lrl_utils/report/findings.py`; also `figures/findings.md`).
+# paired 95% intervals, rank correlations with the pre-training share. A check without the runs it needs is not
+# tested and says what is missing; runs of the grid without a result are listed above the checks
+# (`lrl_utils/report/findings.py`; also `figures/findings.md`).
 
 # %%
 catalogue.show(made["findings"])

@@ -367,3 +367,29 @@ def test_readme_quote_replaces_the_block_checks_it_and_names_what_is_wrong(tmp_p
     findings_md.write_text("not a findings file\n")
     assert readme_quote.main(args) == 2
     assert "not a findings.md" in capsys.readouterr().err
+
+
+def test_a_partial_grid_says_which_runs_are_missing_and_untested_findings_do_not_fail(project, tmp_path):
+    """A grid whose runs all failed or were blocked (or one without LLMs): every finding is "not tested" (not FAIL
+    with "0 of 0 checks"), F2 without LLM runs is not tested, and findings.md names the runs without a result."""
+    from lrl_utils.report.findings_files import write_findings
+
+    no_llm = findings(make_records(), SIZES, LLM.iloc[0:0]).set_index("check")
+    assert no_llm.loc["beats_llm", "passed"] is None and no_llm.loc["beats_llm", "numbers"].startswith(
+        "tc: no LLM runs"
+    )
+    missing = [
+        "pppl/tiny-xlmr.qad.none.none--0123456789ab",
+        "finetune/tiny-xlmr.qad.tc.none.none.s1--0123456789ab",
+    ]
+    checks = write_findings(missing, [tmp_path])
+    assert checks["passed"].isna().all(), checks[["check", "passed"]].to_string()
+    text = (tmp_path / "findings.md").read_text(encoding="utf-8")
+    assert "FAIL" not in text.replace("| FAIL |", ""), text  # the paper's own columns may say FAIL, not ours
+    assert "## F1 small adaptation data helps: not tested (0 of 0 checks" in text
+    assert "## F2 the adapted small model beats prompted LLMs: not tested" in text
+    assert (
+        "**Missing: 2 run(s) of this grid have no result**" in text
+        and missing[0] in text
+        and missing[1] in text
+    )

@@ -10,8 +10,8 @@
   model's pre-training data, and the gain from adaptation shrinks as that share grows.
 
 Each check is one row: the finding, the check's name, the claim, the numbers behind it (means ± std over seeds
-and languages, the effect, a paired 95% interval or a rank correlation) and PASS or FAIL. A check that lacks the
-runs it needs FAILs and says what is missing: a finding is never passed by default.
+and languages, the effect, a paired 95% interval or a rank correlation) and PASS, FAIL or not tested: a check
+without the runs it needs is not tested and says what is missing (never passed by default).
 
 Inputs are the tidy records (`records.results.load_records`), the data sizes (`report.correlations.data_sizes`)
 and the LLM runs' scores (`llm_scores`); `findings_files.write_findings(run_folders, out_dirs)` does it all from
@@ -264,11 +264,9 @@ def f2_checks(records: pd.DataFrame, llm: pd.DataFrame) -> list[dict]:
                 bool((per_model > best).all()),
             )
         )
-    if not rows:
+    if not rows:  # nothing to compare (no LLM, or its or the adapters' runs missing): not tested
         numbers = "; ".join(missing) or "no LLM runs"
-        rows.append(
-            _row(name, "beats_llm", "the adapted small model beats the prompted LLMs", numbers, False)
-        )
+        rows.append(_row(name, "beats_llm", "the adapted small model beats the prompted LLMs", numbers, None))
     return rows
 
 
@@ -324,7 +322,7 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
                 "; ".join(parts) + (f": fewer than {MIN_POINTS} languages, not tested" if untested else "")
                 if parts
                 else "no runs",
-                None if untested else ok and bool(parts),
+                None if untested or not parts else ok,  # no runs at all: not tested either
             )
         )
     return rows
@@ -355,11 +353,13 @@ def markdown(
     title: str = "Findings",
     columns: dict[str, dict[str, bool]] | None = None,
     machine: str = "",
+    missing: Iterable[str] = (),
 ) -> str:
     """`figures/findings.md`: per finding PASS when all its checks pass; then each check with its numbers and,
     with `columns` (label → check → passed: `per_model.columns`, e.g. the check's result on the paper's own
     numbers), one more column each, with its tally in the finding's heading. `machine` (`machines.machine_line`)
-    says under the introduction which machines computed the runs."""
+    says under the introduction which machines computed the runs, `missing` which of the grid's runs have no result.
+    A finding none of whose checks could be tested is "not tested", not FAIL."""
     columns = columns or {}
     lines = [
         f"# {title}",
@@ -369,9 +369,13 @@ def markdown(
     ]
     if machine:
         lines += [machine, ""]
+    if missing := sorted(missing):
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        lines += [f"**Missing: {len(missing)} run(s) of this grid have no result** (failed, blocked or not run), so "
+                  f"the checks below use only the runs present: {shown}.", ""]  # fmt: skip
     for finding, group in checks.groupby("finding", sort=False):
         tested = group[group["passed"].notna()]
-        verdict = "PASS" if len(tested) and tested["passed"].astype(bool).all() else "FAIL"
+        verdict = ("PASS" if tested["passed"].astype(bool).all() else "FAIL") if len(tested) else "not tested"
         passed = int(tested["passed"].astype(bool).sum())
         tallies = [
             f"{label.removeprefix('on ')}: {tally}"
