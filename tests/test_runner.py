@@ -152,6 +152,11 @@ def test_killed_run_leaves_no_result(fake):
     proc.wait()
     assert list(fake.runs.glob("preprocess/.tmp-qac*")), "the sleeping run should have been in progress"
     assert not any(f.startswith("preprocess/qac") for f in folders(fake.runs))
+    from lrl_utils.orchestration.grid import Grid
+    from lrl_utils.orchestration.status import status_lines
+
+    status = status_lines(Grid("t").expand())  # a killed runner's folder is no run in progress
+    assert next(line for line in status if line.startswith("preprocess")).split()[1:3] == ["1", "0"], status
     assert main(["--profile", "t", "--only", "preprocess"]) == 0  # cleans the stale folder and finishes
     assert not list(fake.runs.glob("preprocess/.tmp-*"))
     assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))

@@ -1,7 +1,7 @@
 """`./run_all.sh --status`: per stage, how many runs are done, running, queued, failed, blocked or not started.
 
 A run is `done` when its folder holds `result.json`; `running` while its array task runs (`squeue`) or a local
-runner works in its temporary folder; `queued` while its array task is pending; else what its last SLURM task
+runner (alive) works in its temporary folder; `queued` while its array task is pending; else what its last SLURM task
 recorded (`runs/_slurm/state/`: failed, blocked with the reason, requeued), else `failed` when `runs/_failed/` holds
 it (the local runner), else `todo`. Each failed run is listed with its one-line error
 (`records.results.failure_line`) and its log; blocked runs with the upstream run they wait for.
@@ -15,7 +15,7 @@ from lrl_utils.config import paths
 from lrl_utils.config.specs import STAGES, Spec
 from lrl_utils.orchestration.slurm import live_task, read_queued, read_state, squeue_states
 from lrl_utils.records.results import failure_line
-from lrl_utils.records.run_folders import is_done
+from lrl_utils.records.run_folders import in_progress, is_done
 
 COLUMNS = ("done", "running", "queued", "failed", "blocked", "todo")
 
@@ -29,7 +29,7 @@ def run_state(spec: Spec, queued: dict, states: dict | None, runs: Path) -> tupl
     if live:
         return ("running" if live in ("RUNNING", "COMPLETING", "CONFIGURING") else "queued"), ""
     final = runs / folder
-    if any(final.parent.glob(f".tmp-{final.name}-*")) and not queued.get(folder):
+    if in_progress(final) and not queued.get(folder):  # a killed runner's folder is no run in progress
         return "running", "local"
     failed = runs / "_failed" / folder
     recorded = read_state(folder, runs)

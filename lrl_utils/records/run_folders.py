@@ -117,6 +117,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def in_progress(final: Path) -> bool:
+    """Whether a live process works on the run that will end up in `final` (a temporary folder of a runner that
+    is still alive; one left by a killed runner is not: it is removed when the next runner starts)."""
+    for tmp in final.parent.glob(f".tmp-{final.name}-*"):
+        pid = tmp.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and _alive(int(pid)):
+            return True
+    return False
+
+
 def clean_stale(root: Path) -> None:
     """After killed runs: remove their temporary folders, and put back a finished folder that a `--force` rerun
     had moved aside (`publish`) when it was killed before its new folder took its place."""
