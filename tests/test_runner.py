@@ -183,6 +183,12 @@ def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
         "interrupted: the runs in flight stopped"
     )
+    # the stopped run is no failure: nothing in _failed/, no temporary folder, not "failed" in --status
+    assert not list(fake.runs.glob("_failed/preprocess/*")) and not list(fake.runs.glob("preprocess/.tmp-*"))
+    from lrl_utils.orchestration.grid import Grid
+    from lrl_utils.orchestration.status import status_lines
+
+    assert not any(line.startswith("failed") for line in status_lines(Grid("t").expand()))
     assert main(["--profile", "t", "--only", "preprocess"]) == 0  # then everything finishes
     assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -129,6 +130,7 @@ class Runner:
         self.errors: dict[str, str] = {}  # folder → the failure's one-line error
         self.blocked: dict[str, str] = {}  # folder → the upstream run that is missing or failed
         self.seconds: dict[str, float] = {}
+        self.interrupted = False  # Ctrl-C: the runs in flight stop, and are not failures
         self.env = self.run_env()
 
     def run_env(self) -> dict[str, str]:
@@ -163,6 +165,9 @@ class Runner:
         if code == 0 and (tmp / RESULT_FILE).exists():
             publish(tmp, final, spec, self.root)
             return "done"
+        if self.interrupted:  # stopped by Ctrl-C, not failed: the next start resumes it (its checkpoint)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return "interrupted"
         failed = fail(tmp, folder, self.root)
         executed = failed / "notebook.ipynb"  # absent when papermill could not even start the notebook
         self.failed[folder] = str(executed if executed.exists() else failed / "log.txt")
@@ -181,7 +186,7 @@ class Runner:
         running: dict[Future, Spec] = {}
         base_env, warm, log = self.env, False, self.root / "_logs" / "kernel_server.log"
         # the kernel server closes first: on Ctrl-C it stops the runs in flight, which the pool then waits for
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool, contextlib.ExitStack() as stack:
+        with ThreadPoolExecutor(self.jobs) as pool, contextlib.ExitStack() as stack, self._interruptible():
             while pending or running:
                 for folder, spec in list(pending.items()):
                     state = self._readiness(spec, pending, running)
@@ -224,6 +229,15 @@ class Runner:
                     print(f"[{finished}/{total}] {state:<7} {spec.folder()} ({secs:.1f} s)", flush=True)
         self.env = base_env
         return self.status
+
+    @contextlib.contextmanager
+    def _interruptible(self):
+        """Note a Ctrl-C before the kernel server closes: the runs it then stops are interrupted, not failed."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
 
     def _readiness(self, spec: Spec, pending: dict, running: dict) -> str:
         """ready | wait | blocked (an upstream run failed, was blocked, or is missing and not scheduled)."""
