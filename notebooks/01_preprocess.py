@@ -25,7 +25,7 @@
 
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
-language = "qac"  # a language code from params/languages.yaml
+language = "qag"  # a language code from params/languages.yaml
 source = "glotcc"  # conceptnet | glotcc
 spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive

@@ -22,9 +22,9 @@
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a model from params/models.yaml
-language = "qac"  # a language code from params/languages.yaml
+language = "qag"  # a language code from params/languages.yaml
 source = "glotcc"  # conceptnet | glotcc
-adapter = "seq_bn"  # seq_bn | seq_bn_inv | lora | mosa | fft (full fine-tuning)
+adapter = "seq_bn_inv"  # seq_bn | seq_bn_inv | lora | mosa | fft (full fine-tuning)
 spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive
 

@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a model from params/models.yaml
-language = "qac"  # a language code from params/languages.yaml
+language = "qag"  # a language code from params/languages.yaml
 source = "none"  # none (base model) | conceptnet | glotcc
 adapter = "none"  # none (base model) | seq_bn | seq_bn_inv | lora | mosa | fft
 spec_json = ""  # set by the runner: the full run spec

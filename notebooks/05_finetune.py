@@ -23,10 +23,10 @@
 # %% tags=["parameters"]
 profile = "demo"  # params/profiles/<profile>.yaml
 model = "tiny-xlmr"  # a model from params/models.yaml
-language = "qac"  # a language code from params/languages.yaml
+language = "qag"  # a language code from params/languages.yaml
 task = "tc"  # tc = SIB-200 topics | sa = sentiment | ner = WikiANN
 source = "glotcc"  # none (no language adapter) | conceptnet | glotcc | fusion (ner: both, fused)
-adapter = "seq_bn"  # none | seq_bn | seq_bn_inv | lora | mosa | fft
+adapter = "seq_bn_inv"  # none | seq_bn | seq_bn_inv | lora | mosa | fft
 seed = 1  # paper: 1, 2, 3
 spec_json = ""  # set by the runner: the full run spec
 out_dir = ""  # set by the runner; empty: a folder under runs/_interactive

@@ -259,3 +259,44 @@ def test_failure_line(tmp_path):
     (run / "notebook.ipynb").write_text("{truncated")
     assert failure_line(run) == "OSError: [Errno 28] No space left"
     assert len(failure_line(run, limit=20)) == 20
+
+
+def test_every_notebooks_default_parameters_are_a_run_of_the_demo(project):
+    """Opened by hand, a notebook runs with its `parameters` cell on the demo profile: those must name a run of
+    the demo's grid, whose upstream runs the runner can make (before: `language = "qac"`, not a demo language)."""
+    import jupytext
+
+    from lrl_utils.orchestration.grid import Grid
+    from lrl_utils.records.context import KEY_PARAMS
+
+    project.use_real_notebooks()
+    folders_of_demo = {s.folder() for s in Grid("demo").expand()}
+    for stage, name in NOTEBOOKS.items():
+        for file in name.values() if isinstance(name, dict) else [name]:
+            nb = jupytext.read(project.root / "notebooks" / file)
+            (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+            values: dict = {}
+            exec(cell.source, {}, values)
+            assert values["profile"] == "demo", file
+            spec = getattr(Grid("demo"), stage)(**{k: values[k] for k in KEY_PARAMS[stage]})
+            assert spec.folder() in folders_of_demo, (file, spec.folder())
+
+
+def test_a_notebook_opened_by_hand_on_a_run_outside_the_profile_says_so_in_one_line(fake):
+    """Interactive parameters whose upstream runs the profile lacks: one clear error, not the runner's
+    `CalledProcessError` traceback after it refused the `--target`."""
+    from lrl_utils.config.params import ParamError
+    from lrl_utils.orchestration.notebook import start
+
+    params = {
+        "profile": "t",
+        "model": "tiny-xlmr",
+        "language": "qag",
+        "source": "glotcc",
+        "adapter": "seq_bn",
+    }
+    with pytest.raises(
+        ParamError, match=r"needs preprocess/qag\.glotcc--\w+, which is not a run of profile 't'"
+    ):
+        start("adapt", params)
+    assert not list(fake.runs.glob("_interactive/*/*"))

@@ -110,8 +110,17 @@ def _make_upstream(spec: Spec, profile: str) -> None:
     deps = [d for d in spec.deps() if not (paths.runs_dir() / d / RESULT_FILE).exists()]
     if spec.stage == "report" or not deps:
         return
+    grid = {s.folder() for s in Grid(profile).expand()}
+    if outside := [d for d in deps if d not in grid]:  # the runner makes only runs of the profile's grid
+        raise ParamError(
+            f"notebook parameters: {spec.folder()} needs {outside[0]}, which is not a run of profile {profile!r}: "
+            f"choose parameters of a run it has (./run_all.sh --profile {profile} --dry-run lists them)"
+        )
     print(f"making {len(deps)} missing upstream run(s) first: {', '.join(deps)}")
     cmd = [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", profile]
     for d in deps:
         cmd += ["--target", d]
-    subprocess.run(cmd, check=True)
+    if code := subprocess.run(cmd).returncode:  # its summary or error is printed above
+        raise RuntimeError(
+            f"the runner could not make the upstream runs of {spec.folder()} (exit status {code})"
+        )
