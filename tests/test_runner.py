@@ -162,7 +162,9 @@ def test_killed_run_leaves_no_result(fake):
     assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))
 
 
-def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake, stop):
+    """Ctrl-C, and SIGTERM (`kill`, a session's end) the same way."""
     env = {**os.environ, "LRL_TEST_SLEEP": "preprocess/qac"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrl_utils.orchestration.runner", "--profile", "t", "--only", "preprocess"],
@@ -173,7 +175,7 @@ def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake):
         time.sleep(0.5)
     time.sleep(2)  # the notebook sleeps for 60 s
     started = time.time()
-    proc.send_signal(signal.SIGINT)  # to the runner alone, as a terminal's Ctrl-C reaches it
+    proc.send_signal(stop)  # to the runner alone, as a terminal's Ctrl-C or a `kill` reaches it
     try:
         _, err = proc.communicate(timeout=40)
     finally:
@@ -191,6 +193,20 @@ def test_ctrl_c_stops_the_runs_in_flight_and_says_so_in_one_line(fake):
     assert not any(line.startswith("failed") for line in status_lines(Grid("t").expand()))
     assert main(["--profile", "t", "--only", "preprocess"]) == 0  # then everything finishes
     assert any(f.startswith("preprocess/qac") for f in folders(fake.runs))
+
+
+def test_a_listing_into_a_closed_pipe_ends_quietly():
+    """`./run_all.sh --dry-run | head`: output (here 1 MB, more than a pipe holds) meets a pipe its reader closed;
+    the command ends without a traceback, as the runner's `__main__` does through `run_command`."""
+    script = (
+        "import sys; from lrl_utils.orchestration.cli import run_command; "
+        "sys.exit(run_command(lambda: print('x' * 1024 * 1024) or 0))"
+    )
+    cmd = f'{sys.executable} -c "{script}" | head -c 1'
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "x" and proc.stderr == "" and proc.returncode == 141
+    runner = Path(__file__).resolve().parent.parent / "lrl_utils" / "orchestration" / "runner.py"
+    assert runner.read_text().rstrip().endswith("sys.exit(run_command(main))")
 
 
 def test_a_second_runner_on_the_same_runs_stops_at_once(fake, capsys):

@@ -30,7 +30,7 @@ from lrl_utils.config import paths
 from lrl_utils.config.params import ParamError
 from lrl_utils.config.specs import STAGES, Spec
 from lrl_utils.orchestration import kernels
-from lrl_utils.orchestration.cli import Once, Parser, UsageError
+from lrl_utils.orchestration.cli import Once, Parser, UsageError, run_command, stop_on_sigterm
 from lrl_utils.records.results import (
     RESULT_FILE,
     atomic_write_json,
@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return submit(grid, specs, force=args.force)
     runner = Runner(grid, jobs=jobs, force={s.folder() for s in specs} if args.force else set())
+    stop_on_sigterm()
     t0 = time.perf_counter()
     try:
         with runs_lock(runner.root):  # one runner at a time on a runs folder
@@ -394,4 +395,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))
