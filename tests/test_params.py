@@ -655,6 +655,8 @@ def test_run_folders_stay_inside_runs(project):
         (["--only", "nope"], "argument --only: invalid choice: 'nope'"),
         (["--profile", "../../params/profiles/demo"], "profile name '../../params/profiles/demo': a profile is named"),
         (["--profile", "/etc/demo"], "a profile is named, not located"),
+        (["--profile", "demo.yaml"], "no params/profiles/demo.yaml.yaml; available: ['demo', "),
+        (["--profile", "demo.yaml"], "; did you mean --profile demo?"),
     ],
 )  # fmt: skip
 def test_cli_errors_are_one_line_and_exit_2(project, capsys, argv, message):

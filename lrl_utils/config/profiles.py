@@ -180,8 +180,10 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     adapter overrides' check against their method is `adapters.settings.load_profile`'s."""
     path = profile_path(name)
     if not path.exists():
+        stem = name.removesuffix(".yaml").removesuffix(".yml")
+        hint = f"; did you mean --profile {stem}?" if stem != name and stem in available_profiles() else ""
         raise ParamError(
-            f"unknown profile {name!r} (no {paths.relative(path)}; available: {available_profiles()})"
+            f"unknown profile {name!r} (no {paths.relative(path)}; available: {available_profiles()}){hint}"
         )
     file = paths.relative(path)
     prof = from_dict(Profile, read_yaml(path) or {}, file)

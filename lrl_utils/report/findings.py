@@ -196,7 +196,7 @@ def f1_checks(records: pd.DataFrame, paths: set[str] | None = None) -> list[dict
             f"among GlotCC adapters, {GLOT_BEST_TASK} gives the largest mean gain on unseen languages (on the "
             "pairs every adapter has)",
             ", ".join(
-                f"{a} {g:+.3f} ({n} pairs)"
+                f"{a} {g:+.3f} ({n} pair{'s' * (n != 1)})"
                 for a, (g, n) in sorted(unseen_gain.items(), key=lambda x: -x[1][0])
             )
             or "no GlotCC adapter fine-tuned on unseen languages",
