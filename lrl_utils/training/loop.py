@@ -217,6 +217,8 @@ def train_lm(
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state, history = saved["state"], saved["history"]
+        # the time the interrupted segments trained, up to the checkpoint
+        start_time -= saved.get("seconds", 0.0)
         best = checkpoints.load(folder / checkpoints.BEST) or best
         checkpoints.set_rng_state(model, saved["rng"][min(rank, len(saved["rng"]) - 1)])
         if main:
@@ -247,6 +249,7 @@ def train_lm(
                 "settings": settings, "state": state, "history": history, "rng": rngs,
                 "weights": checkpoints.trainable_state(model),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "seconds": time.time() - start_time,  # a resumed run's throughput counts all its segments
             })  # fmt: skip
         accelerator.wait_for_everyone()
 
