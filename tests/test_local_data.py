@@ -48,7 +48,9 @@ def make_data(root):
     """../x: every file the local profile reads, in the layouts of the releases."""
     x = root.parent / "x"
     for iso3 in ("mlt", "swh"):
-        write(x / "text" / iso3 / "wiki.txt", "One document.\nAnother one.\n")
+        write(
+            x / "text" / iso3 / "wiki.txt", "".join(f"Paragraph {i}, written in {iso3}.\n" for i in range(40))
+        )
         write(x / "flores200" / iso3 / "devtest.tsv", "id\tsentence\n1\tA sentence.\n")
         for stem in ("train", "dev", "test"):
             write(x / "sib200" / iso3 / f"{stem}.tsv", "index_id\tcategory\ttext\n1\ttravel\tA trip.\n")
@@ -269,3 +271,21 @@ def test_the_readme_local_profile_is_the_shipped_one_and_its_files_check(project
     (project.root.parent / "shared" / "data").symlink_to(shared.resolve())
     assert Grid("swahili-local").profile.data.mode == "local"
     assert main(["--profile", "swahili-local", "--dry-run"]) == 0
+
+
+def test_dry_run_refuses_a_corpus_too_small_to_adapt_on(project, capsys):
+    """40 short documents that the 80/10/10 hash splits into 35 / 0 / 5: an adapter needs a val document, so the
+    grid stops before any compute (before: at adaptation, after pre-training); a language that only the base
+    model evaluates may keep such a corpus."""
+    project.add_profile("loc", local_profile())
+    x = make_data(project.root)
+    write(x / "text" / "swh" / "wiki.txt", "".join(f"Document {i} of swh.\n" for i in range(40)))
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: data.glotcc: ../x/text/swh/wiki.txt: the val split of swh-Latn gets no document (train 35, val 0, "
+        "test 5; split 80/10/10 by a hash of each document), so no language adapter can train on it: give it more "
+        "text, or leave the language out of `languages` and evaluate it on the base model (`task_languages`)"
+    ]
+    project.add_profile("loc", local_profile(languages=["mlt"], task_languages={"tc": ["mlt", "swh"]}))
+    assert main(["--profile", "loc", "--dry-run"]) == 0, capsys.readouterr().err

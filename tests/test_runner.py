@@ -66,7 +66,8 @@ def fake(project):
     root = project.root  # files the runner's data check finds in place (the fake notebooks never read them)
     for code in ("qab", "qac"):
         (root / "g").mkdir(exist_ok=True)
-        (root / "g" / f"{code}.txt").write_text("One document.\n", encoding="utf-8")
+        docs = "".join(f"Document {i}.\n" for i in range(40))  # enough for train and val documents
+        (root / "g" / f"{code}.txt").write_text(docs, encoding="utf-8")
         (root / "f" / code).mkdir(parents=True, exist_ok=True)
         (root / "f" / code / "devtest.tsv").write_text("id\tsentence\n1\tA sentence.\n", encoding="utf-8")
         (root / "s" / code).mkdir(parents=True, exist_ok=True)

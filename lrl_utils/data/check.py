@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lrl_utils.config import paths
-from lrl_utils.config.specs import FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
+from lrl_utils.config.specs import AdaptSpec, FinetuneSpec, LLMSpec, PPPLSpec, PreprocessSpec, Spec
 from lrl_utils.data.conceptnet_sentences import locate as locate_sentences
 from lrl_utils.data.flores_sib import locate_flores, locate_sib200
 from lrl_utils.data.glotcc import glotcc_files
@@ -253,6 +253,34 @@ def _read_whole(spec: Spec, key: str, resolved: Path, files: list[Path]) -> None
         load(resolved)
 
 
+def _adapted_split(spec: PreprocessSpec, resolved: Path, files: list[Path]) -> None:
+    """A small web-text corpus that a language adapter trains on, split as its preprocess run will split it
+    (`glotcc_splits`, into a temporary folder): an adapter needs a train and a val document, and a corpus of a
+    handful of documents may hash none into val, which adaptation would find only after pre-training."""
+    import tempfile
+
+    from lrl_utils.data.glotcc import glotcc_splits
+
+    if not files or sum(f.stat().st_size for f in files) > WHOLE_READ_BYTES:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = glotcc_splits(
+            resolved, spec.code, Path(tmp) / "splits", seed=spec.split_seed, max_train_bytes=spec.max_train_bytes,
+            max_val_bytes=spec.max_val_bytes, max_bad_fraction=spec.max_bad_fraction,
+        )  # fmt: skip
+    splits = stats["splits"]
+    empty = [
+        name for name in ("train", "val") if not splits[name]["documents"] and not splits[name]["over_cap"]
+    ]
+    if empty:
+        counts = ", ".join(f"{name} {split['documents']}" for name, split in splits.items())
+        raise DataSourceError(
+            f"{files[0]}: the {' and '.join(empty)} split of {spec.code} gets no document ({counts}; split "
+            "80/10/10 by a hash of each document), so no language adapter can train on it: give it more text, "
+            "or leave the language out of `languages` and evaluate it on the base model (`task_languages`)"
+        )
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The grid
 
@@ -286,6 +314,7 @@ def check_data(specs: list[Spec]) -> list[str]:
     `devtest.tsv`, ...) would serve it to every language of the grid."""
     problems, seen = [], set()
     owner: dict[tuple[str, Path], str] = {}  # (data key, file) -> the language it was found for
+    adapted = {s.corpus for s in specs if isinstance(s, AdaptSpec)}  # the corpora language adapters train on
     for spec in specs:
         for key, location, args, check in _reads(spec):
             if (
@@ -299,6 +328,8 @@ def check_data(specs: list[Spec]) -> list[str]:
             try:
                 files = check(resolved, *args)
                 _read_whole(spec, key, resolved, files)
+                if key == "glotcc" and spec.folder() in adapted:
+                    _adapted_split(spec, resolved, files)
             except DataSourceError as err:
                 message = str(err).replace(str(resolved), location)
                 prefix = "" if message.startswith(location) else f"{location}: "
