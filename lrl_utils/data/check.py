@@ -215,9 +215,13 @@ def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
 # ----------------------------------------------------------------------------------------------------------
 # The evaluation data read whole, by the loaders the stages call
 
-WHOLE_READ_BYTES = (
-    64 * 1024**2
-)  # evaluation files larger than this in all are checked by their first lines only
+# Data files larger than this in all are checked by their first lines only
+WHOLE_READ_BYTES = 64 * 1024**2
+
+
+def _small(files: list[Path]) -> bool:
+    """Whether `files` are few enough bytes (`WHOLE_READ_BYTES`) to be read whole before any run starts."""
+    return bool(files) and sum(f.stat().st_size for f in files) <= WHOLE_READ_BYTES
 
 
 def _whole(spec: Spec, key: str) -> Callable[[Path], object] | None:
@@ -249,7 +253,7 @@ def _read_whole(spec: Spec, key: str, resolved: Path, files: list[Path]) -> None
     """Read the files of `key` whole with the run's loader (`_whole`) when they are small enough; a bad row is the
     loader's own one-line error (`DataSourceError`, naming the file and line)."""
     load = _whole(spec, key)
-    if load is not None and files and sum(f.stat().st_size for f in files) <= WHOLE_READ_BYTES:
+    if load is not None and _small(files):
         load(resolved)
 
 
@@ -261,7 +265,7 @@ def _adapted_split(spec: PreprocessSpec, resolved: Path, files: list[Path]) -> N
 
     from lrl_utils.data.glotcc import glotcc_splits
 
-    if not files or sum(f.stat().st_size for f in files) > WHOLE_READ_BYTES:
+    if not _small(files):
         return
     with tempfile.TemporaryDirectory() as tmp:
         stats = glotcc_splits(
@@ -332,11 +336,9 @@ def check_data(specs: list[Spec]) -> list[str]:
                     _adapted_split(spec, resolved, files)
             except DataSourceError as err:
                 message = str(err).replace(str(resolved), location)
-                prefix = "" if message.startswith(location) else f"{location}: "
-                if (
-                    f"data.{key}: {prefix}{message}" not in problems
-                ):  # a missing location: once, not per language
-                    problems.append(f"data.{key}: {prefix}{message}")
+                problem = f"data.{key}: {'' if message.startswith(location) else f'{location}: '}{message}"
+                if problem not in problems:  # a missing location: once, not per language
+                    problems.append(problem)
                 continue
             language = str(args[0]) if args else ""
             for file in files:

@@ -19,7 +19,7 @@ from lrl_utils.data.flores_sib import SIB_LABELS, load_sib200
 from lrl_utils.data.sentiment import SENTIMENT_LABELS, load_sentiment
 from lrl_utils.data.wikiann import NER_TAGS, load_wikiann
 from lrl_utils.evaluation import ner, tasks
-from lrl_utils.evaluation.pppl import unknown_share
+from lrl_utils.evaluation.pppl import unknown_share, warn_unknown
 from lrl_utils.records.context import RunContext
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_macro_f1", "val_f1")
@@ -140,8 +140,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if "words_without_position" in res:  # NER: test words cut off by truncation (predicted O)
         keys.append("words_without_position")
     metrics = {k: res[k] for k in keys} | {"unk_share": unknown_share_of(model_path, data["test"])}
-    if metrics["unk_share"] > 0.05:
-        print(f"warning: {metrics['unk_share']:.0%} of the test tokens are the tokenizer's unknown token")
+    warn_unknown(metrics["unk_share"], f"{spec.language} {spec.task} test")
     history = {k: res[k] for k in HISTORY_KEYS if k in res}
     ctx.finish(metrics, history=history, task_data=data_stats)
     return {

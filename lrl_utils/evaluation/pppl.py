@@ -125,6 +125,18 @@ def unknown_share(tokenizer: Any, encoded: Sequence[Sequence[int]]) -> float:
     return sum(list(ids).count(unk) for ids in encoded) / total
 
 
+UNK_WARNING = 0.05  # an unknown-token share above this is worth a line in the run's output
+
+
+def warn_unknown(share: float, what: str) -> None:
+    """Print a warning line when more than `UNK_WARNING` of the tokens of `what` are the unknown token."""
+    if share > UNK_WARNING:
+        print(
+            f"warning: {share:.0%} of the {what} tokens are the tokenizer's unknown token: its vocabulary lacks "
+            "this script or these characters, and each scores as one token"
+        )
+
+
 def _summary(sentences: Sequence[str], n_tokens: list[int], nll: list[float]) -> dict[str, Any]:
     """Assemble the result dictionary from per-sentence token counts and summed negative log-likelihoods."""
     per_sentence = [

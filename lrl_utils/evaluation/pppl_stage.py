@@ -9,7 +9,7 @@ import pandas as pd
 
 from lrl_utils.adapters.methods import load_language_adapter, load_mlm_model
 from lrl_utils.data.flores_sib import load_flores_devtest
-from lrl_utils.evaluation.pppl import devtest_sentences, pseudo_perplexity, select_device
+from lrl_utils.evaluation.pppl import devtest_sentences, pseudo_perplexity, select_device, warn_unknown
 from lrl_utils.records.context import RunContext
 
 RESULT_KEYS = (
@@ -22,7 +22,6 @@ RESULT_KEYS = (
     "head_path",
     "unk_share",
 )
-UNK_WARNING = 0.05  # an unknown-token share above this is worth a line in the run's output
 
 
 def load_sentences(ctx: RunContext) -> list[str]:
@@ -54,11 +53,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         f"PPPL (mean of sentences) = {scores['pppl']:.3f}; token-weighted = {scores['pppl_token_weighted']:.3f}"
         f" ({device}, precision {scores['precision']})"
     )
-    if scores["unk_share"] > UNK_WARNING:
-        print(
-            f"warning: {scores['unk_share']:.0%} of the {spec.flores_code} devtest tokens are the tokenizer's unknown"
-            " token: its vocabulary lacks this script or these characters, and each scores as one token"
-        )
+    warn_unknown(scores["unk_share"], f"{spec.flores_code} devtest")
     metrics = {**{k: scores[k] for k in RESULT_KEYS}, "device": str(device)}
     ctx.finish(metrics)
     return {"scores": scores, "per_sentence": per_sentence, "metrics": metrics}

@@ -117,22 +117,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _runner_alive(tmp: Path) -> bool:
+    """Whether the runner that made the temporary folder `tmp` (`.tmp-<run>-<pid>-<suffix>`) is still alive."""
+    pid = tmp.name.rsplit("-", 2)[-2]
+    return pid.isdigit() and _alive(int(pid))
+
+
 def in_progress(final: Path) -> bool:
     """Whether a live process works on the run that will end up in `final` (a temporary folder of a runner that
     is still alive; one left by a killed runner is not: it is removed when the next runner starts)."""
-    for tmp in final.parent.glob(f".tmp-{final.name}-*"):
-        pid = tmp.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and _alive(int(pid)):
-            return True
-    return False
+    return any(_runner_alive(tmp) for tmp in final.parent.glob(f".tmp-{final.name}-*"))
 
 
 def clean_stale(root: Path) -> None:
     """After killed runs: remove their temporary folders, and put back a finished folder that a `--force` rerun
     had moved aside (`publish`) when it was killed before its new folder took its place."""
     for tmp in root.glob("*/.tmp-*"):
-        pid = tmp.name.rsplit("-", 2)[-2]
-        if not (pid.isdigit() and _alive(int(pid))):
+        if not _runner_alive(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     for old in root.glob("*/.old-*"):
         name, _, pid = old.name.removeprefix(".old-").rpartition("-")
