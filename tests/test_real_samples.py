@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO
 
 from lrl_utils.config.profiles import task_languages
@@ -145,3 +146,79 @@ def test_real_samples_profile_end_to_end(real_project, shared):
     tables = real_project.runs / grid.report("tables").folder()
     for task in ("pppl", *grid.profile.tasks):
         assert (tables / f"table_{task}_tiny-xlmr.md").exists(), task
+
+
+# ISO 15924 script of a FLORES code -> the prefix of its letters' Unicode names
+SCRIPT_NAMES = {
+    "Latn": "LATIN", "Cyrl": "CYRILLIC", "Arab": "ARABIC", "Hebr": "HEBREW", "Ethi": "ETHIOPIC", "Thai": "THAI",
+    "Tibt": "TIBETAN", "Sinh": "SINHALA", "Deva": "DEVANAGARI", "Geor": "GEORGIAN", "Grek": "GREEK",
+    "Beng": "BENGALI", "Telu": "TELUGU",
+}  # fmt: skip
+
+
+def sample_languages(shared: Path) -> set[str]:
+    return {
+        p.name
+        for d in shared.iterdir()
+        if d.is_dir()
+        for p in d.iterdir()
+        if p.is_dir() and p.name != "multi"
+    }
+
+
+def test_every_language_of_the_samples_is_in_the_registry_with_its_script(shared):
+    """A profile can name each real language of the samples (the paper's 30 and the others, `paper: false`), and
+    the registry's script is the one its FLORES sentences are written in."""
+    import unicodedata
+
+    from lrl_utils.config.params import load_registry
+
+    reg = load_registry()
+    codes = sample_languages(shared)
+    assert codes >= {"isl", "kir", "ltz", "snd", "eng", "mlt", "tha"}
+    assert codes <= set(reg.languages), sorted(codes - set(reg.languages))
+    for code in codes:
+        lang = reg.languages[code]
+        assert (
+            not lang.demo
+            and lang.flores.split("_")[0] == code
+            and lang.glotcc == lang.flores.replace("_", "-")
+        )
+        text = "".join(tsv_column(shared / "flores200" / code / "devtest.tsv", "sentence")[:20])
+        letters = [unicodedata.name(c, "?").split()[0] for c in text if c.isalpha()]
+        main_script = max(set(letters), key=letters.count)
+        assert main_script == SCRIPT_NAMES[lang.flores.split("_")[1]], (code, main_script)
+
+
+def test_languages_beyond_the_paper_pass_the_data_check(real_project, shared):
+    """Icelandic adapted on its web text; Kyrgyz, Luxembourgish, Sindhi and English topic-classified on the base
+    model alone: the dry-run check reads each dataset where its loader looks, with the registry's codes."""
+    prof = yaml.safe_load((REPO / "params" / "profiles" / f"{PROFILE}.yaml").read_text(encoding="utf-8"))
+    prof.update(
+        languages=["isl"],
+        task_languages={"tc": ["isl", "kir", "ltz", "snd", "eng"]},
+        tasks=["tc"],
+        task_configs={"tc": ["none/none", "glotcc/seq_bn_inv"]},
+    )
+    prof["base_model"]["languages"] = ["isl", "kir", "ltz"]
+    real_project.add_profile("beyond", prof)
+    assert main(["--profile", "beyond", "--dry-run"]) == 0
+    specs = Grid("beyond").expand()
+    tc = {spec.language for spec in specs if spec.stage == "finetune"}
+    assert tc == {"isl", "kir", "ltz", "snd", "eng"}
+
+
+def test_an_adapted_language_without_enough_web_text_is_refused_before_compute(real_project, capsys):
+    """Kyrgyz's sample has 6 documents: too few to split for a language adapter; the check says so, naming the
+    file, before any run."""
+    prof = yaml.safe_load((REPO / "params" / "profiles" / f"{PROFILE}.yaml").read_text(encoding="utf-8"))
+    prof.update(
+        languages=["kir"], task_languages={}, tasks=["tc"], task_configs={"tc": ["glotcc/seq_bn_inv"]}
+    )
+    prof["base_model"]["languages"] = ["kir"]
+    real_project.add_profile("kyrgyz", prof)
+    assert main(["--profile", "kyrgyz", "--dry-run"]) != 0
+    out = capsys.readouterr()
+    message = [line for line in (out.out + out.err).splitlines() if line.startswith("error:")]
+    assert len(message) == 1 and "text/kir/wikipedia_langid_test.txt" in message[0], message
+    assert "split of kir-Cyrl gets no document" in message[0] and not (real_project.runs / "adapt").exists()

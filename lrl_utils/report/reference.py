@@ -80,8 +80,9 @@ def _registry() -> Registry:
 
 
 def paper_languages() -> tuple[str, ...]:
-    """The registry keys of the paper's 30 languages (the registry minus the demo languages)."""
-    return tuple(code for code, lang in _registry().languages.items() if not lang.demo)
+    """The registry keys of the paper's 30 languages (the registry minus the demo languages and the real languages
+    added beyond the paper, `paper: false`)."""
+    return tuple(code for code, lang in _registry().languages.items() if lang.paper and not lang.demo)
 
 
 def unseen_languages(model: str) -> tuple[str, ...]:
