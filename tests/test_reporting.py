@@ -288,3 +288,27 @@ def test_a_profile_may_run_a_subset_of_the_tasks(tidy: pd.DataFrame, tmp_path, m
     assert tables and all("Named entity" not in c and "Sentiment" not in c for c in tables)
     assert figure_outputs.metric_figures(report)
     assert not [p for p in report.written if "_ner_" in p.name or "_sa_" in p.name]
+
+
+def test_languages_scored_on_unknown_tokens_are_marked(tidy: pd.DataFrame, tmp_path) -> None:
+    """A language whose runs had over 5% of their tokens unknown to the tokenizer (`unk_share`) gets ‡ and a
+    note, in Markdown and LaTeX; a share at or under 5%, or one of another model's runs, marks nothing."""
+    shares = []
+    for (model, lang, stage, run), group in tidy.groupby(["model", "language", "stage", "run"]):
+        row = group.iloc[0].to_dict()
+        share = 0.30 if (model, lang) == ("tiny-mbert", "qab") else 0.05
+        shares.append({**row, "metric": "unk_share", "value": share})
+    df = pd.concat([tidy, pd.DataFrame(shares)], ignore_index=True)
+    for table in (_f1(df), _pppl(df)):
+        assert table.attrs["unknown"] == ["qab"]
+        text = rep.format_table(table, lower_is_better=False)
+        assert _md_cells(text, "qab‡") and _md_cells(text, "qac†")
+        assert "‡ over 5% of its tokens unknown to the tokenizer" in text
+        latex = rep.format_table(table, lower_is_better=False, fmt="latex")
+        assert _tex_line(latex, r"qab$^\ddagger$") and r"$^\ddagger$ over 5\% of its tokens" in latex
+    assert _f1(df, "tiny-xlmr").attrs["unknown"] == [] and "‡" not in rep.format_table(
+        _f1(df, "tiny-xlmr"), lower_is_better=False
+    )
+    assert _f1(tidy).attrs["unknown"] == []  # results without unk_share (older runs)
+    paths = rep.write_table(_f1(df), tmp_path / "tc", lower_is_better=False, caption="TC", runs=["r"])
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in paths)  # others may read a report's files

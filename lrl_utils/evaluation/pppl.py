@@ -49,6 +49,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lrl_utils.adapters.heads import encoder_and_head, evaluation_head, head_path
+from lrl_utils.records.results import UNK_WARNING
 
 THAI_MAX_WORD_CHARS = 99
 
@@ -123,9 +124,6 @@ def unknown_share(tokenizer: Any, encoded: Sequence[Sequence[int]]) -> float:
     if unk is None or not total:
         return 0.0
     return sum(list(ids).count(unk) for ids in encoded) / total
-
-
-UNK_WARNING = 0.05  # an unknown-token share above this is worth a line in the run's output
 
 
 def warn_unknown(share: float, what: str) -> None:

@@ -24,12 +24,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatter
 
+from lrl_utils.records.results import atomic_output
 from lrl_utils.report.tables import (
     CONFIG_COLORS,
     STATS,
     SUMMARY_ROWS,
     UNSEEN_MARK,
-    atomic_output,
     metric_label,
     results_table,
     with_suffix,

@@ -15,17 +15,17 @@ Table layout (:func:`results_table`):
   For a summary row, ``mean`` is the average of the per-language means that are present, ``std`` is NaN and
   ``n`` is how many languages went into it;
 * missing cells stay NaN (``n`` = 0), never 0;
-* ``table.attrs`` holds ``unseen`` (languages marked †), ``expected_n`` (per row: seeds expected for a language,
-  the group size for a summary row; a cell with fewer is flagged ``*`` in the text) and ``runs``.
+* ``table.attrs`` holds ``unseen`` (languages marked †), ``unknown`` (languages marked ‡: a run of theirs had
+  more than ``UNK_WARNING`` of its tokens unknown to the tokenizer, ``unk_share``), ``expected_n`` (per row: seeds
+  expected for a language, the group size for a summary row; a cell with fewer is flagged ``*`` in the text) and
+  ``runs``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lrl_utils.adapters import registry
+from lrl_utils.records.results import UNK_WARNING, atomic_output, atomic_write_text
 
 SOURCE_LABELS = {"conceptnet": "CN", "glotcc": "Glot"}
 BASE_COLOR, FFT_COLOR, FUSION_COLOR = "#7f7f7f", "#31a354", "#9e9ac8"
@@ -83,7 +84,7 @@ DEFAULT_SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("finetune", "sa", "test_macro_f1"),
     ("finetune", "ner", "test_f1"),
 )
-UNSEEN_MARK, INCOMPLETE_MARK, MISSING_MARK = "†", "*", "–"
+UNSEEN_MARK, INCOMPLETE_MARK, MISSING_MARK, UNKNOWN_MARK = "†", "*", "–", "‡"
 
 
 def _norm(value: object) -> str:
@@ -177,16 +178,21 @@ def results_table(df: pd.DataFrame, *, stage: str, metric: str, model: str, task
     table = table.reindex(columns=pd.MultiIndex.from_product([configs, STATS], names=["config", "stat"]))
     table.index.name = "language"
     runs = sorted(set(sel["run"].astype(str)))
-    table.attrs = dict(
-        stage=stage, metric=metric, model=model, task=task, unseen=unseen, expected_n=expected, runs=runs
+    unk = (
+        df[_mask(df, stage, "unk_share", model, task) & df["run"].isin(runs)]
+        .groupby("language")["value"]
+        .max()
     )
+    unknown = sorted(unk.index[unk > UNK_WARNING])
+    table.attrs = dict(stage=stage, metric=metric, model=model, task=task, unseen=unseen, unknown=unknown)
+    table.attrs |= dict(expected_n=expected, runs=runs)
     return table
 
 
 def _latex_escape(text: str) -> str:
     for char, repl in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(char, repl)
-    return text.replace("†", r"$^\dagger$")
+    return text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
 
 
 def _cell(mean: float, std: float, n: float, bold: bool, flagged: bool, decimals: int, latex: bool) -> str:
@@ -236,8 +242,12 @@ def format_table(
             bold = means.loc[row].count() > 1 and candidates[config] == best
             body.at[row, config] = _cell(mean, stds.at[row, config], n, bold, flagged, decimals, latex)
             flags_used |= flagged
-    labels = [f"{row}{UNSEEN_MARK}" if row in unseen else str(row) for row in means.index]
+    unknown = set(table.attrs.get("unknown", ())) & set(means.index)
+    marks = {row: UNSEEN_MARK * (row in unseen) + UNKNOWN_MARK * (row in unknown) for row in means.index}
+    labels = [f"{row}{marks[row]}" for row in means.index]
     notes = [f"{UNSEEN_MARK} unseen in pre-training"] if unseen & set(means.index) else []
+    if unknown:
+        notes.append(f"{UNKNOWN_MARK} over {UNK_WARNING:.0%} of its tokens unknown to the tokenizer")
     if flags_used:
         notes.append(f"{INCOMPLETE_MARK} fewer seeds or languages than the other cells of the row")
     if means.isna().to_numpy().any():
@@ -254,7 +264,7 @@ def format_table(
         if first_summary is not None:
             lines.insert(first_summary, r"\midrule")
         if notes:
-            note = "; ".join(notes).replace("†", r"$^\dagger$").replace("*", r"$^{*}$").replace("–", "--")
+            note = _latex_escape("; ".join(notes)).replace("*", r"$^{*}$").replace("–", "--")
             lines.insert(lines.index(r"\end{tabular}") + 1, rf"\par\footnotesize {note}")
         return "\n".join(lines) + "\n"
     body.insert(0, index_name, labels)
@@ -266,26 +276,6 @@ def format_table(
     return "\n".join(parts) + "\n"
 
 
-def atomic_output(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary file next to ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)  # mkstemp creates 0600; outputs are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: Path, text: str) -> Path:
-    return atomic_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def with_suffix(stem: Path, suffix: str) -> Path:
     """``stem`` + suffix, keeping dots inside the stem (``with_suffix`` would cut them)."""
     return stem.with_name(stem.name + suffix)
@@ -294,7 +284,7 @@ def with_suffix(stem: Path, suffix: str) -> Path:
 def write_sidecar(path_stem: Path, runs: Sequence[str], outputs: Sequence[Path], **extra: object) -> Path:
     record = {**extra, "runs": sorted({str(r) for r in runs}), "outputs": [p.name for p in outputs]}
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
-    return write_text(with_suffix(path_stem, ".runs.json"), text)
+    return atomic_write_text(with_suffix(path_stem, ".runs.json"), text)
 
 
 def write_table(
@@ -313,7 +303,7 @@ def write_table(
         text = format_table(
             table, lower_is_better=lower_is_better, decimals=decimals, fmt=fmt, caption=caption
         )
-        written.append(write_text(with_suffix(path_stem, f".{ext}"), text))
+        written.append(atomic_write_text(with_suffix(path_stem, f".{ext}"), text))
     return written + [write_sidecar(path_stem, runs, written, caption=caption)]
 
 
@@ -390,9 +380,9 @@ def write_frame(
         index=False, caption=caption or None, escape=True, float_format=lambda v: f"{v:{floatfmt}}"
     )
     written = [
-        write_text(with_suffix(path_stem, ".csv"), frame.to_csv(index=False)),
-        write_text(with_suffix(path_stem, ".md"), markdown + "\n"),
-        write_text(with_suffix(path_stem, ".tex"), latex),
+        atomic_write_text(with_suffix(path_stem, ".csv"), frame.to_csv(index=False)),
+        atomic_write_text(with_suffix(path_stem, ".md"), markdown + "\n"),
+        atomic_write_text(with_suffix(path_stem, ".tex"), latex),
     ]
     written.append(write_sidecar(path_stem, runs, written, caption=caption, **extra))
     return written
