@@ -132,6 +132,23 @@ def test_a_correlation_over_too_few_languages_is_not_tested_and_not_counted():
     assert "| not tested |" in text
 
 
+def test_a_correlation_over_one_share_is_not_tested_and_one_score_fails():
+    """Every language with the same share of pre-training: no correlation to test ("not tested"); the same TC
+    score on every language while the shares differ: TC does not rise with the share (FAIL)."""
+    same = SIZES.assign(pretrain_gb=0.3)
+    checks = findings(make_records(), same, LLM).set_index("check")
+    assert checks.loc["share_vs_base_tc_f1", "passed"] is None
+    assert "m: no coefficient (6 languages, one share): one share of pre-training, not tested" in (
+        checks.loc["share_vs_base_tc_f1", "numbers"]
+    )
+    records = make_records()
+    flat = records.assign(value=records["value"].where(records["stage"] != "finetune", 0.057))
+    checks = findings(flat, SIZES, LLM).set_index("check")
+    verdict = checks.loc["share_vs_base_tc_f1", "passed"]
+    assert verdict is not None and not verdict
+    assert checks.loc["share_vs_base_tc_f1", "numbers"] == "m: no coefficient (6 languages, one score)"
+
+
 def test_the_f1_checks_pass_on_the_papers_own_numbers():
     """The checks state what the paper found: applied to its Tables 10-22 (one seed), every F1 check passes,
     and findings.md shows that next to the grid's result."""

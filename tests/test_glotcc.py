@@ -223,6 +223,20 @@ def test_glotcc_per_language_folder_or_file_named_by_any_code_form(tmp_path: Pat
     assert f"{root}/amh/*" in message and f"{root}/amh_Ethi/*" in message and f"{root}/amh.txt" in message
 
 
+def test_hidden_files_beside_the_text_are_not_documents(tmp_path: Path) -> None:
+    """A macOS `._wiki.txt` (binary resource fork) and a JupyterLab `.ipynb_checkpoints/` copy in the language's
+    folder are skipped, as is a hidden release folder; the visible files are read."""
+    root = tmp_path / "text"
+    (root / "mlt" / ".ipynb_checkpoints").mkdir(parents=True)
+    (root / "mlt" / "wiki.txt").write_text("Il-Ħamrun.\nMalta.\n", encoding="utf-8")
+    (root / "mlt" / "._wiki.txt").write_bytes(b"\x00\x05\x16\x07Mac OS X\xff\xfe")
+    (root / "mlt" / ".ipynb_checkpoints" / "wiki-checkpoint.txt").write_text("old copy\n", encoding="utf-8")
+    (root / ".trash" / "mlt-Latn").mkdir(parents=True)
+    (root / ".trash" / "mlt-Latn" / "gone.txt").write_text("deleted\n", encoding="utf-8")
+    assert glotcc_documents(root, "mlt-Latn") == ["Il-Ħamrun.", "Malta."]
+    assert glotcc_documents(root / "mlt", "mlt-Latn") == ["Il-Ħamrun.", "Malta."]
+
+
 def test_glotcc_real_text_folder_by_iso3(shared: Path) -> None:
     docs = glotcc_documents(shared / "text", "mlt-Latn")
     assert docs == (shared / "text" / "mlt" / "wikipedia_langid_test.txt").read_text("utf-8").splitlines()

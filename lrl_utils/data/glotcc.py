@@ -153,6 +153,7 @@ def glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
     `path` itself when it is a file; else the release layout `**/<glotcc_code>/*` (`v1.0/mlt-Latn/...`), a
     per-language folder `<path>/<form>/` or file `<path>/<form>.txt|.jsonl|.parquet` for every code form
     (`code_forms`: `mlt-Latn`, `mlt_Latn`, `mlt`), or the files in `path` when it is itself named by a form.
+    Hidden files and folders (`._x.txt` from macOS, `.ipynb_checkpoints/`) are not documents: skipped.
     A DataSourceError names what was looked for and the closest folder names present."""
     if path.is_file():
         return [path]
@@ -162,7 +163,8 @@ def glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
         files += [*(path / form).glob("*"), *(path / f"{form}{suffix}" for suffix in GLOTCC_SUFFIXES)]
     if path.name in forms:
         files += list(path.glob("*"))
-    files = sorted({f for f in files if f.is_file() and f.suffix in GLOTCC_SUFFIXES})
+    hidden = lambda f: any(part.startswith(".") for part in f.relative_to(path).parts)  # noqa: E731
+    files = sorted({f for f in files if f.is_file() and f.suffix in GLOTCC_SUFFIXES and not hidden(f)})
     if not files:
         present = sorted({f.parent.name for s in GLOTCC_SUFFIXES for f in path.glob(f"**/*{s}")})
         present += sorted({f.stem for s in GLOTCC_SUFFIXES for f in path.glob(f"*{s}")})

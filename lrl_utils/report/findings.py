@@ -13,10 +13,8 @@ Each check is one row: the finding, the check's name, the claim, the numbers beh
 and languages, the effect, a paired 95% interval or a rank correlation) and PASS, FAIL or not tested: a check
 without the runs it needs is not tested and says what is missing (never passed by default).
 
-Inputs are the tidy records (`records.results.load_records`), the data sizes (`report.correlations.data_sizes`)
-and the LLM runs' scores (`llm_scores`); `findings_files.write_findings(run_folders, out_dirs)` does it all from
-run folders.
-"""
+Inputs: the tidy records (`records.results.load_records`), the data sizes (`report.correlations.data_sizes`) and
+the LLM runs' scores (`llm_scores`); `findings_files.write_findings(run_folders, out_dirs)` reads run folders."""
 
 from __future__ import annotations
 
@@ -298,7 +296,7 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
         if len(gains):
             tables[f"{task.upper()} gain of GlotCC {GLOT_BEST_TASK}"] = (gains, -1)
     for what, (values, sign) in tables.items():
-        parts, ok, most = [], True, 0
+        parts, ok, most, same_share = [], True, 0, False
         for model in sorted({m for m, _ in values.index}):
             v = values.xs(model, level="model")
             s = pd.Series([share.get((model, lang), math.nan) for lang in v.index], index=v.index)
@@ -307,21 +305,23 @@ def f3_checks(records: pd.DataFrame, sizes: pd.DataFrame) -> list[dict]:
             most = max(most, n)
             if n < MIN_POINTS:
                 parts.append(f"{model}: {n} languages ({', '.join(v.index[s.notna() & v.notna()])})")
-            elif math.isnan(rho):
-                parts.append(f"{model}: no coefficient ({n} languages, one axis constant)")
+            elif math.isnan(rho):  # one share for every language: nothing to test; one score: no rise or fall
+                same_share |= (flat := s[s.notna() & v.notna()].nunique() == 1)
+                parts.append(
+                    f"{model}: no coefficient ({n} languages, {'one share' if flat else 'one score'})"
+                )
             else:
                 parts.append(f"{model}: ρ {rho:+.2f} (p {p:.2g}, {n} languages)")
         direction = "falls" if sign < 0 else "rises"
         # a task run on fewer languages than a correlation needs (the profile's `task_languages`) is not tested
-        untested = bool(parts) and most < MIN_POINTS
+        untested = bool(parts) and (most < MIN_POINTS or same_share)
+        why = f"fewer than {MIN_POINTS} languages" if most < MIN_POINTS else "one share of pre-training"
         rows.append(
             _row(
                 name,
                 f"share_vs_{what.replace(' ', '_').lower()}",
                 f"{what} {direction} with the language's share of pre-training (Spearman over languages, every model)",
-                "; ".join(parts) + (f": fewer than {MIN_POINTS} languages, not tested" if untested else "")
-                if parts
-                else "no runs",
+                "; ".join(parts) + (f": {why}, not tested" if untested else "") if parts else "no runs",
                 None if untested or not parts else ok,  # no runs at all: not tested either
             )
         )
