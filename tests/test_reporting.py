@@ -294,7 +294,7 @@ def test_languages_scored_on_unknown_tokens_are_marked(tidy: pd.DataFrame, tmp_p
     """A language whose runs had over 5% of their tokens unknown to the tokenizer (`unk_share`) gets ‡ and a
     note, in Markdown and LaTeX; a share at or under 5%, or one of another model's runs, marks nothing."""
     shares = []
-    for (model, lang, stage, run), group in tidy.groupby(["model", "language", "stage", "run"]):
+    for (model, lang, _stage, _run), group in tidy.groupby(["model", "language", "stage", "run"]):
         row = group.iloc[0].to_dict()
         share = 0.30 if (model, lang) == ("tiny-mbert", "qab") else 0.05
         shares.append({**row, "metric": "unk_share", "value": share})
