@@ -20,7 +20,7 @@ import pytest
 
 from lrl_utils.data import conceptnet_dump
 from lrl_utils.data.check import check_flores, check_glotcc, check_sentiment, check_sib200, check_wikiann
-from lrl_utils.data.conceptnet import conceptnet_sentences, convert_conceptnet
+from lrl_utils.data.conceptnet import conceptnet_sentences, conceptnet_splits, convert_conceptnet
 from lrl_utils.data.flores_sib import load_flores_devtest, load_sib200
 from lrl_utils.data.glotcc import glotcc_documents, glotcc_splits
 from lrl_utils.data.sentiment import load_sentiment
@@ -401,3 +401,116 @@ def test_a_corpus_too_small_to_hold_out_fails_naming_its_file(tmp_path: Path) ->
     assert len(load_text_splits(tmp_path)["validation"]) == 0  # reading alone does not ask for it
     message = one_line_error(lambda: load_text_splits(tmp_path, required=("train", "validation")))
     assert message.startswith(f"{tmp_path / 'val.jsonl'}: the validation split has no text (train 1)")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# NUL characters (UTF-16 without a byte order mark), lone surrogate escapes in JSON, JSON that is not an object
+
+NUL_CASES = [case for case in UTF8_CASES if case[0] != "conceptnet"]  # the dump's fast reader: bytes only
+
+
+@pytest.mark.parametrize("name, write, load, line", NUL_CASES, ids=[c[0] for c in NUL_CASES])
+def test_a_nul_character_names_file_and_line(tmp_path: Path, name: str, write, load, line: int) -> None:
+    """A NUL in a text file is refused where the 0xFF byte is (before: accepted, a NUL kept in the text)."""
+    broken = write(tmp_path)
+    broken.write_bytes(broken.read_bytes().replace(b"\xff", b"\x00"))
+    message = one_line_error(lambda: load(tmp_path))
+    assert f"{broken}:{line}: " in message and "NUL" in message, message
+
+
+def test_utf16_text_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    """UTF-16-LE without a BOM is valid UTF-8 byte by byte (a NUL after each ASCII letter): refused, not read
+    as documents of `A\\x00l\\x00i...`."""
+    folder = tmp_path / "qaa-Latn"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes("Alinipa kitabu.\nHabari.\n".encode("utf-16-le"))
+    assert "NUL" in one_line_error(lambda: glotcc_documents(tmp_path, "qaa-Latn", max_bad_fraction=0.0))
+    assert "NUL" in one_line_error(lambda: check_glotcc(tmp_path, "qaa-Latn"))
+
+
+LONE = '"Maoni \\ud800"'  # JSON text of a string holding a lone surrogate (json.loads accepts it)
+
+
+@pytest.mark.parametrize(
+    "name, write, load",
+    [
+        (
+            "sentiment",
+            lambda d: (d / "test.jsonl", SA_JSONL + '{"text": ' + LONE + ', "label": 1}\n'),
+            lambda d: load_sentiment(d, "danish", max_bad_fraction=0.0),
+        ),
+        (
+            "glotcc",
+            lambda d: (d / "qaa-Latn" / "a.jsonl", '{"content": "Hati."}\n{"content": ' + LONE + "}\n"),
+            lambda d: glotcc_documents(d, "qaa-Latn", max_bad_fraction=0.0),
+        ),
+        (
+            "text-splits",
+            lambda d: (d / "val.jsonl", '{"text": "a"}\n{"text": ' + LONE + "}\n"),
+            load_text_splits,
+        ),
+        (
+            "conceptnet-edges",
+            lambda d: (d / "mlt" / "edges.jsonl", '{"rel": "/r/Synonym", "start": ' + LONE + "}\n"),
+            lambda d: conceptnet_splits(d, "mt", d / "out", language="mlt"),
+        ),
+    ],
+)
+def test_a_lone_surrogate_escape_in_json_names_file_and_line(tmp_path: Path, name, write, load) -> None:
+    """`"\\ud800"` parses but cannot be written as UTF-8: refused at its line (before: a UnicodeEncodeError
+    traceback from pyarrow or the tokenizer, far from the file)."""
+    for split in ("train", "dev", "test", "val"):  # the other files of the folder: good
+        (tmp_path / f"{split}.jsonl").write_text(
+            SA_JSONL if name == "sentiment" else '{"text": "a"}\n', encoding="utf-8"
+        )
+    file, text = write(tmp_path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text, encoding="utf-8")
+    message = one_line_error(lambda: load(tmp_path))
+    line = text.count("\n")
+    assert f"{file}:{line}: " in message and "lone surrogate" in message, message
+
+
+def test_a_json_line_that_is_a_string_is_reported_as_not_an_object(tmp_path: Path) -> None:
+    """A sentiment JSON line holding a string is "not a JSON object (str)", never its own text as the reason."""
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.jsonl").write_text(SA_JSONL, encoding="utf-8")
+    (tmp_path / "test.jsonl").write_text(SA_JSONL + '"unknown label: 7"\n', encoding="utf-8")
+    message = one_line_error(lambda: load_sentiment(tmp_path, "danish", max_bad_fraction=0.0))
+    assert f"{tmp_path / 'test.jsonl'}:9: not a JSON object (str)" in message, message
+    assert "unknown label" not in message
+
+
+def test_a_folder_the_check_may_not_list_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    """An OSError a loader does not word itself (a folder without read permission; root ignores permissions,
+    so it is raised here) is one `data.<key>:` line naming the path, not a traceback."""
+    from lrl_utils.data import check
+
+    denied = tmp_path / "sib200" / "qaa" / "train.tsv"
+
+    def unreadable(*args):
+        raise PermissionError(13, "Permission denied", str(denied))
+
+    monkeypatch.setattr(
+        check, "_reads", lambda spec: [("sib200", str(tmp_path / "sib200"), ("qaa",), unreadable)]
+    )
+    assert check.check_data([object()]) == [f"data.sib200: {denied}: unreadable (Permission denied)"]
+
+
+@pytest.mark.parametrize(
+    "sentence, line, why",
+    [
+        ("Nairobi\tI-LOC\nni\tO\n", 1, "'I-LOC' after 'O'"),  # an entity that starts with I-
+        ("Jomo\tB-PER\nNairobi\tI-LOC\n", 2, "'I-LOC' after 'B-PER'"),  # I- of another type
+        ("ni\tO\nKenya\tI-LOC\n", 2, "'I-LOC' after 'O'"),
+    ],
+)
+def test_wikiann_tags_that_break_iob2_name_file_and_line(tmp_path: Path, sentence, line, why) -> None:
+    """WikiANN is IOB2; a tag sequence that is not (which the strict scoring would silently drop) is a bad
+    sentence, named at its line."""
+    good = "Jomo\tB-PER\nKenyatta\tI-PER\nna\tO\nNairobi\tB-LOC\n\n"
+    for name in CONLL_FILES:
+        (tmp_path / name).write_text(good * 3, encoding="utf-8")
+    (tmp_path / "dev.conll").write_text(sentence + "\n" + good, encoding="utf-8")
+    message = one_line_error(lambda: load_wikiann(tmp_path, "qq", max_bad_fraction=0.0))
+    assert f"{tmp_path / 'dev.conll'}:{line}: not IOB2 ({why})" in message, message

@@ -138,8 +138,9 @@ def test_a_correlation_over_one_share_is_not_tested_and_one_score_fails():
     same = SIZES.assign(pretrain_gb=0.3)
     checks = findings(make_records(), same, LLM).set_index("check")
     assert checks.loc["share_vs_base_tc_f1", "passed"] is None
-    assert "m: no coefficient (6 languages, one share): one share of pre-training, not tested" in (
-        checks.loc["share_vs_base_tc_f1", "numbers"]
+    assert (
+        "m: no coefficient (6 languages, one share): one share of pre-training, not tested"
+        in (checks.loc["share_vs_base_tc_f1", "numbers"])
     )
     records = make_records()
     flat = records.assign(value=records["value"].where(records["stage"] != "finetune", 0.057))

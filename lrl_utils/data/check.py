@@ -39,6 +39,7 @@ from lrl_utils.data.text_files import (
     GZIP_MAGIC,
     Quoting,
     header_error,
+    json_value,
     records,
     refuse_gzip,
     tsv_quoting,
@@ -62,6 +63,10 @@ def _first_lines(
                     text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError:
                     raise DataSourceError(f"{file}:{number}: not valid UTF-8 text") from None
+                if "\0" in text:
+                    raise DataSourceError(
+                        f"{file}:{number}: a NUL character (UTF-16 or binary, not UTF-8 text?)"
+                    )
                 if skip_blank and not text.strip():
                     continue
                 out.append((number, text))
@@ -106,7 +111,7 @@ def _columns(file: Path, quoting: Quoting | None = None) -> list[str]:
     line = _first_line(file, skip_blank=file.suffix == ".jsonl")  # the JSON-lines reader skips blank lines
     if file.suffix == ".jsonl":
         try:
-            obj = json.loads(line)
+            obj = json_value(line)
         except json.JSONDecodeError as exc:
             raise DataSourceError(f"{file}:1: invalid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
@@ -311,6 +316,13 @@ def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., list[Pat
             yield "wikiann", spec.dataset, (spec.flores_code, spec.language, rule), check_wikiann
 
 
+def _one_line(err: OSError | UnicodeError) -> DataSourceError:
+    """An error a loader did not word (an unreadable folder, a text it could not encode) as one line."""
+    if isinstance(err, OSError) and err.filename:
+        return DataSourceError(f"{err.filename}: unreadable ({err.strerror or err})")
+    return DataSourceError(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+
+
 def check_data(specs: list[Spec]) -> list[str]:
     """One line per problem with the local data the runs `specs` read (none: every file is where it should be).
 
@@ -334,7 +346,8 @@ def check_data(specs: list[Spec]) -> list[str]:
                 _read_whole(spec, key, resolved, files)
                 if key == "glotcc" and spec.folder() in adapted:
                     _adapted_split(spec, resolved, files)
-            except DataSourceError as err:
+            except (DataSourceError, OSError, UnicodeError) as err:  # OSError: a folder it may not list
+                err = err if isinstance(err, DataSourceError) else _one_line(err)
                 message = str(err).replace(str(resolved), location)
                 problem = f"data.{key}: {'' if message.startswith(location) else f'{location}: '}{message}"
                 if problem not in problems:  # a missing location: once, not per language

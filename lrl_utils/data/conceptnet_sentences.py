@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lrl_utils.data.conceptnet_templates import DROP_REASONS, _verbalise
 from lrl_utils.data.sources import DataSourceError, Location, split_80_10_10, split_sizes, write_splits
-from lrl_utils.data.text_files import lines, read_text
+from lrl_utils.data.text_files import json_value, lines, read_text
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -94,12 +94,12 @@ def _edges(file: Path) -> list[tuple[int, dict]]:
             if not line.strip():
                 continue
             try:
-                out.append((number, json.loads(line)))
+                out.append((number, json_value(line)))
             except json.JSONDecodeError as exc:
                 raise DataSourceError(f"{file}:{number}: invalid JSON ({exc.msg})") from None
         return out
     try:
-        data = json.loads(text)
+        data = json_value(text)
     except json.JSONDecodeError as exc:
         raise DataSourceError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     groups = data.values() if isinstance(data, dict) else [data]

@@ -50,7 +50,7 @@ from lrl_utils.data.sources import (
     _hub_error,
     _is_hub,
 )
-from lrl_utils.data.text_files import refuse_gzip, without_end
+from lrl_utils.data.text_files import json_value, refuse_gzip, without_end
 
 GLOTCC_HINT = (
     "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet), a folder of per-language folders or files "
@@ -112,9 +112,10 @@ def _nonempty(content: Any) -> Any:
 
 def _decoded(raw: bytes) -> str | Malformed:
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Malformed("invalid UTF-8", f"byte {exc.start}")
+    return Malformed("a NUL character", "UTF-16 or binary, not UTF-8 text?") if "\0" in text else text
 
 
 def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
@@ -130,7 +131,7 @@ def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
                 yield f"{file}:{number}", ""
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_value(line)
             except json.JSONDecodeError as exc:
                 yield f"{file}:{number}", Malformed("invalid JSON", exc.msg)
                 continue

@@ -12,7 +12,6 @@ from lrl_utils.data.sources import (
     DataSourceError,
     Location,
     _datasets,
-    _existing,
     _hub_error,
     _is_hub,
 )
@@ -23,7 +22,15 @@ from lrl_utils.data.task_files import (
     sentiment_name,
     where_read,
 )
-from lrl_utils.data.text_files import Quoting, check_quoting, records, refuse_gzip, tsv_quoting
+from lrl_utils.data.text_files import (
+    Quoting,
+    check_quoting,
+    json_value,
+    read_bytes,
+    records,
+    refuse_gzip,
+    tsv_quoting,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -73,23 +80,25 @@ def _rows(
     file: Path, tally: _Tally, quoting: Quoting | None = None
 ) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
     """(columns, [(file:line, row)]) of a .jsonl, .tsv or .csv file; unreadable rows are counted in `tally`."""
-    data, rows = _existing(file, "file").read_bytes(), []
+    data, rows = read_bytes(file), []
     refuse_gzip(data, file)
     if file.suffix == ".jsonl":
         lines = _text_lines(data)
         columns: list[str] = []
-        for n, line, valid in (x for x in lines if x[1].strip()):
+        for n, line, bad_text in (x for x in lines if x[1].strip()):
             tally.records += 1
-            try:
-                obj = json.loads(line) if valid else "invalid UTF-8"
-            except json.JSONDecodeError as exc:
-                obj = f"invalid JSON: {exc.msg}"
-            if isinstance(obj, dict):
+            obj, why = None, (bad_text, "")
+            if not bad_text:
+                try:
+                    obj = json_value(line)
+                    why = ("", "") if isinstance(obj, dict) else ("not a JSON object", type(obj).__name__)
+                except json.JSONDecodeError as exc:
+                    why = ("invalid JSON", exc.msg)
+            if isinstance(obj, dict) and not why[0]:
                 columns = columns or list(obj)
                 rows.append((f"{file}:{n}", {str(k): _json_field(v) for k, v in obj.items()}))
             else:
-                reason, _, detail = (obj if isinstance(obj, str) else "not a JSON object").partition(": ")
-                tally.bad.add(f"{file}:{n}", reason, detail)
+                tally.bad.add(f"{file}:{n}", *why)
         return columns, rows
     mode = tsv_quoting(file, quoting)  # a .csv file is CSV-quoted
     if file.suffix == ".csv" and mode == "raw":
@@ -97,7 +106,7 @@ def _rows(
             f"{file}: `data.quoting.sentiment: raw` applies to .tsv files, not to a .csv file"
         )
     lines = _text_lines(data, keep_ends=True)
-    invalid = {n for n, _, valid in lines if not valid}
+    bad_text = {n: problem for n, _, problem in lines if problem}
     delimiter = "\t" if file.suffix == ".tsv" else ","
     found = records((line for _, line, _ in lines), mode, str(file), delimiter)  # a CSV record may span lines
     header = [name.strip() for name in next(found, (1, 1, []))[2]]
@@ -107,8 +116,8 @@ def _rows(
     for first, last, fields in found:
         if any(f.strip() for f in fields):
             tally.records += 1
-            if invalid.intersection(range(first, last + 1)):
-                tally.bad.add(f"{file}:{first}", "invalid UTF-8")
+            if problems := [bad_text[n] for n in range(first, last + 1) if n in bad_text]:
+                tally.bad.add(f"{file}:{first}", problems[0])
             elif len(fields) != len(header):
                 tally.bad.add(
                     f"{file}:{first}", "wrong field count", f"{len(fields)}, expected {len(header)}"

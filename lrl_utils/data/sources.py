@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from lrl_utils.data.text_files import (
     DataSourceError,
     decode,
+    json_value,
     without_end,
 )
 from lrl_utils.data.text_files import existing as _existing
@@ -238,10 +239,14 @@ def _jsonl_texts(file: Path, key: str) -> Iterator[str]:
                 line = without_end(decode(raw, file) if line_no == 1 else raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise DataSourceError(f"{file}:{line_no}: not valid UTF-8 (byte {exc.start + 1})") from None
+            if "\0" in line:
+                raise DataSourceError(
+                    f"{file}:{line_no}: a NUL character (UTF-16 or binary, not UTF-8 text?)"
+                )
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_value(line)
             except json.JSONDecodeError as exc:
                 raise DataSourceError(f"{file}:{line_no}: invalid JSON ({exc.msg})") from None
             if not isinstance(obj, dict) or key not in obj:

@@ -95,18 +95,20 @@ class _Tally:
         return counts | self.bad.stats(self.records)
 
 
-def _text_lines(data: bytes, keep_ends: bool = False) -> list[tuple[int, str, bool]]:
-    """(line number, text without its line end (`keep_ends`: with it), valid UTF-8?) per line, split on
-    `\n` only; invalid bytes become U+FFFD."""
+def _text_lines(data: bytes, keep_ends: bool = False) -> list[tuple[int, str, str]]:
+    """(line number, text without its line end (`keep_ends`: with it), its problem) per line, split on `\n`
+    only. The problem is "" for a valid line, "invalid UTF-8" (its bytes become U+FFFD) or "a NUL character"
+    (UTF-16 without a byte order mark decodes so, a NUL after each ASCII letter)."""
     lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
     last = lines.pop()
     out = []
     for n, raw in enumerate([line + b"\n" for line in lines] + ([last] if last else []), 1):
         try:
-            text, valid = raw.decode("utf-8"), True
+            text = raw.decode("utf-8")
+            problem = "a NUL character" if "\0" in text else ""
         except UnicodeDecodeError:
-            text, valid = raw.decode("utf-8", errors="replace"), False
-        out.append((n, text if keep_ends else without_end(text), valid))
+            text, problem = raw.decode("utf-8", errors="replace"), "invalid UTF-8"
+        out.append((n, text if keep_ends else without_end(text), problem))
     return out
 
 

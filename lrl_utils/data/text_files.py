@@ -20,10 +20,12 @@ The loaders take `quoting="raw"` / `"csv"` to override the rule (the profile key
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"  # never the start of UTF-8 text (0x8b is a continuation byte)
@@ -52,20 +54,48 @@ def refuse_gzip(data: bytes, file: str | os.PathLike) -> None:
 
 
 def decode(data: bytes, file: str | os.PathLike) -> str:
-    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 is an error naming the line,
-    gzip-compressed data an error saying so (`refuse_gzip`)."""
+    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 or a NUL character (UTF-16 without
+    a BOM decodes as UTF-8 with a NUL after each ASCII letter) is an error naming the line, gzip-compressed data
+    an error saying so (`refuse_gzip`)."""
     refuse_gzip(data, file)
     data = data.removeprefix(BOM)
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataSourceError(f"{file}:{line}: not valid UTF-8 (byte {column} of the line)") from None
+    if (nul := text.find("\0")) >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataSourceError(f"{file}:{line}: a NUL character (a UTF-16 or binary file, not UTF-8 text?)")
+    return text
+
+
+def read_bytes(file: str | os.PathLike) -> bytes:
+    """A file's bytes; a missing or unreadable file (permissions, a folder in its place) is a one-line error."""
+    try:
+        return existing(file, "file").read_bytes()
+    except OSError as exc:
+        raise DataSourceError(f"{file}: unreadable ({exc.strerror or exc})") from None
 
 
 def read_text(file: str | os.PathLike) -> str:
-    return decode(existing(file, "file").read_bytes(), file)
+    return decode(read_bytes(file), file)
+
+
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def json_value(text: str) -> Any:
+    """`json.loads`, refusing what it lets through but UTF-8 cannot hold: a lone surrogate escape (`"\\ud800"`),
+    which would fail later, when the text is encoded, without its file and line. Raises json.JSONDecodeError."""
+    value = json.loads(text)
+    if SURROGATE_ESCAPE.search(text):  # rare: paired surrogates (an emoji) are fine, a lone one is not
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise json.JSONDecodeError("lone surrogate escape, not a character", text, 0) from None
+    return value
 
 
 def lines_with_ends(text: str) -> list[str]:

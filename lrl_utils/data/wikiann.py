@@ -9,7 +9,6 @@ from lrl_utils.data.sources import (
     DataSourceError,
     Location,
     _datasets,
-    _existing,
     _from_hub,
     _is_hub,
 )
@@ -20,7 +19,7 @@ from lrl_utils.data.task_files import (
     locate_wikiann,
     where_read,
 )
-from lrl_utils.data.text_files import refuse_gzip
+from lrl_utils.data.text_files import read_bytes, refuse_gzip
 
 if TYPE_CHECKING:
     import datasets
@@ -34,6 +33,13 @@ WIKIANN_HINT = "`data.wikiann` at a folder of CoNLL files (train, dev, test: tok
 # WikiANN NER
 
 
+def _not_iob2(tag: str, previous: str) -> tuple[str, str]:
+    """Why `tag` cannot follow `previous` in IOB2 (WikiANN's scheme: an entity starts with B-), or ("", "")."""
+    if tag.startswith("I-") and previous not in (f"B-{tag[2:]}", tag):
+        return "not IOB2", f"{tag!r} after {previous!r}"
+    return "", ""
+
+
 def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[str], list[int]]]:
     """Sentences of a CoNLL `token<TAB>tag` file; bad sentences are counted in `tally` and left out."""
     sentences: list[tuple[list[str], list[int]]] = []
@@ -41,10 +47,10 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
     tags: list[int] = []
     problem: tuple[str, str, str] | None = None
     prefix, prefixed = f"{iso2}:", None
-    data = _existing(file, "file").read_bytes()
+    data = read_bytes(file)
     refuse_gzip(data, file)
-    for n, line, valid in [*_text_lines(data), (0, "", True)]:
-        if valid and not line.strip():  # a sentence ends (the extra last line ends the last one)
+    for n, line, bad_text in [*_text_lines(data), (0, "", "")]:
+        if not bad_text and not line.strip():  # a sentence ends (the extra last line ends the last one)
             if tokens or problem:
                 tally.records += 1
                 if problem:
@@ -54,8 +60,8 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
             tokens, tags, problem = [], [], None
             continue
         fields, why = conll_fields(line), ("", "")
-        if not valid:
-            why = ("invalid UTF-8", "")
+        if bad_text:
+            why = (bad_text, "")
         elif len(fields) != 2:
             why = ("wrong column count", f"{len(fields)} tab-separated columns, expected 2: token<TAB>tag")
         else:
@@ -66,6 +72,8 @@ def _conll_sentences(file: Path, iso2: str, tally: _Tally) -> list[tuple[list[st
                 why = ("empty token", "")
             elif tag not in NER_TAGS:
                 why = ("unknown tag", repr(tag))
+            elif (why := _not_iob2(tag, NER_TAGS[tags[-1]] if tags else "O"))[0]:
+                pass
             else:
                 tokens.append(token)
                 tags.append(NER_TAGS.index(tag))
@@ -94,6 +102,10 @@ def _wikiann_hub(iso2: str, opts: _Options) -> dict[str, list]:
                 tally.bad.add(at, "tokens and tags differ in number", f"{len(tokens)} and {len(tags)}")
             elif unknown:
                 tally.bad.add(at, "unknown tag", repr(unknown[0]))
+            elif why := next(
+                (w for t, p in zip(tags, ["O", *tags[:-1]], strict=True) if (w := _not_iob2(t, p))[0]), None
+            ):
+                tally.bad.add(at, *why)
             else:
                 splits[split].append((list(tokens), [NER_TAGS.index(t) for t in tags]))
     return splits
