@@ -694,3 +694,33 @@ def test_a_registry_entry_that_is_not_a_mapping_says_so(project):
         ParamError, match=rf"^params/llms.yaml: `llms.{name}`: expected a mapping of settings, got list$"
     ):
         load_registry()
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"languages": []}, "`languages`: give at least one language"),
+        ({"models": []}, "`models`: give at least one model"),
+        ({"seeds": []}, "`seeds`: give at least one seed"),
+        (
+            {"finetune": {"tc": {"epochs": 1, "max_length": 32}, "pos": {"epochs": 1, "max_length": 32}}},
+            "`finetune.pos`",
+        ),
+    ],
+)
+def test_a_profile_with_nothing_to_run_or_an_unknown_task_is_refused(project, changes, key):
+    """An empty list that leaves nothing to adapt or evaluate, or settings for a task that does not exist, is an
+    error naming the key when the profile loads (before: a grid of a few runs that did nothing, or ignored)."""
+    assert key in error_of(project, "empty", tiny_profile(**changes))
+
+
+def test_tiny_models_without_pre_training_languages_are_refused(project):
+    prof = tiny_profile()
+    prof["base_model"]["languages"] = []
+    assert "`base_model.languages`: give the languages" in error_of(project, "nobase", prof)
+
+
+def test_languages_may_be_empty_when_tasks_name_their_own(project):
+    """A task-only profile (every language evaluated on the base model alone, `task_languages`) is valid."""
+    project.add_profile("taskonly", tiny_profile(languages=[], task_languages={"tc": ["qac"]}))
+    assert load_profile("taskonly")[0].languages == ()

@@ -256,8 +256,14 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     for task in prof.tasks:
         if task not in prof.finetune:
             raise ParamError(f"{file}: missing key `finetune.{task}` (training settings for task {task})")
-    if not prof.seeds:
-        raise ParamError(f"{file}: `seeds`: give at least one seed")
+    for key in prof.finetune:
+        check_name(key, ("tc", "sa", "ner"), file, f"finetune.{key}", "task")
+    for key, what in (("seeds", "seed"), ("models", "model"), ("languages", "language")):
+        others = key != "seeds" and (
+            prof.causal_lm or prof.llm_baselines or (key == "languages" and any(prof.task_languages.values()))
+        )
+        if not getattr(prof, key) and not others:  # nothing would be adapted or evaluated
+            raise ParamError(f"{file}: `{key}`: give at least one {what}")
     decoders = [m for m in prof.models if reg.models[m].architecture == "llama"]
     if decoders:
         raise ParamError(f"{file}: `models`: {decoders[0]!r} is a decoder; list it under `causal_lm.models`")
@@ -267,6 +273,10 @@ def load_profile(name: str, registry: Registry | None = None) -> tuple[Profile, 
     if tiny and prof.base_model is None:
         raise ParamError(f"{file}: missing key `base_model` (needed to build tiny models {tiny})")
     if prof.base_model is not None:
+        if not prof.base_model.languages:
+            raise ParamError(
+                f"{file}: `base_model.languages`: give the languages the tiny models pre-train on"
+            )
         for i, code in enumerate(prof.base_model.languages):
             check_name(code, reg.languages, file, f"base_model.languages[{i}]", "language")
         for code in prof.base_model.shares:
