@@ -239,6 +239,33 @@ def test_dry_run_checks_verbalised_conceptnet_sentences_per_language(project, ca
     ]
 
 
+def test_dry_run_reads_verbalised_conceptnet_sentences_whole(project, capsys, caplog):
+    """A bad row deep in a sentence file, or a split with a header only, stops the grid in the dry run, one line
+    each, as the preprocess run would find it (before: the header alone was checked, the run failed later); the
+    loaders' per-record warnings are not printed around the error lines."""
+    make_data(project.root)
+    x = project.root.parent / "x"
+    good = "text\n" + "".join(f"ilma {i} is a synonym of water.\n" for i in range(40))
+    for iso3 in ("mlt", "swh"):
+        for stem in ("train", "val", "test"):
+            write(x / "conceptnet" / iso3 / f"cn_sentences_{stem}.csv", good)
+    data = {**LOCAL, "conceptnet": "../x/conceptnet"}
+    profile = local_profile(data=data, sources=["conceptnet"], adapt={"conceptnet": {"max_length": 64}})
+    project.add_profile("loc", profile)
+    assert main(["--profile", "loc", "--dry-run"]) == 0
+    write(x / "conceptnet" / "mlt" / "cn_sentences_train.csv", good + "ilma,water\n")
+    write(x / "conceptnet" / "swh" / "cn_sentences_val.csv", "text\n")
+    caplog.clear()
+    assert main(["--profile", "loc", "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: data.conceptnet: ../x/conceptnet/mlt/cn_sentences_train.csv:42: 2 fields, expected 1 (text)",
+        "error: data.conceptnet: ../x/conceptnet/swh/cn_sentences_val.csv: no sentences",
+    ], lines
+    assert not [r for r in caplog.records if r.name.startswith("lrl_utils.data")]
+    assert not project.runs.exists()
+
+
 def test_every_data_key_a_message_or_doc_names_exists():
     """Hints name the real keys (`data.flores`, never `data.flores200`)."""
     import dataclasses

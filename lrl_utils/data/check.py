@@ -14,8 +14,10 @@ expected: `data.sib200: ../x/sib200: no train.tsv for mlt_Latn (looked for ../x/
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,10 +79,14 @@ def _first_lines(
     return out
 
 
-def _first_line(file: Path, skip_blank: bool = False, gzip_ok: bool = False) -> str:
-    """The first line of a text file (""  when it has none; `_first_lines`)."""
+def _first(file: Path, skip_blank: bool = False, gzip_ok: bool = False) -> tuple[int, str]:
+    """(number, text) of the first line of a text file ((1, "") when it has none; `_first_lines`)."""
     first = _first_lines(file, 1, skip_blank, gzip_ok)
-    return first[0][1] if first else ""
+    return first[0] if first else (1, "")
+
+
+def _first_line(file: Path, skip_blank: bool = False, gzip_ok: bool = False) -> str:
+    return _first(file, skip_blank, gzip_ok)[1]
 
 
 def _gzipped(file: Path) -> bool:
@@ -108,14 +114,14 @@ def _header(file: Path, columns: tuple[str, ...], quoting: Quoting | None = None
 def _columns(file: Path, quoting: Quoting | None = None) -> list[str]:
     """The column names of a sentiment file: its header (.tsv, .csv; as `sentiment._rows` reads it) or the keys
     of its first JSON object."""
-    line = _first_line(file, skip_blank=file.suffix == ".jsonl")  # the JSON-lines reader skips blank lines
+    n, line = _first(file, skip_blank=file.suffix == ".jsonl")  # the JSON-lines reader skips blank lines
     if file.suffix == ".jsonl":
         try:
             obj = json_value(line)
         except json.JSONDecodeError as exc:
-            raise DataSourceError(f"{file}:1: invalid JSON ({exc.msg})") from None
+            raise DataSourceError(f"{file}:{n}: invalid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
-            raise DataSourceError(f"{file}:1: not a JSON object")
+            raise DataSourceError(f"{file}:{n}: not a JSON object")
         return list(obj)
     return _names(file, line, quoting, "\t" if file.suffix == ".tsv" else ",") if line else [""]
 
@@ -145,10 +151,10 @@ def check_sib200(path: Path, flores_code: str, quoting: Quoting | None = None) -
 def check_wikiann(path: Path, iso2: str, iso3: str, missing_splits: str) -> list[Path]:
     files = locate_wikiann(path, iso2, iso3)
     for file in files.values():
-        columns = len(conll_fields(_first_line(file, skip_blank=True)))  # the reader skips blank lines
-        if columns != 2:
+        n, line = _first(file, skip_blank=True)  # the reader skips blank lines
+        if (columns := len(conll_fields(line))) != 2:
             raise DataSourceError(
-                f"{file}:1: {columns} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
+                f"{file}:{n}: {columns} tab-separated columns, expected 2 (CoNLL token<TAB>tag)"
             )
     check_missing_splits(list(files), where_read(files), "ner", missing_splits)
     return list(files.values())
@@ -198,9 +204,9 @@ def check_conceptnet(path: Path, code: str, language: str) -> list[Path]:
         files = locate_sentences(path, code, language)
         for split, file in files.items():
             if split == "edges":
-                line = _first_line(file, skip_blank=True).lstrip()
-                if not line.startswith(("{", "[")):
-                    raise DataSourceError(f"{file}:1: expected JSON (ConceptNet edges)")
+                n, line = _first(file, skip_blank=True)
+                if not line.lstrip().startswith(("{", "[")):
+                    raise DataSourceError(f"{file}:{n}: expected JSON (ConceptNet edges)")
             elif [c.strip() for c in _first_line(file).split(",")] != ["text"]:
                 raise DataSourceError(f"{file}:1: expected the header 'text' (one column)")
         return list(files.values())
@@ -262,26 +268,27 @@ def _read_whole(spec: Spec, key: str, resolved: Path, files: list[Path]) -> None
         load(resolved)
 
 
-def _adapted_split(spec: PreprocessSpec, resolved: Path, files: list[Path]) -> None:
-    """A small web-text corpus that a language adapter trains on, split as its preprocess run will split it
-    (`glotcc_splits`, into a temporary folder): an adapter needs a train and a val document, and a corpus of a
-    handful of documents may hash none into val, which adaptation would find only after pre-training."""
+def _split(spec: PreprocessSpec, resolved: Path, files: list[Path], adapted: bool) -> None:
+    """A small corpus split as its preprocess run will split it (`preprocess.split_source`, into a temporary
+    folder): a bad row deep in a ConceptNet sentence or edge file is found here, and, for a corpus a language
+    adapter trains on (`adapted`), a train or val split without a document (a corpus of a handful of documents
+    may hash none into val), which adaptation would find only after pre-training."""
     import tempfile
 
-    from lrl_utils.data.glotcc import glotcc_splits
+    from lrl_utils.data.preprocess import split_source
 
-    if not _small(files):
+    if not _small(files) or (spec.source == "glotcc" and not adapted):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        stats = glotcc_splits(
-            resolved, spec.code, Path(tmp) / "splits", seed=spec.split_seed, max_train_bytes=spec.max_train_bytes,
-            max_val_bytes=spec.max_val_bytes, max_bad_fraction=spec.max_bad_fraction,
-        )  # fmt: skip
+        context = type("Context", (), {"spec": spec, "out_dir": Path(tmp), "data": lambda self, _: resolved})
+        stats = split_source(context())
     splits = stats["splits"]
     empty = [
-        name for name in ("train", "val") if not splits[name]["documents"] and not splits[name]["over_cap"]
+        name
+        for name in ("train", "val")
+        if not splits[name]["documents"] and not splits[name].get("over_cap")
     ]
-    if empty:
+    if empty and adapted:
         counts = ", ".join(f"{name} {split['documents']}" for name, split in splits.items())
         raise DataSourceError(
             f"{files[0]}: the {' and '.join(empty)} split of {spec.code} gets no document ({counts}; split "
@@ -316,6 +323,18 @@ def _reads(spec: Spec) -> Iterator[tuple[str, str, tuple, Callable[..., list[Pat
             yield "wikiann", spec.dataset, (spec.flores_code, spec.language, rule), check_wikiann
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The loaders' warning per bad record (`BadRecords.add`) silenced: the check prints one line a problem."""
+    logger = logging.getLogger("lrl_utils.data")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _one_line(err: OSError | UnicodeError) -> DataSourceError:
     """An error a loader did not word (an unreadable folder, a text it could not encode) as one line."""
     if isinstance(err, OSError) and err.filename:
@@ -343,9 +362,10 @@ def check_data(specs: list[Spec]) -> list[str]:
             resolved = paths.resolve(location)
             try:
                 files = check(resolved, *args)
-                _read_whole(spec, key, resolved, files)
-                if key == "glotcc" and spec.folder() in adapted:
-                    _adapted_split(spec, resolved, files)
+                with _quiet():  # bad records under `max_bad_fraction`: the run reports them
+                    _read_whole(spec, key, resolved, files)
+                    if isinstance(spec, PreprocessSpec) and (key == "glotcc" or resolved.is_dir()):
+                        _split(spec, resolved, files, spec.folder() in adapted)
             except (DataSourceError, OSError, UnicodeError) as err:  # OSError: a folder it may not list
                 err = err if isinstance(err, DataSourceError) else _one_line(err)
                 message = str(err).replace(str(resolved), location)
