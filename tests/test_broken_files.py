@@ -514,3 +514,21 @@ def test_wikiann_tags_that_break_iob2_name_file_and_line(tmp_path: Path, sentenc
     (tmp_path / "dev.conll").write_text(sentence + "\n" + good, encoding="utf-8")
     message = one_line_error(lambda: load_wikiann(tmp_path, "qq", max_bad_fraction=0.0))
     assert f"{tmp_path / 'dev.conll'}:{line}: not IOB2 ({why})" in message, message
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_a_split_file_that_is_a_folder_or_a_dangling_link_is_an_error_not_a_missing_split(tmp_path, kind):
+    """`test.tsv` as a folder, or a link to nothing, is named (before: a missing split, carved out of train
+    without a word under `missing_splits: carve`)."""
+    for stem in ("train", "dev"):
+        (tmp_path / "sa" / f"{stem}.tsv").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sa" / f"{stem}.tsv").write_text(SA_TSV * 3, encoding="utf-8")
+        (tmp_path / "sib" / f"{stem}.tsv").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sib" / f"{stem}.tsv").write_text(SIB, encoding="utf-8")
+    for folder in ("sa", "sib"):
+        odd = tmp_path / folder / "test.tsv"
+        odd.mkdir() if kind == "folder" else odd.symlink_to(tmp_path / "nowhere.tsv")
+    message = one_line_error(lambda: load_sentiment(tmp_path / "sa", "danish", missing_splits="carve"))
+    assert message.startswith(f"{tmp_path / 'sa' / 'test.tsv'}: not a readable file"), message
+    message = one_line_error(lambda: load_sib200(tmp_path / "sib", "qaa_Latn"))
+    assert message.startswith(f"{tmp_path / 'sib' / 'test.tsv'}: not a readable file"), message

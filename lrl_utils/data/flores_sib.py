@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lrl_utils.data.sources import Location, _datasets, _from_hub, _is_hub
+from lrl_utils.data.task_files import is_data_file
 from lrl_utils.data.text_files import (
     DataSourceError,
     Quoting,
@@ -45,7 +46,7 @@ def _int(file: Path, line_no: int, value: str) -> int:
 
 def _first_file(folder: Path, candidates: Sequence[str], message: str) -> Path:
     """The first of the relative paths `candidates` that is a file in `folder`."""
-    found = next((folder / c for c in candidates if (folder / c).is_file()), None)
+    found = next((folder / c for c in candidates if is_data_file(folder / c)), None)
     if found is None:
         raise DataSourceError(message)
     return found
@@ -177,7 +178,7 @@ def locate_sib200(location: Location, flores_code: str) -> dict[str, Path]:
     folder = _first_file(path, candidates, message).parent
     files = {split: folder / name for split, name in SIB_FILES.items()}
     for split, file in files.items():
-        if not file.is_file():
+        if not is_data_file(file):
             raise DataSourceError(
                 f"{folder}: no SIB-200 {file.name} for {flores_code} (the {split} split; looked for {file})"
             )

@@ -8,6 +8,7 @@ so the two never disagree; and the rule for splits the files lack (`finetune.<ta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lrl_utils.data.sources import DataSourceError, Location, _existing
@@ -19,6 +20,16 @@ WIKIANN_SUFFIXES = ("", ".conll", ".tsv", ".txt", ".iob2")
 SENTIMENT_SUFFIXES = (".tsv", ".csv", ".jsonl")
 
 
+def is_data_file(path: Path) -> bool:
+    """Whether `path` is a file; a data-file name (`test.tsv`) held by a folder or a link to nothing is an error
+    (it would otherwise count as a missing split, and be carved out of another one without a word)."""
+    if path.is_file():
+        return True
+    if path.suffix and os.path.lexists(path):
+        raise DataSourceError(f"{path}: not a readable file (a folder, or a link to nothing)")
+    return False
+
+
 def split_files(folders: list[Path], suffixes: tuple[str, ...], extra: str = "") -> dict[str, Path]:
     """split (or `all`) → file, from the first of `folders` holding a train or `all` file."""
     for folder in (f for f in folders if f.is_dir()):
@@ -26,7 +37,7 @@ def split_files(folders: list[Path], suffixes: tuple[str, ...], extra: str = "")
         for split, stems in (*_STEMS.items(), ("all", ("all",))):
             names = [stem + suffix for stem in stems for suffix in suffixes]
             names += [f"{stem}-{extra}.tsv" for stem in stems] if extra and split != "test" else []
-            file = next((folder / n for n in names if (folder / n).is_file()), None)
+            file = next((folder / n for n in names if is_data_file(folder / n)), None)
             if file is not None:
                 found[split] = file
         if "train" in found or "all" in found:
