@@ -324,7 +324,12 @@ def test_conll_tokens(tmp_path: Path, seed: int) -> None:
         sentences = []
         for _ in range(20):
             tokens = [random_text(rng).replace("\u2028", "") for _ in range(rng.randint(1, 6))]
-            sentences.append((tokens, [rng.choice(NER_TAGS) for _ in tokens]))
+            tags = []
+            for _ in tokens:  # random tags in IOB2 (an I- tag continues an entity of its type, else it is B-)
+                tag = rng.choice(NER_TAGS)
+                prev = tags[-1] if tags else "O"
+                tags.append(f"B-{tag[2:]}" if tag.startswith("I-") and prev[2:] != tag[2:] else tag)
+            sentences.append((tokens, tags))
         written[stem] = sentences
         end = rng.choice(["\n", "\r\n"])
         lines = "".join("".join(f"{t}\t{g}{end}" for t, g in zip(*s, strict=True)) + end for s in sentences)

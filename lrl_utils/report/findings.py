@@ -270,7 +270,7 @@ def f2_checks(records: pd.DataFrame, llm: pd.DataFrame) -> list[dict]:
 
 def _spearman(x: pd.Series, y: pd.Series) -> tuple[float, float, int]:
     ok = x.notna() & y.notna()
-    if ok.sum() < MIN_POINTS:
+    if ok.sum() < MIN_POINTS or x[ok].nunique() < 2 or y[ok].nunique() < 2:  # constant: no coefficient
         return math.nan, math.nan, int(ok.sum())
     rho, p = stats.spearmanr(x[ok], y[ok])
     return float(rho), float(p), int(ok.sum())
