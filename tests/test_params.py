@@ -724,3 +724,23 @@ def test_languages_may_be_empty_when_tasks_name_their_own(project):
     """A task-only profile (every language evaluated on the base model alone, `task_languages`) is valid."""
     project.add_profile("taskonly", tiny_profile(languages=[], task_languages={"tc": ["qac"]}))
     assert load_profile("taskonly")[0].languages == ()
+
+
+def test_a_language_added_by_copying_an_entry_is_not_one_of_the_papers(project):
+    """A user's own language (its codes and `seen_by`, as the README says) is usable in a profile and stays out
+    of the paper's 30: `paper` is true only where the registry says so."""
+    from lrl_utils.config.params import load_registry as plain_registry
+
+    path = project.root / "params" / "languages.yaml"
+    text = path.read_text(encoding="utf-8")
+    entry = "  fao: {name: Faroese, iso2: fo, glotcc: fao-Latn, flores: fao_Latn, family: Indo-European, seen_by: []}\n"
+    path.write_text(text.replace("  qen: {", entry + "  qen: {", 1), encoding="utf-8")
+    reg = plain_registry()
+    assert not reg.languages["fao"].paper and reg.languages["mlt"].paper
+    assert len([c for c, lang in reg.languages.items() if lang.paper]) == 30
+    local = tiny_profile(
+        data={"mode": "local", "flores": "x", "sib200": "x", "glotcc": "x"}, languages=["fao"]
+    )
+    local["base_model"]["languages"] = ["fao"]
+    project.add_profile("faroese", local)
+    assert load_profile("faroese")[0].languages == ("fao",)

@@ -167,7 +167,7 @@ def sample_languages(shared: Path) -> set[str]:
 
 
 def test_every_language_of_the_samples_is_in_the_registry_with_its_script(shared):
-    """A profile can name each real language of the samples (the paper's 30 and the others, `paper: false`), and
+    """A profile can name each real language of the samples (the paper's 30, `paper: true`, and the others), and
     the registry's script is the one its FLORES sentences are written in."""
     import unicodedata
 
