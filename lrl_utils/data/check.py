@@ -42,6 +42,7 @@ from lrl_utils.data.text_files import (
     Quoting,
     header_error,
     json_value,
+    nul_error,
     records,
     refuse_gzip,
     tsv_quoting,
@@ -66,9 +67,7 @@ def _first_lines(
                 except UnicodeDecodeError:
                     raise DataSourceError(f"{file}:{number}: not valid UTF-8 text") from None
                 if "\0" in text:
-                    raise DataSourceError(
-                        f"{file}:{number}: a NUL character (UTF-16 or binary, not UTF-8 text?)"
-                    )
+                    raise nul_error(file, number)
                 if skip_blank and not text.strip():
                     continue
                 out.append((number, text))
@@ -280,8 +279,7 @@ def _split(spec: PreprocessSpec, resolved: Path, files: list[Path], adapted: boo
     if not _small(files) or (spec.source == "glotcc" and not adapted):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        context = type("Context", (), {"spec": spec, "out_dir": Path(tmp), "data": lambda self, _: resolved})
-        stats = split_source(context())
+        stats = split_source(spec, resolved, Path(tmp))
     splits = stats["splits"]
     empty = [
         name

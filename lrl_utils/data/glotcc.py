@@ -50,7 +50,7 @@ from lrl_utils.data.sources import (
     _hub_error,
     _is_hub,
 )
-from lrl_utils.data.text_files import json_value, refuse_gzip, without_end
+from lrl_utils.data.text_files import NUL, NUL_HINT, json_value, refuse_gzip, without_end
 
 GLOTCC_HINT = (
     "`data.glotcc` at a GlotCC-v1 folder (v1.0/<code>/*.parquet), a folder of per-language folders or files "
@@ -115,7 +115,7 @@ def _decoded(raw: bytes) -> str | Malformed:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Malformed("invalid UTF-8", f"byte {exc.start}")
-    return Malformed("a NUL character", "UTF-16 or binary, not UTF-8 text?") if "\0" in text else text
+    return Malformed(NUL, NUL_HINT) if "\0" in text else text
 
 
 def _line_records(file: Path, jsonl: bool) -> Iterator[tuple[str, Any]]:
@@ -164,8 +164,8 @@ def glotcc_files(path: Path, glotcc_code: str) -> list[Path]:
         files += [*(path / form).glob("*"), *(path / f"{form}{suffix}" for suffix in GLOTCC_SUFFIXES)]
     if path.name in forms:
         files += list(path.glob("*"))
-    hidden = lambda f: any(part.startswith(".") for part in f.relative_to(path).parts)  # noqa: E731
-    files = sorted({f for f in files if f.is_file() and f.suffix in GLOTCC_SUFFIXES and not hidden(f)})
+    visible = (f for f in files if not any(part.startswith(".") for part in f.relative_to(path).parts))
+    files = sorted({f for f in visible if f.is_file() and f.suffix in GLOTCC_SUFFIXES})
     if not files:
         present = sorted({f.parent.name for s in GLOTCC_SUFFIXES for f in path.glob(f"**/*{s}")})
         present += sorted({f.stem for s in GLOTCC_SUFFIXES for f in path.glob(f"*{s}")})

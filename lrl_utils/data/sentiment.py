@@ -94,7 +94,7 @@ def _rows(
                     why = ("", "") if isinstance(obj, dict) else ("not a JSON object", type(obj).__name__)
                 except json.JSONDecodeError as exc:
                     why = ("invalid JSON", exc.msg)
-            if isinstance(obj, dict) and not why[0]:
+            if not why[0]:  # a JSON object
                 columns = columns or list(obj)
                 rows.append((f"{file}:{n}", {str(k): _json_field(v) for k, v in obj.items()}))
             else:

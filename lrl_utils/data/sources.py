@@ -29,6 +29,7 @@ from lrl_utils.data.text_files import (
     DataSourceError,
     decode,
     json_value,
+    nul_error,
     without_end,
 )
 from lrl_utils.data.text_files import existing as _existing
@@ -240,9 +241,7 @@ def _jsonl_texts(file: Path, key: str) -> Iterator[str]:
             except UnicodeDecodeError as exc:
                 raise DataSourceError(f"{file}:{line_no}: not valid UTF-8 (byte {exc.start + 1})") from None
             if "\0" in line:
-                raise DataSourceError(
-                    f"{file}:{line_no}: a NUL character (UTF-16 or binary, not UTF-8 text?)"
-                )
+                raise nul_error(file, line_no)
             if not line.strip():
                 continue
             try:

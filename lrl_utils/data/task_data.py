@@ -66,7 +66,7 @@ from lrl_utils.data.task_files import (
     SPLITS,
     check_missing_splits,
 )
-from lrl_utils.data.text_files import without_end
+from lrl_utils.data.text_files import NUL, without_end
 
 if TYPE_CHECKING:
     pass
@@ -97,15 +97,14 @@ class _Tally:
 
 def _text_lines(data: bytes, keep_ends: bool = False) -> list[tuple[int, str, str]]:
     """(line number, text without its line end (`keep_ends`: with it), its problem) per line, split on `\n`
-    only. The problem is "" for a valid line, "invalid UTF-8" (its bytes become U+FFFD) or "a NUL character"
-    (UTF-16 without a byte order mark decodes so, a NUL after each ASCII letter)."""
+    only. The problem is "" for a valid line, "invalid UTF-8" (its bytes become U+FFFD) or `NUL`."""
     lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
     last = lines.pop()
     out = []
     for n, raw in enumerate([line + b"\n" for line in lines] + ([last] if last else []), 1):
         try:
             text = raw.decode("utf-8")
-            problem = "a NUL character" if "\0" in text else ""
+            problem = NUL if "\0" in text else ""
         except UnicodeDecodeError:
             text, problem = raw.decode("utf-8", errors="replace"), "invalid UTF-8"
         out.append((n, text if keep_ends else without_end(text), problem))

@@ -30,6 +30,8 @@ from typing import Any, Literal
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"  # never the start of UTF-8 text (0x8b is a continuation byte)
 QUOTINGS = ("raw", "csv")
+# A NUL in text: UTF-16 without a byte order mark decodes as UTF-8 with a NUL after each ASCII letter
+NUL, NUL_HINT = "a NUL character", "UTF-16 or binary, not UTF-8 text?"
 Quoting = Literal["raw", "csv"]
 
 
@@ -54,9 +56,8 @@ def refuse_gzip(data: bytes, file: str | os.PathLike) -> None:
 
 
 def decode(data: bytes, file: str | os.PathLike) -> str:
-    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 or a NUL character (UTF-16 without
-    a BOM decodes as UTF-8 with a NUL after each ASCII letter) is an error naming the line, gzip-compressed data
-    an error saying so (`refuse_gzip`)."""
+    """The UTF-8 text of a file's bytes (a leading BOM dropped); invalid UTF-8 or a NUL character (`NUL`) is an
+    error naming the line, gzip-compressed data an error saying so (`refuse_gzip`)."""
     refuse_gzip(data, file)
     data = data.removeprefix(BOM)
     try:
@@ -66,9 +67,12 @@ def decode(data: bytes, file: str | os.PathLike) -> str:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataSourceError(f"{file}:{line}: not valid UTF-8 (byte {column} of the line)") from None
     if (nul := text.find("\0")) >= 0:
-        line = text.count("\n", 0, nul) + 1
-        raise DataSourceError(f"{file}:{line}: a NUL character (a UTF-16 or binary file, not UTF-8 text?)")
+        raise nul_error(file, text.count("\n", 0, nul) + 1)
     return text
+
+
+def nul_error(file: str | os.PathLike, line: int) -> DataSourceError:
+    return DataSourceError(f"{file}:{line}: {NUL} ({NUL_HINT})")
 
 
 def read_bytes(file: str | os.PathLike) -> bytes:

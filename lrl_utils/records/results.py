@@ -26,9 +26,8 @@ from lrl_utils.config.schema import ParamError
 from lrl_utils.records import machine
 
 RESULT_FILE = "result.json"
-UNK_WARNING = (
-    0.05  # a result's `unk_share` above this is flagged: in the run's output and the report's tables
-)
+# a result's `unk_share` above this is flagged: in the run's output and the report's tables
+UNK_WARNING = 0.05
 PACKAGES = (
     "lrl-adapt", "torch", "transformers", "adapters", "tokenizers", "datasets", "accelerate",
     "papermill", "jupytext", "scikit-learn", "seqeval", "pandas", "numpy",
@@ -37,20 +36,14 @@ PACKAGES = (
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write to a temporary file in the same folder, then rename over `path`: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; results are read by others (a shared cluster's users)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_output(Path(path), write)
 
 
 def atomic_output(path: Path, write: Callable[[Path], None]) -> Path:
@@ -61,7 +54,7 @@ def atomic_output(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        tmp.chmod(0o644)  # mkstemp creates 0600; outputs are meant to be shared
+        tmp.chmod(0o644)  # mkstemp makes it 0600; results are read by others (a shared cluster's users)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

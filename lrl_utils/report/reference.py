@@ -80,9 +80,8 @@ def _registry() -> Registry:
 
 
 def paper_languages() -> tuple[str, ...]:
-    """The registry keys of the paper's 30 languages (the registry minus the demo languages and the real languages
-    added beyond the paper: no `paper: true`)."""
-    return tuple(code for code, lang in _registry().languages.items() if lang.paper and not lang.demo)
+    """The registry keys of the paper's 30 languages (`paper: true`; not the demo's, not those added beyond)."""
+    return tuple(code for code, lang in _registry().languages.items() if lang.paper)
 
 
 def unseen_languages(model: str) -> tuple[str, ...]:
